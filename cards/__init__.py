@@ -1,0 +1,1 @@
+"""Dataset and model cards for everything the toolkit publishes, rendered from data and validated locally."""

@@ -1,0 +1,48 @@
+"""Atomic file writes: nothing appears under its final name until it is complete.
+
+A writer gets a temp path in the destination folder (same filesystem, so `os.replace` is atomic); an exception
+or a kill leaves at most a `*.tmp-*` file, which `remove_stale_temps` clears on the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+TMP_MARK = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path) -> Iterator[Path]:
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(final: str | Path, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json_atomic(final: str | Path, obj) -> None:
+    write_bytes_atomic(final, (json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
+
+
+def remove_stale_temps(root: str | Path) -> int:
+    n = 0
+    for p in Path(root).rglob(f"*{TMP_MARK}*"):
+        if p.is_file():
+            p.unlink()
+            n += 1
+    return n

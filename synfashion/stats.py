@@ -1,0 +1,94 @@
+"""`synfashion stats`: counts per split x category x view as rich tables, and a contact sheet per split.
+
+Reads only the manifest (for counts) and the Parquet shards (for the sheet's thumbnails); writes PNGs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from PIL import Image, ImageDraw, ImageOps
+from rich.console import Console
+from rich.table import Table
+
+from .atomic import atomic_path
+from .build import MANIFEST
+from .schema import RENDERS_CONFIG, SPLITS
+from .taxonomy import CATEGORIES, VIEWS
+
+
+def stats_tables(manifest: dict) -> list[Table]:
+    counts = manifest["counts"]
+    splits = [s for s in SPLITS if counts["per_split"].get(s)]
+    t = Table(title=f"images per split x category ({counts['total']} in all)")
+    t.add_column("category")
+    for s in splits:
+        t.add_column(s, justify="right")
+    for c in CATEGORIES:
+        t.add_row(c, *(str(counts["per_split_category"][s].get(c, 0)) for s in splits))
+    t.add_row("[bold]total", *(f"[bold]{counts['per_split'][s]}" for s in splits))
+    v = Table(title="images per split x view")
+    v.add_column("view")
+    for s in splits:
+        v.add_column(s, justify="right")
+    for view in VIEWS:
+        v.add_row(view, *(str(counts["per_split_view"][s].get(view, 0)) for s in splits))
+    o = Table(title="build")
+    o.add_column("what")
+    o.add_column("value", justify="right")
+    for k in ("projects", "textures", "garments"):
+        o.add_row(k, str(counts[k]))
+    o.add_row("split groups", str(manifest["splits"]["groups"]))
+    o.add_row("rejected inputs", str(len(manifest["rejected"])))
+    o.add_row("shards", str(len(manifest["shards"])))
+    return [o, t, v]
+
+
+def contact_sheet(root: Path, manifest: dict, split: str, *, per_category: int = 4, thumb: int = 96) -> Image.Image:
+    """One row per category, up to `per_category` thumbnails each (EXIF orientation applied)."""
+    paths = sorted(
+        {s["path"] for s in manifest["shards"] if s["config"] == RENDERS_CONFIG and s["format"] == "parquet"
+         and s["split"] == split}
+    )
+    picked: dict[int, list[bytes]] = {}
+    for p in paths:
+        table = pq.read_table(root / p, columns=["image", "category"])
+        for img, cat in zip(table.column("image").to_pylist(), table.column("category").to_pylist()):
+            if len(picked.setdefault(cat, [])) < per_category:
+                picked[cat].append(img["bytes"])
+    label_w, h = 150, int(thumb * 4 / 3)
+    sheet = Image.new("RGB", (label_w + per_category * thumb, max(1, len(picked)) * h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, cat in enumerate(sorted(picked)):
+        draw.text((4, row * h + h // 2 - 6), CATEGORIES[cat], fill="black")
+        for col, data in enumerate(picked[cat]):
+            with Image.open(io.BytesIO(data)) as im:
+                im.draft("RGB", (thumb, h))
+                im = ImageOps.exif_transpose(im).convert("RGB")
+                im.thumbnail((thumb, h))
+                sheet.paste(im, (label_w + col * thumb, row * h))
+    return sheet
+
+
+def write_stats(root: str | Path, sheets_dir: str | Path | None = None, *, console: Console | None = None) -> list[Path]:
+    root = Path(root)
+    console = console or Console()
+    manifest = json.loads((root / MANIFEST).read_text())
+    for table in stats_tables(manifest):
+        console.print(table)
+    if "parquet" not in manifest["parameters"]["formats"]:
+        return []
+    out_dir = Path(sheets_dir) if sheets_dir else root / "stats"
+    written = []
+    for split in SPLITS:
+        if not manifest["counts"]["per_split"].get(split):
+            continue
+        path = out_dir / f"contact-sheet-{split}.png"
+        with atomic_path(path) as tmp:
+            contact_sheet(root, manifest, split).save(tmp, format="PNG")
+        written.append(path)
+        console.print(f"contact sheet: {path}")
+    return written
