@@ -15,7 +15,10 @@ from synfashion.taxonomy import CATEGORIES, DISPLAY_NAMES, VIEWS
 from .common import CITATION, LICENSE, LICENSE_NOTE, size_category, validate_dataset_card
 
 
-def _configs(splits: list[str], garments: bool) -> list[dict]:
+def _configs(splits: list[str], garments: bool, has_parquet: bool) -> list[dict]:
+    if not has_parquet:  # a WebDataset-only build: datasets' webdataset builder reads the tars
+        return [{"config_name": RENDERS_CONFIG, "default": True,
+                 "data_files": [{"split": s, "path": f"webdataset/{s}/*.tar"} for s in splits]}]
     names = [RENDERS_CONFIG] + ([GARMENTS_CONFIG] if garments else [])
     return [
         {
@@ -62,8 +65,8 @@ def render_synfashion_card(manifest: dict, *, pretty_name: str = "SynFashion") -
         size_categories=[size_category(counts["total"])],
     )
     meta = data.to_dict()
+    meta["configs"] = _configs(splits, garments, has_parquet)
     if has_parquet:
-        meta["configs"] = _configs(splits, garments)
         meta["dataset_info"] = _dataset_info(manifest, splits, garments)
     header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
 

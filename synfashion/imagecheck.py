@@ -16,6 +16,7 @@ from PIL import Image, ImageFile
 # The release is 768x1024; 64 Mpx leaves room for any plausible re-release while refusing bombs.
 DEFAULT_MAX_PIXELS = 64_000_000
 _EXIF_ORIENTATION = 0x0112
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
             if fmt == "PNG":
                 with Image.open(io.BytesIO(data)) as img:
                     img.verify()
+                if not data.endswith(_PNG_IEND):  # pixels can decode fully from a file cut after its last IDAT
+                    raise ImageRejected("corrupt", "PNG does not end with an IEND chunk (truncated file)")
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

@@ -1,0 +1,72 @@
+"""Shared fixtures: a generated sample release and its build, made once per test session (small sizes, CPU)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(scope="session")
+def sample_release(tmp_path_factory) -> Path:
+    from synfashion.sample import SampleConfig, generate_sample
+
+    root = tmp_path_factory.mktemp("sample") / "release"
+    generate_sample(root, SampleConfig(width=96, height=128, seed=7), workers=1, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_dataset(sample_release, tmp_path_factory) -> Path:
+    from synfashion.build import BuildConfig, build_dataset
+
+    out = tmp_path_factory.mktemp("built") / "synfashion-sample"
+    build_dataset(sample_release, out, BuildConfig(shard_size=200_000), workers=1, progress=False)
+    return out
+
+
+def image_bytes(fmt: str = "JPEG", size=(48, 64), mode="RGB", seed=0, **save) -> bytes:
+    """A small smooth test image in any PIL mode/format."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = (np.linspace(0, 255, w)[None, :] * np.ones((h, 1))).astype(np.uint8)
+    noise = rng.integers(0, 255, size=(h, w), dtype=np.uint8)  # seed-specific, so different seeds differ
+    rgb = np.stack([base, base[:, ::-1], noise], -1).astype(np.uint8)
+    img = Image.fromarray(rgb, "RGB")
+    if mode == "I;16":
+        img = Image.fromarray((base.astype(np.uint16) * 257))  # numpy uint16 -> PIL "I;16"
+    elif mode != "RGB":
+        img = img.convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+def write_release(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+def small_release(root: Path, categories=("Hoodie", "T-shirt", "Dress", "Down jacket"), projects=3, textures=2) -> Path:
+    """A hand-made release in the default naming, some textures shared between projects of a category."""
+    files = {}
+    seed = 0
+    for cat in categories:
+        slug = cat.lower().replace(" ", "-")
+        for p in range(projects):
+            for t in range(textures):
+                tex = f"t{slug[:4]}{p * textures + t}" if (p, t) != (1, 1) else f"t{slug[:4]}0"
+                for v in ("front", "back", "random1", "random2"):
+                    seed += 1
+                    files[f"{cat}/{slug}-p{p:02d}_{tex}_{v}.jpg"] = image_bytes(seed=seed)
+    return write_release(root, files)
