@@ -21,7 +21,9 @@ from .atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
 from .parallel import parallel_map
 from .plan import ShardPlan, plan_shards
 from .scan import Rejected, ScanConfig, ScanResult, scan_release
-from .schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord, garments_features, renders_features, renders_row
+from .schema import (
+    GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord, garments_features, make_key, renders_features, renders_row,
+)
 from .splits import SplitAssignment, SplitConfig, assign_splits
 from .taxonomy import CATEGORIES, VIEWS
 from .writers import DEFAULT_ROW_GROUP_SIZE, ParquetShardWriter, WdsShardWriter
@@ -61,6 +63,7 @@ class BuildConfig:
             "split_tie_textures": self.split.tie_textures,
             "pattern": self.scan.pattern,
             "max_pixels": self.scan.max_pixels,
+            "validate": self.scan.validate,
             "garments": self.garments,
             "allow_rejected": self.allow_rejected,
         }
@@ -95,8 +98,8 @@ class _ShardJob:
     root: str
     out: str
     plan: ShardPlan
-    records: tuple[dict, ...]  # metadata of every record the shard needs, in write order
-    formats: tuple[str, ...]
+    records: tuple[dict, ...]  # metadata of the shard's records, in write order
+    paths: dict[str, str]  # output name (renders | garments | webdataset) -> relative path
     row_group_size: int
 
 
@@ -108,65 +111,63 @@ def _read_checked(root: str, meta: dict) -> bytes:
     return data
 
 
-def _shard_entry(out: str, rel: str, fmt: str, plan: ShardPlan, n: int) -> dict:
-    data = Path(out, rel).read_bytes()
-    return {
-        "path": rel, "format": fmt, "config": plan.config, "split": plan.split, "num_samples": n,
-        "num_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-    }
-
-
-def _write_renders(job: _ShardJob) -> list[dict]:
-    out, plan = Path(job.out), job.plan
-    todo = {f: rel for f, rel in plan.paths(job.formats).items() if not (out / rel).exists()}
-    if todo:
-        writers = {}
-        if "parquet" in todo:
-            writers["parquet"] = ParquetShardWriter(
-                out / todo["parquet"], renders_features(), row_group_size=job.row_group_size
-            )
-        if "webdataset" in todo:
-            writers["webdataset"] = WdsShardWriter(out / todo["webdataset"])
-        with contextlib.ExitStack() as stack:
-            for w in writers.values():
-                stack.enter_context(w)
-            for meta in job.records:
-                data = _read_checked(job.root, meta)
-                record = RenderRecord.from_metadata(meta)
-                if "parquet" in writers:
-                    writers["parquet"].write(renders_row(record, data))
-                if "webdataset" in writers:
-                    writers["webdataset"].write(record.key, record.extension, data, meta)
-    return [_shard_entry(job.out, rel, f, plan, len(job.records)) for f, rel in plan.paths(job.formats).items()]
-
-
-def _write_garments(job: _ShardJob) -> list[dict]:
-    out, plan = Path(job.out), job.plan
-    by_garment: dict[str, dict[str, dict]] = defaultdict(dict)
-    for meta in job.records:
-        by_garment[RenderRecord.from_metadata(meta).garment_id][meta["view"]] = meta
-    if not (out / plan.parquet_path).exists():
-        with ParquetShardWriter(out / plan.parquet_path, garments_features(), row_group_size=job.row_group_size) as w:
-            for gid in plan.keys:
-                views = by_garment[gid]
-                first = next(iter(views.values()))
-                row = {
-                    "key": gid, "category": CATEGORIES.index(first["category"]),
-                    "project": first["project"], "texture": first["texture"],
-                }
-                for view in VIEWS:
-                    meta = views.get(view)
-                    row[view] = (
-                        {"bytes": _read_checked(job.root, meta), "path": meta["source_path"].rsplit("/", 1)[-1]}
-                        if meta else None
-                    )
-                    row[f"{view}_sha256"] = meta["sha256"] if meta else None
-                w.write(row)
-    return [_shard_entry(job.out, plan.parquet_path, "parquet", plan, len(plan.keys))]
+def _garment_row(views: dict[str, tuple[dict, bytes]]) -> dict:
+    first = next(iter(views.values()))[0]
+    row = {"key": make_key(first["category"], first["project"], first["texture"]),
+           "category": CATEGORIES.index(first["category"]), "project": first["project"], "texture": first["texture"]}
+    for view in VIEWS:
+        meta, data = views.get(view, (None, None))
+        row[view] = {"bytes": data, "path": meta["source_path"].rsplit("/", 1)[-1]} if meta else None
+        row[f"{view}_sha256"] = meta["sha256"] if meta else None
+    return row
 
 
 def _run_job(job: _ShardJob) -> list[dict]:
-    return _write_garments(job) if job.plan.config == GARMENTS_CONFIG else _write_renders(job)
+    """Write the shard's missing files from one read of each source; return their manifest entries."""
+    out = Path(job.out)
+    todo = {name: rel for name, rel in job.paths.items() if not (out / rel).exists()}
+    writers: dict[str, ParquetShardWriter | WdsShardWriter] = {}
+    if RENDERS_CONFIG in todo:
+        writers[RENDERS_CONFIG] = ParquetShardWriter(out / todo[RENDERS_CONFIG], renders_features(),
+                                                     row_group_size=job.row_group_size)
+    if GARMENTS_CONFIG in todo:
+        writers[GARMENTS_CONFIG] = ParquetShardWriter(out / todo[GARMENTS_CONFIG], garments_features(),
+                                                      row_group_size=job.row_group_size)
+    if "webdataset" in todo:
+        writers["webdataset"] = WdsShardWriter(out / todo["webdataset"])
+    garments = 0
+    with contextlib.ExitStack() as stack:
+        for w in writers.values():
+            stack.enter_context(w)
+        views: dict[str, tuple[dict, bytes]] = {}
+        for i, meta in enumerate(job.records):
+            data = _read_checked(job.root, meta) if writers else b""
+            record = RenderRecord.from_metadata(meta)
+            if RENDERS_CONFIG in writers:
+                writers[RENDERS_CONFIG].write(renders_row(record, data))
+            if "webdataset" in writers:
+                writers["webdataset"].write(record.key, record.extension, data, meta)
+            views[meta["view"]] = (meta, data)
+            nxt = job.records[i + 1] if i + 1 < len(job.records) else None
+            if nxt is None or RenderRecord.from_metadata(nxt).garment_id != record.garment_id:
+                garments += 1
+                if GARMENTS_CONFIG in writers:
+                    writers[GARMENTS_CONFIG].write(_garment_row(views))
+                views = {}
+    entries = []
+    for name, rel in job.paths.items():
+        if name in writers:
+            sha, nbytes = writers[name].sha256, writers[name].num_bytes
+        else:  # written by an earlier, interrupted run
+            data = (out / rel).read_bytes()
+            sha, nbytes = hashlib.sha256(data).hexdigest(), len(data)
+        entries.append({
+            "path": rel, "format": "webdataset" if name == "webdataset" else "parquet",
+            "config": GARMENTS_CONFIG if name == GARMENTS_CONFIG else RENDERS_CONFIG, "split": job.plan.split,
+            "num_samples": garments if name == GARMENTS_CONFIG else len(job.records), "num_bytes": nbytes,
+            "sha256": sha,
+        })
+    return entries
 
 
 # --------------------------------------------------------------------------------------------------- the build
@@ -235,7 +236,7 @@ def build_dataset(
         images_per_project[r.project_id] += 1
     assignment: SplitAssignment = assign_splits(project_textures, config.split, group_sizes=images_per_project)
     records = sorted((r.with_split(assignment.split_of(r.project_id)) for r in scan.records), key=lambda r: r.key)
-    plans = plan_shards(records, config.shard_size, garments=config.garments and "parquet" in config.formats)
+    plans = plan_shards(records, config.shard_size)
 
     samples = [r.metadata() for r in records]
     identity = {
@@ -246,17 +247,12 @@ def build_dataset(
     _prepare_out(out, fingerprint, config.overwrite)
 
     by_key = {s["key"]: s for s in samples}
-    by_garment: dict[str, list[dict]] = defaultdict(list)
-    for r, s in zip(records, samples):
-        by_garment[r.garment_id].append(s)
-    jobs = []
-    for p in plans:
-        if p.config == RENDERS_CONFIG:
-            recs = tuple(by_key[k] for k in p.keys)
-        else:
-            recs = tuple(s for g in p.keys for s in by_garment[g])
-        jobs.append(_ShardJob(str(source), str(out), p, recs, config.formats, config.row_group_size))
-    existing = sum(all((out / rel).exists() for rel in p.paths(config.formats).values()) for p in plans)
+    jobs = [
+        _ShardJob(str(source), str(out), p, tuple(by_key[k] for k in p.keys),
+                  p.paths(config.formats, garments=config.garments), config.row_group_size)
+        for p in plans
+    ]
+    existing = sum(all((out / rel).exists() for rel in j.paths.values()) for j in jobs)
     weights = [sum(s["num_bytes"] for s in j.records) for j in jobs]
     shard_entries = [
         e for entries in parallel_map(
@@ -264,7 +260,10 @@ def build_dataset(
             weights=weights,
         ) for e in entries
     ]
-    shard_of = {k: p.paths(config.formats) for p in plans if p.config == RENDERS_CONFIG for k in p.keys}
+    shard_of = {  # where each sample is: format -> shard path
+        k: {("parquet" if n == RENDERS_CONFIG else n): rel for n, rel in j.paths.items() if n != GARMENTS_CONFIG}
+        for j in jobs for k in j.plan.keys
+    }
 
     counts = _counts(records)
     manifest = {

@@ -47,7 +47,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
         shard_size=_size(args.shard_size),
         split=split,
-        scan=ScanConfig(pattern=args.pattern or DEFAULT_PATTERN, metadata=Path(args.metadata) if args.metadata else None),
+        scan=ScanConfig(
+            pattern=args.pattern or DEFAULT_PATTERN,
+            metadata=Path(args.metadata) if args.metadata else None,
+            validate=args.validate,
+        ),
         allow_rejected=args.allow_rejected,
         overwrite=args.overwrite,
     )
@@ -116,6 +120,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--pattern", default=None, help=f"file-stem regex with groups project/texture/view "
                    f"(default {DEFAULT_PATTERN!r})")
     b.add_argument("--metadata", default=None, help="CSV/JSONL sidecar keyed by file_name (overrides the pattern)")
+    b.add_argument("--validate", choices=["structure", "decode"], default="structure",
+                   help="structure: PNG CRCs, JPEG marker/scan structure (default); decode: also decode every pixel")
     b.add_argument("--allow-rejected", action="store_true", help="build without rejected inputs (listed in manifest)")
     b.add_argument("--overwrite", action="store_true", help="replace a finished build of other inputs in OUT")
     b.set_defaults(func=cmd_build)

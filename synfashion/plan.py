@@ -1,7 +1,9 @@
-"""Shard planning: which records go to which shard file, decided before anything is written.
+"""Shard planning: which records go to which shard, decided before anything is written.
 
 A plan depends only on the records and the parameters, so every shard is an independent job: workers can write
 them in any order, a resumed build skips the ones already on disk, and many machines could each take a range.
+Shards never split a textured garment, so one job writes the `renders` Parquet shard, the `garments` Parquet shard
+and the WebDataset tar of the same samples from a single read of each source file.
 """
 
 from __future__ import annotations
@@ -14,47 +16,26 @@ from .schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord
 
 @dataclass(frozen=True)
 class ShardPlan:
-    config: str  # renders | garments
     split: str
     index: int
-    count: int  # shards of this (config, split)
-    keys: tuple[str, ...]  # record keys (renders) or garment ids (garments), in write order
+    count: int  # shards in this split
+    keys: tuple[str, ...]  # record keys, in write order (sorted, so a garment's views are adjacent)
 
-    @property
-    def parquet_path(self) -> str:
-        return f"data/{self.config}/{self.split}-{self.index:05d}-of-{self.count:05d}.parquet"
-
-    @property
-    def wds_path(self) -> str:
-        return f"webdataset/{self.split}/{self.split}-{self.index:05d}.tar"
-
-    def paths(self, formats: tuple[str, ...]) -> dict[str, str]:
-        """format -> relative path of each file this shard produces (garments exist only as Parquet)."""
+    def paths(self, formats: tuple[str, ...], *, garments: bool = True) -> dict[str, str]:
+        """output name -> relative path of each file this shard produces."""
+        stem = f"{self.split}-{self.index:05d}-of-{self.count:05d}"
         out = {}
         if "parquet" in formats:
-            out["parquet"] = self.parquet_path
-        if "webdataset" in formats and self.config == RENDERS_CONFIG:
-            out["webdataset"] = self.wds_path
+            out[RENDERS_CONFIG] = f"data/{RENDERS_CONFIG}/{stem}.parquet"
+            if garments:
+                out[GARMENTS_CONFIG] = f"data/{GARMENTS_CONFIG}/{stem}.parquet"
+        if "webdataset" in formats:
+            out["webdataset"] = f"webdataset/{self.split}/{self.split}-{self.index:05d}.tar"
         return out
 
 
-def _partition(items: list[tuple[str, int]], max_bytes: int) -> list[list[str]]:
-    """Greedy in-order partition: a shard closes when adding the next item would pass max_bytes."""
-    shards: list[list[str]] = []
-    current: list[str] = []
-    size = 0
-    for key, nbytes in items:
-        if current and size + nbytes > max_bytes:
-            shards.append(current)
-            current, size = [], 0
-        current.append(key)
-        size += nbytes
-    if current:
-        shards.append(current)
-    return shards
-
-
-def plan_shards(records: list[RenderRecord], shard_size: int, *, garments: bool = True) -> list[ShardPlan]:
+def plan_shards(records: list[RenderRecord], shard_size: int) -> list[ShardPlan]:
+    """Greedy in-order partition per split: a shard closes when the next garment would take it past shard_size."""
     if shard_size <= 0:
         raise ValueError(f"shard size must be positive, got {shard_size}")
     by_split: dict[str, list[RenderRecord]] = defaultdict(list)
@@ -62,15 +43,17 @@ def plan_shards(records: list[RenderRecord], shard_size: int, *, garments: bool 
         by_split[r.split].append(r)
     plans: list[ShardPlan] = []
     for split in SPLITS:
-        recs = sorted(by_split.get(split, []), key=lambda r: r.key)
-        if not recs:
-            continue
-        parts = _partition([(r.key, r.num_bytes) for r in recs], shard_size)
-        plans += [ShardPlan(RENDERS_CONFIG, split, i, len(parts), tuple(p)) for i, p in enumerate(parts)]
-        if garments:
-            sizes: dict[str, int] = defaultdict(int)
-            for r in recs:
-                sizes[r.garment_id] += r.num_bytes
-            gparts = _partition(sorted(sizes.items()), shard_size)
-            plans += [ShardPlan(GARMENTS_CONFIG, split, i, len(gparts), tuple(p)) for i, p in enumerate(gparts)]
+        garments: dict[str, list[RenderRecord]] = defaultdict(list)
+        for r in sorted(by_split.get(split, []), key=lambda r: r.key):
+            garments[r.garment_id].append(r)
+        shards: list[list[str]] = []
+        size = 0
+        for gid in sorted(garments):
+            nbytes = sum(r.num_bytes for r in garments[gid])
+            if not shards or (size + nbytes > shard_size and shards[-1]):
+                shards.append([])
+                size = 0
+            shards[-1] += [r.key for r in garments[gid]]
+            size += nbytes
+        plans += [ShardPlan(split, i, len(shards), tuple(keys)) for i, keys in enumerate(shards)]
     return plans

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .imagecheck import DEFAULT_MAX_PIXELS, ImageInfo, ImageRejected, inspect_image
+from .imagecheck import DEFAULT_MAX_PIXELS, VALIDATION_LEVELS, ImageInfo, ImageRejected, inspect_image
 from .parallel import parallel_map
 from .schema import DEFAULT_PATTERN, SIDECAR_NAMES, RenderRecord, make_key
 from .taxonomy import VIEWS, UnknownCategoryError, normalize_category
@@ -30,8 +30,11 @@ class ScanConfig:
     pattern: str = DEFAULT_PATTERN  # regex with named groups project, texture, view; matched on the file stem
     metadata: Path | None = None  # sidecar (CSV/JSONL keyed by file_name); auto-detected at the root if None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    validate: str = "structure"  # or "decode": see imagecheck
 
     def __post_init__(self) -> None:
+        if self.validate not in VALIDATION_LEVELS:
+            raise ValueError(f"--validate must be one of {', '.join(VALIDATION_LEVELS)}, got {self.validate!r}")
         # Groups the pattern lacks may still come from a sidecar, so only the regex itself is checked here.
         try:
             re.compile(self.pattern)
@@ -113,16 +116,16 @@ class _Candidate:
     extra: dict
 
 
-def _check_file(args: tuple[str, str, int]) -> tuple[str, str, int, ImageInfo | ImageRejected]:
+def _check_file(args: tuple[str, str, int, str]) -> tuple[str, str, int, ImageInfo | ImageRejected]:
     """Worker: read, hash, validate one file (module-level so process pools can pickle it)."""
-    root, rel, max_pixels = args
+    root, rel, max_pixels, validate = args
     try:
         data = Path(root, rel).read_bytes()
     except OSError as e:
         return rel, "", 0, ImageRejected("unreadable", str(e))
     digest = hashlib.sha256(data).hexdigest()
     try:
-        return rel, digest, len(data), inspect_image(data, max_pixels=max_pixels)
+        return rel, digest, len(data), inspect_image(data, max_pixels=max_pixels, validate=validate)
     except ImageRejected as e:
         return rel, digest, len(data), e
 
@@ -191,7 +194,7 @@ def scan_release(
     for name in sorted(set(sidecar) - seen_files):
         result.rejected.append(Rejected(name, "sidecar-missing-file", f"listed in {sidecar_path} but not found"))
 
-    jobs = [(str(root), c.source_path, config.max_pixels) for c in candidates]
+    jobs = [(str(root), c.source_path, config.max_pixels, config.validate) for c in candidates]
     checked = parallel_map(_check_file, jobs, workers=workers, description="validating images", progress=progress)
     by_identity: dict[str, str] = {}
     by_content: dict[str, str] = {}

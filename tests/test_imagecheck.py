@@ -28,21 +28,65 @@ def test_exif_orientation_recorded():
     assert info.orientation == 6 and (info.width, info.height) == (40, 30)
 
 
+LEVELS = ["structure", "decode"]
+
+
+@pytest.mark.parametrize("validate", LEVELS)
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
-@pytest.mark.parametrize("keep", [0.5, 0.9, -2])
-def test_truncated_files_are_caught(fmt, keep):
+@pytest.mark.parametrize("keep", [0.01, 0.5, 0.9, -2])
+def test_truncated_files_are_caught(fmt, keep, validate):
     data = image_bytes(fmt, size=(200, 300))
     cut = data[: int(len(data) * keep)] if keep > 0 else data[:keep]
     with pytest.raises(ImageRejected) as e:
-        inspect_image(cut)
+        inspect_image(cut, validate=validate)
+    assert e.value.reason in ("corrupt", "not-an-image")
+
+
+@pytest.mark.parametrize("validate", LEVELS)
+def test_progressive_and_optimized_jpeg_accepted(validate):
+    for opts in ({"progressive": True}, {"optimize": True}, {"quality": 30, "subsampling": 0}):
+        assert inspect_image(image_bytes("JPEG", size=(120, 90), **opts), validate=validate).format == "JPEG"
+
+
+def test_jpeg_structure_walker_on_its_own():
+    from synfashion.imagecheck import check_jpeg_structure
+
+    good = image_bytes("JPEG", size=(120, 90))
+    check_jpeg_structure(good)
+    check_jpeg_structure(good + b"trailing bytes after EOI are tolerated")
+    for bad, msg in ((good[:-2], "no EOI"), (good[:40], "runs past the end"), (b"\xff\xd8\xff\xd9", "no image scan")):
+        with pytest.raises(ImageRejected, match=msg):
+            check_jpeg_structure(bad)
+
+
+def test_jpeg_with_bad_segment_length_is_caught():
+    data = bytearray(image_bytes("JPEG", size=(120, 90)))
+    i = data.index(b"\xff\xdb")  # first quantisation table segment
+    data[i + 2 : i + 4] = (60000).to_bytes(2, "big")
+    with pytest.raises(ImageRejected) as e:
+        inspect_image(bytes(data))
     assert e.value.reason == "corrupt"
 
 
-def test_png_bit_flip_in_pixel_data_is_caught():
+def test_jpeg_with_marker_inside_scan_data_is_caught():
+    data = bytearray(image_bytes("JPEG", size=(200, 300)))
+    sos = data.index(b"\xff\xda")
+    data[sos + 200 : sos + 202] = b"\xff\xc4"  # a DHT marker in the middle of the entropy-coded data
+    with pytest.raises(ImageRejected):
+        inspect_image(bytes(data))
+
+
+def test_bad_validation_level():
+    with pytest.raises(ValueError, match="validate"):
+        inspect_image(image_bytes(), validate="paranoid")
+
+
+@pytest.mark.parametrize("validate", ["structure", "decode"])
+def test_png_bit_flip_in_pixel_data_is_caught(validate):
     data = bytearray(image_bytes("PNG", size=(200, 300)))
     data[len(data) // 2] ^= 0xFF
     with pytest.raises(ImageRejected):
-        inspect_image(bytes(data))
+        inspect_image(bytes(data), validate=validate)
 
 
 @pytest.mark.parametrize("data,reason", [(b"", "empty"), (b"hello, not an image", "not-an-image")])

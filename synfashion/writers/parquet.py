@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_path
+from .hashing import HashingFile
 
 DEFAULT_ROW_GROUP_SIZE = 100  # rows; small groups let the Hub viewer and streaming readers fetch little at a time
 
@@ -26,15 +27,17 @@ class ParquetShardWriter:
         self.schema = features.arrow_schema
         self.row_group_size = row_group_size
         self.count = 0
+        self.sha256: str | None = None  # set on a clean close
+        self.num_bytes = 0
         self._image_cols = [name for name, f in features.items() if isinstance(f, datasets.Image)]
         self._pending: list[dict] = []
 
     def __enter__(self) -> "ParquetShardWriter":
         self._atomic = atomic_path(self.path)
-        tmp = self._atomic.__enter__()
+        self._file = HashingFile(open(self._atomic.__enter__(), "wb"))
         plain = [c for c in self.schema.names if c not in self._image_cols]
         self._writer = pq.ParquetWriter(
-            tmp,
+            self._file,
             self.schema,
             compression={c: ("none" if c in self._image_cols else "snappy") for c in self.schema.names},
             use_dictionary=plain,
@@ -60,4 +63,6 @@ class ParquetShardWriter:
                 self._flush()
         finally:
             self._writer.close()
+            self._file.close()
+            self.sha256, self.num_bytes = self._file.sha256, self._file.num_bytes
             self._atomic.__exit__(exc_type, exc, tb)

@@ -12,6 +12,7 @@ from pathlib import Path
 import webdataset as wds
 
 from ..atomic import atomic_path
+from .hashing import HashingFile
 
 
 class WdsShardWriter:
@@ -20,10 +21,12 @@ class WdsShardWriter:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.count = 0
+        self.sha256: str | None = None  # set on a clean close
+        self.num_bytes = 0
 
     def __enter__(self) -> "WdsShardWriter":
         self._atomic = atomic_path(self.path)
-        self._file = open(self._atomic.__enter__(), "wb")
+        self._file = HashingFile(open(self._atomic.__enter__(), "wb"))
         self._tar = wds.TarWriter(
             self._file, encoder=False, mtime=0, user="synfashion", group="synfashion", format="PAX_FORMAT"
         )
@@ -39,5 +42,6 @@ class WdsShardWriter:
         try:
             self._tar.close()
             self._file.close()
+            self.sha256, self.num_bytes = self._file.sha256, self._file.num_bytes
         finally:
             self._atomic.__exit__(exc_type, exc, tb)

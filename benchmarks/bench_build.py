@@ -1,0 +1,108 @@
+"""Build benchmark: images/s of `synfashion build` vs datasets' imagefolder -> Parquet, vs raw read + sha256.
+
+    python benchmarks/bench_build.py [--projects 5 --textures 5] [--workers 2] [--cache .bench]
+
+Generates (once, cached) a sample release of 20 x projects x textures x 4 views 768x1024 JPEGs (2,000 by
+default), then times, on a warm page cache:
+  raw       read every file and sha256 it (single process): the I/O + hashing ceiling
+  imagefolder  load_dataset("imagefolder") + Dataset.to_parquet with the image bytes embedded (datasets' path)
+  build     synfashion build (full validation, both formats, manifest, card) with --workers
+Ends with one JSON line of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _release(cache: Path, projects: int, textures: int) -> Path:
+    from synfashion.sample import SampleConfig, generate_sample
+
+    root = cache / f"release-{projects}x{textures}-768x1024-jpg"
+    done = root / ".complete"
+    if not done.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        generate_sample(root, SampleConfig(projects_per_category=projects, textures_per_project=textures),
+                        workers=os.cpu_count() or 1)
+        done.write_text("ok")
+    return root
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.jpg"))
+
+
+def bench_raw(files: list[Path]) -> float:
+    t = time.perf_counter()
+    for p in files:
+        hashlib.sha256(p.read_bytes()).hexdigest()
+    return len(files) / (time.perf_counter() - t)
+
+
+def bench_imagefolder(root: Path, n: int, tmp: Path) -> float:
+    os.environ["HF_DATASETS_CACHE"] = str(tmp / "hf-cache")
+    import datasets
+
+    datasets.disable_progress_bars()
+    t = time.perf_counter()
+    ds = datasets.load_dataset("imagefolder", data_dir=str(root), split="train")
+    ds.to_parquet(str(tmp / "imagefolder.parquet"))
+    rate = n / (time.perf_counter() - t)
+    assert len(ds) == n, (len(ds), n)
+    return rate
+
+
+def bench_build(root: Path, n: int, tmp: Path, workers: int) -> float:
+    from synfashion.build import BuildConfig, build_dataset
+
+    out = tmp / "built"
+    t = time.perf_counter()
+    r = build_dataset(root, out, BuildConfig(), workers=workers, progress=False)
+    rate = n / (time.perf_counter() - t)
+    assert r.manifest["counts"]["total"] == n
+    return rate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--projects", type=int, default=5)
+    ap.add_argument("--textures", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--cache", default=".bench")
+    args = ap.parse_args()
+
+    root = _release(Path(args.cache), args.projects, args.textures)
+    files = _files(root)
+    n = len(files)
+    mb = sum(p.stat().st_size for p in files) / 2**20
+    bench_raw(files)  # warm the page cache
+    with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
+        raw = bench_raw(files)
+        imagefolder = bench_imagefolder(root, n, Path(tmp))
+        build = bench_build(root, n, Path(tmp), args.workers)
+    figures = {
+        "benchmark": "build", "images": n, "megabytes": round(mb, 1), "workers": args.workers,
+        "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+        "raw_read_sha256_img_s": round(raw, 1), "imagefolder_to_parquet_img_s": round(imagefolder, 1),
+        "synfashion_build_img_s": round(build, 1),
+        "build_vs_imagefolder": round(build / imagefolder, 2), "build_vs_raw": round(build / raw, 3),
+    }
+    print(f"{n} images, {mb:.0f} MB: raw read+sha256 {raw:.0f} img/s | imagefolder->parquet {imagefolder:.0f} img/s"
+          f" | synfashion build ({args.workers} workers) {build:.0f} img/s"
+          f" = {build / imagefolder:.1f}x imagefolder, {build / raw:.0%} of raw")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
