@@ -5,7 +5,10 @@ Results come back in input order, so whatever is built from them is independent 
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -30,6 +33,16 @@ def progress_bar(enabled: bool = True) -> Progress:
         disable=not enabled,
         transient=False,
     )
+
+
+def _die_with_parent() -> None:
+    """Pool initializer: on Linux, have the kernel SIGKILL a worker whose parent dies (a `kill -9` of the build
+    would otherwise leave workers blocked on their queue forever)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def _run_chunk(args: tuple[Callable[[T], R], list[T]]) -> list[R]:
@@ -63,7 +76,7 @@ def parallel_map(
                 yield from _run_chunk((fn, chunk))
                 bar.advance(task, w)
             return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) as pool:
             for result, w in zip(pool.map(_run_chunk, [(fn, c) for c in chunks]), chunk_weights):
                 yield from result
                 bar.advance(task, w)

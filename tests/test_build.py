@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -132,11 +133,12 @@ def test_resume_after_kill_is_byte_identical(release, tmp_path, workers):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "synfashion.cli", "build", str(release), str(out), "--shard-size", "1",
            "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # its own process group, killed whole: the build and its pool workers die together, as with Ctrl-C or a job kill
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline and len(list(out.glob("data/renders/*.parquet"))) < 5:
         time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "manifest.json").exists(), "the kill came too late to test resuming"
     assert (out / ".synfashion-build").exists()
