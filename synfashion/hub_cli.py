@@ -1,0 +1,76 @@
+"""The `synfashion push` and `synfashion pull` subcommands: argument parsing only; the work is in `synfashion.hub`.
+
+`register(subparsers)` is called by `synfashion.cli`. The Hub client is imported only when a Hub command runs, so
+the rest of the CLI stays fast. The endpoint is huggingface_hub's (HF_ENDPOINT), the token comes from --token,
+HF_TOKEN or `hf auth login`, and is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .hub import HubError, push_dataset
+
+    try:
+        push_dataset(
+            args.out, args.repo_id, private=not args.public, allow_public=args.public, revision=args.revision,
+            token=args.token, commit_message=args.commit_message, console=console,
+        )
+    except HubError as e:
+        console.print(f"[red]push failed[/]: {e}", highlight=False)
+        return 1
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from .hub import HubError, pull_dataset
+
+    try:
+        pull_dataset(args.repo_id, args.out, revision=args.revision, token=args.token, verify=not args.no_verify,
+                     console=console)
+    except HubError as e:
+        console.print(f"[red]pull failed[/]: {e}", highlight=False)
+        return 1
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `push` and `pull` to the `synfashion` command's subparsers; each sets `func(args) -> exit code`."""
+    token_help = ("Hub token (default: HF_TOKEN, then the `hf auth login` token); prefer HF_TOKEN, a token on the "
+                  "command line is visible to other users of this machine")
+
+    p = subparsers.add_parser(
+        "push", help="upload a built folder to a Hub dataset repo as one commit (private by default)",
+        description="Create the dataset repo if needed and upload the card, manifest and shards of a built folder "
+                    "in one commit; stale shards are deleted in the same commit, and an interrupted push run again "
+                    "does not re-send what already reached the Hub.",
+    )
+    p.add_argument("out", help="a folder made by `synfashion build`")
+    p.add_argument("repo_id", help="namespace/name of the dataset repo")
+    visibility = p.add_mutually_exclusive_group()
+    visibility.add_argument("--private", dest="public", action="store_false", default=False,
+                            help="keep the repo private (default)")
+    visibility.add_argument("--public", dest="public", action="store_true",
+                            help="publish (SynFashion is CC BY-NC-ND 4.0: read the warning this prints)")
+    p.add_argument("--revision", default=None, help="branch to commit to (created from main if missing; default main)")
+    p.add_argument("--token", default=None, help=token_help)
+    p.add_argument("--commit-message", default=None, help="commit title (default: a summary of the build)")
+    p.set_defaults(func=cmd_push)
+
+    q = subparsers.add_parser(
+        "pull", help="download a pushed dataset repo into a folder and verify it",
+        description="Download every file of the dataset repo at one commit of REVISION into OUT (resumable), "
+                    "then run `synfashion verify` on it.",
+    )
+    q.add_argument("repo_id", help="namespace/name of the dataset repo")
+    q.add_argument("out", help="an empty folder, or an earlier pull of the same repo")
+    q.add_argument("--revision", default=None, help="branch, tag or commit (default main)")
+    q.add_argument("--token", default=None, help=token_help)
+    q.add_argument("--no-verify", action="store_true", help="skip `synfashion verify` after downloading")
+    q.set_defaults(func=cmd_pull)
