@@ -6,7 +6,11 @@ Generates (once, cached) a sample release of 20 x projects x textures x 4 views 
 default), then times, on a warm page cache:
   raw       read every file and sha256 it (single process): the I/O + hashing ceiling
   imagefolder  load_dataset("imagefolder") + Dataset.to_parquet with the image bytes embedded (datasets' path)
-  build     synfashion build (full validation, both formats, manifest, card) with --workers
+  build     synfashion build (full validation, both formats, manifest, card) with --workers: it writes three
+            copies of every image (renders Parquet, garments Parquet, WebDataset tar)
+  build_parquet_renders  the same with --formats parquet and no garments config: one copy, the same output as
+            the imagefolder path (the like-for-like comparison)
+  disk      sequential write rate of this disk (dd-like, with fsync), the floor under any builder
 Ends with one JSON line of the figures.
 """
 
@@ -63,14 +67,26 @@ def bench_imagefolder(root: Path, n: int, tmp: Path) -> float:
     return rate
 
 
-def bench_build(root: Path, n: int, tmp: Path, workers: int) -> float:
+def bench_build(root: Path, n: int, out: Path, workers: int, **config) -> float:
     from synfashion.build import BuildConfig, build_dataset
 
-    out = tmp / "built"
     t = time.perf_counter()
-    r = build_dataset(root, out, BuildConfig(), workers=workers, progress=False)
+    r = build_dataset(root, out, BuildConfig(**config), workers=workers, progress=False)
     rate = n / (time.perf_counter() - t)
     assert r.manifest["counts"]["total"] == n
+    return rate
+
+
+def bench_disk(tmp: Path, megabytes: int = 256) -> float:
+    block = os.urandom(2**20)
+    t = time.perf_counter()
+    with open(tmp / "disk-probe", "wb") as f:
+        for _ in range(megabytes):
+            f.write(block)
+        f.flush()
+        os.fsync(f.fileno())
+    rate = megabytes / (time.perf_counter() - t)
+    (tmp / "disk-probe").unlink()
     return rate
 
 
@@ -90,17 +106,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
         raw = bench_raw(files)
         imagefolder = bench_imagefolder(root, n, Path(tmp))
-        build = bench_build(root, n, Path(tmp), args.workers)
+        build = bench_build(root, n, Path(tmp) / "full", args.workers)
+        renders_only = bench_build(root, n, Path(tmp) / "renders", args.workers, formats=("parquet",), garments=False)
+        disk = bench_disk(Path(tmp))
     figures = {
         "benchmark": "build", "images": n, "megabytes": round(mb, 1), "workers": args.workers,
         "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
         "raw_read_sha256_img_s": round(raw, 1), "imagefolder_to_parquet_img_s": round(imagefolder, 1),
-        "synfashion_build_img_s": round(build, 1),
+        "synfashion_build_img_s": round(build, 1), "synfashion_build_parquet_renders_img_s": round(renders_only, 1),
+        "disk_write_mb_s": round(disk, 1), "disk_floor_3_copies_img_s": round(disk * n / (3 * mb), 1),
         "build_vs_imagefolder": round(build / imagefolder, 2), "build_vs_raw": round(build / raw, 3),
+        "parquet_renders_vs_imagefolder": round(renders_only / imagefolder, 2),
+        "parquet_renders_vs_raw": round(renders_only / raw, 3),
     }
     print(f"{n} images, {mb:.0f} MB: raw read+sha256 {raw:.0f} img/s | imagefolder->parquet {imagefolder:.0f} img/s"
-          f" | synfashion build ({args.workers} workers) {build:.0f} img/s"
-          f" = {build / imagefolder:.1f}x imagefolder, {build / raw:.0%} of raw")
+          f" | synfashion build ({args.workers} workers, 3 copies) {build:.0f} img/s"
+          f" = {build / imagefolder:.1f}x imagefolder, {build / raw:.0%} of raw"
+          f" | parquet renders only (1 copy) {renders_only:.0f} img/s = {renders_only / imagefolder:.1f}x imagefolder,"
+          f" {renders_only / raw:.0%} of raw | disk {disk:.0f} MB/s")
     print(json.dumps(figures))
 
 

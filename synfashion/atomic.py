@@ -35,8 +35,8 @@ def write_bytes_atomic(final: str | Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def write_json_atomic(final: str | Path, obj) -> None:
-    write_bytes_atomic(final, (json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
+def write_json_atomic(final: str | Path, obj, *, indent: int | None = 1) -> None:
+    write_bytes_atomic(final, (json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False) + "\n").encode())
 
 
 def remove_stale_temps(root: str | Path) -> int:

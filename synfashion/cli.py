@@ -54,6 +54,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         ),
         allow_rejected=args.allow_rejected,
         overwrite=args.overwrite,
+        garments=not args.no_garments,
     )
     result = build_dataset(args.source, args.out, config, workers=args.workers)
     m = result.manifest
@@ -122,6 +123,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--metadata", default=None, help="CSV/JSONL sidecar keyed by file_name (overrides the pattern)")
     b.add_argument("--validate", choices=["structure", "decode"], default="structure",
                    help="structure: PNG CRCs, JPEG marker/scan structure (default); decode: also decode every pixel")
+    b.add_argument("--no-garments", action="store_true",
+                   help="skip the garments config (one row per garment, 4 view columns: a second copy of the bytes)")
     b.add_argument("--allow-rejected", action="store_true", help="build without rejected inputs (listed in manifest)")
     b.add_argument("--overwrite", action="store_true", help="replace a finished build of other inputs in OUT")
     b.set_defaults(func=cmd_build)
