@@ -32,5 +32,7 @@ print("first train row:", {k: v for k, v in row.items() if k != "image"}, "image
 g = datasets.load_dataset(root, "garments", split="train")
 print("garments config:", g.num_rows, "rows with views", [c for c in g.column_names if c in ("front", "back", "random1", "random2")])
 PY
-if [ -f scripts/demo_more.sh ]; then source scripts/demo_more.sh; fi
+
+echo "== 6. Hub round trip against a local Hub-compatible server: push, load_dataset (configs, streaming), pull, verify"
+python scripts/demo_hub.py "$OUT/synfashion-sample"
 echo "== done: see $OUT/ (contact sheets in $OUT/sheets)"
