@@ -1,0 +1,27 @@
+"""r2r: FashionR2R rendered-to-real translation (RIG) on diffusers, exact to the published arithmetic and batched.
+
+Exports are resolved lazily so that `import r2r` (and `r2r --help`) does not import torch / diffusers.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "R2RPipeline": "r2r.pipeline", "R2RPipelineOutput": "r2r.pipeline", "RIGParams": "r2r.config",
+    "ModelSpec": "r2r.config", "load_pipeline": "r2r.models", "model_identity": "r2r.models",
+    "load_negative_embedding": "r2r.models",
+    "TACConfig": "r2r.tac", "TACController": "r2r.tac", "TACAttnProcessor": "r2r.tac", "ForegroundMask": "r2r.tac",
+    "RIGSchedule": "r2r.schedule", "ddim_invert": "r2r.inversion",
+    "TinyModelConfig": "r2r.tiny", "save_tiny_model": "r2r.tiny",
+    "TranslateJob": "r2r.translate", "translate_folder": "r2r.translate",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'r2r' has no attribute {name!r}")

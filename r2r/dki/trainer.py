@@ -1,0 +1,527 @@
+"""The training loop both DKI methods share, on `accelerate`: precision, accumulation, checkpoints, logging.
+
+Why one loop: negative textual inversion and positive finetuning differ only in what is trainable, how a batch is
+conditioned and what is exported. Everything else is here, once:
+
+- `accelerate` for devices, mixed precision (frozen weights stored in the compute dtype, trainable ones in float32,
+  autocast) and multi-GPU / multi-node (`accelerate launch -m r2r.cli train-... ` runs this unchanged: each process
+  takes its own shard of the images, gradients are all-reduced by DDP);
+- gradient accumulation (`no_sync` on all but the last micro-step), a constant learning rate after linear warm-up
+  (a pure function of the step, so resume needs no scheduler state);
+- VAE latents cached once (r2r/dki/data.py), SDPA attention, optional gradient checkpointing, channels-last and
+  torch.compile on CUDA;
+- noise, timesteps and data order from per-micro-step generators: a resumed run continues exactly where an
+  uninterrupted one would be;
+- checkpoints every N steps (r2r/dki/checkpoint.py, atomic), rich progress with loss and samples/s, the loss curve
+  PNG, and a fixed-batch loss before and after training for the model card.
+Subclasses (negative.py, positive.py) implement `build`, `conditioning` and `export`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import (
+    CheckpointManager,
+    TrainerState,
+    check_fingerprint,
+    make_state_hooks,
+    resolve_resume,
+)
+from .config import RunConfig
+from .data import (
+    ImageSource,
+    LatentBatch,
+    LatentCache,
+    RankShard,
+    StreamBatches,
+    open_source,
+    sample_latents,
+    step_generator,
+)
+from .errors import DKIError
+from .plot import loss_curve
+
+LOSS_CURVE = "loss_curve.png"
+RUN_FILE = "training_run.json"
+EVAL_BATCH = 4
+_EVAL_STREAM = 1 << 20  # generator stream of the fixed evaluation batch
+
+
+@dataclass
+class Components:
+    """The SD-1.5-architecture parts a DKI run uses (what `load_components` reads from a pipeline folder / Hub id)."""
+
+    tokenizer: object
+    text_encoder: torch.nn.Module
+    vae: torch.nn.Module
+    unet: torch.nn.Module
+    noise_scheduler: object
+
+
+def load_components(model: str, revision: str | None = None) -> Components:
+    """Load tokenizer, text encoder, VAE, UNet (safetensors only, float32) and a DDPM training scheduler."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    local = Path(model)
+    if local.exists() and not (local / "model_index.json").is_file():
+        raise DKIError(f"{local}: not a diffusers pipeline folder (no model_index.json)")
+    kw = {"revision": revision}
+    try:
+        tokenizer = CLIPTokenizer.from_pretrained(model, subfolder="tokenizer", **kw)
+        text_encoder = CLIPTextModel.from_pretrained(model, subfolder="text_encoder", use_safetensors=True, **kw)
+        vae = AutoencoderKL.from_pretrained(model, subfolder="vae", use_safetensors=True, **kw)
+        unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet", use_safetensors=True, **kw)
+        scheduler = DDPMScheduler.from_pretrained(model, subfolder="scheduler", **kw)
+    except OSError as e:
+        raise DKIError(f"cannot load {model!r} as an SD-1.5-architecture diffusers pipeline (safetensors weights): "
+                       f"{e}") from None
+    return Components(tokenizer, text_encoder.float().eval(), vae.float().eval(), unet.float().eval(), scheduler)
+
+
+class Denoiser(torch.nn.Module):
+    """The module accelerate wraps: UNet (+ text encoder when prompts are encoded with gradients) -> loss.
+
+    One forward = one micro-batch's weighted MSE, so DDP syncs exactly the trainable parameters and autocast
+    covers the whole step.
+    """
+
+    def __init__(self, unet: torch.nn.Module, text_encoder: torch.nn.Module | None = None):
+        super().__init__()
+        self.unet = unet
+        self.text_encoder = text_encoder
+
+    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, target: torch.Tensor, *,
+                encoder_hidden_states: torch.Tensor | None = None, input_ids: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        if input_ids is not None:
+            encoder_hidden_states = self.text_encoder(input_ids)[0]
+        pred = self.unet(noisy, timesteps, encoder_hidden_states).sample
+        loss = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        if weights is not None:
+            loss = loss * weights
+        return loss.mean()
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    steps: int
+    final_loss: float
+    losses: list[float]
+    samples_per_second: float
+    eval_loss_before: float | None
+    eval_loss_after: float | None
+    artifacts: list[Path] = field(default_factory=list)
+
+
+def cast_module(module: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """`module.to(dtype)`, only when needed and without diffusers' warning about `_keep_in_fp32_modules` (SD-1.5's
+    UNet and VAE have none; the diffusers training examples cast the same way)."""
+    if any(p.dtype != dtype for p in module.parameters()):
+        from diffusers.utils import logging as dlogging
+
+        level = dlogging.get_verbosity()
+        dlogging.set_verbosity_error()
+        try:
+            module.to(dtype)
+        finally:
+            dlogging.set_verbosity(level)
+    return module
+
+
+def weight_dtype_of(mixed_precision: str) -> torch.dtype:
+    return {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[mixed_precision]
+
+
+class DKITrainer:
+    """Shared machinery; see the module docstring. Use a subclass: `NegativeTrainer(run).fit()`."""
+
+    method: str = "base"
+    tensor_files: tuple[str, ...] = ()  # extra safetensors files saved with each checkpoint (e.g. "ema")
+
+    def __init__(self, run: RunConfig, *, components: Components | None = None, accelerator=None):
+        self.run, self.cfg = run, run.train
+        self.out = Path(run.out)
+        self._components = components
+        self._accelerator = accelerator
+        self.state = TrainerState()
+        self.ready = False
+
+    # ------------------------------------------------------------------------------------------ subclass API
+    def build(self, c: Components) -> tuple[Denoiser, list[torch.nn.Parameter]]:
+        """Make the trainable parts; return the module accelerate wraps and its trainable parameters."""
+        raise NotImplementedError
+
+    def after_data(self, batches) -> None:
+        """Called once the data is ready (e.g. to encode the fixed captions)."""
+
+    def conditioning(self, batch: LatentBatch, generator: torch.Generator) -> dict:
+        """Keyword arguments of `Denoiser.forward` that condition this batch (input_ids or encoder_hidden_states)."""
+        raise NotImplementedError
+
+    def after_optimizer_step(self) -> None:
+        """E.g. the EMA update."""
+
+    def extra_state(self) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]:
+        """(JSON scalars, {file: tensors}) saved with each checkpoint."""
+        return {}, {}
+
+    def load_extra_state(self, scalars: dict, tensors: dict[str, dict[str, torch.Tensor]]) -> None:
+        pass
+
+    def export(self) -> list[Path]:
+        """Write the artifacts (main process) and return their paths."""
+        raise NotImplementedError
+
+    def method_fingerprint(self) -> dict:
+        return asdict(self.run.method)
+
+    def card(self, result: TrainResult) -> Path | None:
+        return None
+
+    def base_model_id(self) -> str:
+        """The card's `base_model`: --base-model-id, else the Hub id, else the local folder's name."""
+        if self.run.base_model_id:
+            return self.run.base_model_id
+        path = Path(self.run.model)
+        return path.resolve().name if path.exists() else self.run.model
+
+    def card_fields(self, result: TrainResult) -> dict:
+        """The fields of `cards.model_card.DKICardInfo` every method shares."""
+        cfg = self.cfg
+        return {
+            "base_model": self.base_model_id(), "base_model_is_local": Path(self.run.model).exists(),
+            "data": self.source.card_info(), "steps": result.steps,
+            "batch_size": cfg.batch_size * cfg.grad_accum * self.world, "learning_rate": cfg.lr,
+            "resolution": self.run.data.resolution, "mixed_precision": cfg.mixed_precision, "seed": cfg.seed,
+            "final_loss": result.final_loss, "eval_loss_before": result.eval_loss_before,
+            "eval_loss_after": result.eval_loss_after, "loss_curve": LOSS_CURVE,
+        }
+
+    # ------------------------------------------------------------------------------------------ setup
+    @property
+    def accelerator(self):
+        return self._accelerator
+
+    @property
+    def cached(self) -> bool:
+        """Whether VAE latents are cached (deterministic augmentation and caching not disabled)."""
+        return self.run.data.cache_latents and self.run.data.deterministic
+
+    def fingerprint(self) -> dict:
+        data = asdict(self.run.data)
+        for k in ("num_workers", "skip_bad_images"):
+            data.pop(k)
+        fp = {
+            "method": self.method, "model": self.run.model, "revision": self.run.revision,
+            "method_config": self.method_fingerprint(), "data": data, "batch_size": self.cfg.batch_size,
+            "grad_accum": self.cfg.grad_accum, "seed": self.cfg.seed,
+            "processes": self.accelerator.num_processes, "mixed_precision": self.cfg.mixed_precision,
+        }
+        return json.loads(json.dumps(fp))  # as it reads back from trainer_state.json (tuples become lists)
+
+    def setup(self) -> "DKITrainer":
+        """Load, cache and prepare everything; resume if asked. Idempotent."""
+        if self.ready:
+            return self
+        from accelerate import Accelerator
+
+        cfg = self.cfg
+        if self._accelerator is None:
+            try:
+                self._accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+            except ValueError as e:  # e.g. fp16 without a GPU
+                raise DKIError(f"--mixed-precision {cfg.mixed_precision}: {e}") from None
+        acc = self.accelerator
+        self.device = acc.device
+        self.rank, self.world = acc.process_index, acc.num_processes
+        self.weight_dtype = weight_dtype_of(acc.mixed_precision)
+        cuda = self.device.type == "cuda"
+        if cuda and cfg.allow_tf32:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+
+        resume_path = resolve_resume(self.out, self.run.resume)
+        if resume_path is not None:
+            saved = TrainerState.from_file(resume_path / "trainer_state.json")
+            check_fingerprint(saved.fingerprint, self.fingerprint(), resume_path)
+
+        # the data first: a bad source fails before gigabytes of weights are loaded
+        self.source: ImageSource = open_source(self.run.data, seed=cfg.seed, for_cache=self.cached)
+        self.shard = RankShard(len(self.source), seed=cfg.seed, rank=self.rank, world_size=self.world)
+
+        c = self._components or load_components(self.run.model, self.run.revision)
+        self.components = c
+        torch.manual_seed(cfg.seed)  # adapter initialisation (DDP then broadcasts rank 0's weights)
+        self.model, self.params = self.build(c)
+        if not self.params:
+            raise DKIError("nothing to train")
+
+        sched = c.noise_scheduler
+        self.prediction_type = sched.config.prediction_type
+        if self.prediction_type not in ("epsilon", "v_prediction"):
+            raise DKIError(f"unsupported prediction_type {self.prediction_type!r} (epsilon or v_prediction)")
+        self.num_timesteps = int(sched.config.num_train_timesteps)
+        ac = sched.alphas_cumprod.to(self.device, torch.float32)
+        self.sqrt_ac, self.sqrt_1mac = ac.sqrt(), (1 - ac).sqrt()
+        self.snr = ac / (1 - ac)
+
+        self._setup_data(c)
+        self.after_data(self.batches)
+
+        unet = self.model.unet
+        unet.set_attn_processor(_sdpa())
+        if cfg.gradient_checkpointing:
+            unet.enable_gradient_checkpointing()
+        if cuda and cfg.channels_last:
+            unet.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            self.model.unet = torch.compile(unet)
+
+        fused = cuda and all(p.dtype == torch.float32 for p in self.params)
+        opt = torch.optim.AdamW(self.params, lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps,
+                                weight_decay=cfg.weight_decay, **({"fused": True} if fused else {}))
+        self.model, self.optimizer = acc.prepare(self.model, opt)
+        save_hook, load_hook = make_state_hooks()
+        acc.register_save_state_pre_hook(save_hook)
+        acc.register_load_state_pre_hook(load_hook)
+        self.checkpoints = CheckpointManager(self.out, acc, keep=cfg.keep_checkpoints)
+
+        self.state = TrainerState(fingerprint=self.fingerprint())
+        if resume_path is not None:
+            self.state, extras = self.checkpoints.load(resume_path, self.tensor_files)
+            self.load_extra_state(self.state.extra, extras)
+            self.resumed_from = resume_path
+        else:
+            self.resumed_from = None
+        self.ready = True
+        return self
+
+    def _setup_data(self, c: Components) -> None:
+        dcfg, cfg, acc = self.run.data, self.cfg, self.accelerator
+        vae = c.vae.to(self.device)
+        if self.cached:
+            # float32 VAE for the one-off encode: better latents than the example scripts' bf16 per-step encode,
+            # at no per-step cost. Stored in the compute dtype (bf16 latents are what the examples train on).
+            cast_module(vae, torch.float32)
+            with self._progress_bar("caching latents", len(self.shard)) as advance:
+                self.batches = LatentCache(self.source, self.shard, dcfg, vae, device=self.device,
+                                           encode_batch=cfg.batch_size, store_dtype=self.weight_dtype,
+                                           progress=advance)
+            if self.batches.skipped and acc.is_main_process:
+                _console().print(f"[yellow]skipped {len(self.batches.skipped)} undecodable image(s)[/]: "
+                                 + "; ".join(self.batches.skipped[:3]))
+            c.vae.to("cpu")  # not needed on the device any more
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+        else:
+            cast_module(vae, self.weight_dtype)
+            self.batches = StreamBatches(self.source, self.shard, dcfg, vae, batch_size=cfg.batch_size,
+                                         device=self.device, weight_dtype=self.weight_dtype)
+
+    # ------------------------------------------------------------------------------------------ steps
+    def lr_at(self, step: int) -> float:
+        if self.cfg.warmup_steps and step < self.cfg.warmup_steps:
+            return self.cfg.lr * (step + 1) / self.cfg.warmup_steps
+        return self.cfg.lr
+
+    def _noised(self, latents: torch.Tensor, gen: torch.Generator):
+        b = latents.shape[0]
+        t = torch.randint(0, self.num_timesteps, (b,), generator=gen, device=self.device)
+        noise = torch.randn(latents.shape, generator=gen, device=self.device, dtype=torch.float32)
+        a, s = self.sqrt_ac[t].view(b, 1, 1, 1), self.sqrt_1mac[t].view(b, 1, 1, 1)
+        noisy = a * latents + s * noise
+        target = noise if self.prediction_type == "epsilon" else a * noise - s * latents
+        weights = None
+        if self.cfg.snr_gamma is not None:
+            snr = self.snr[t]
+            denom = snr + 1 if self.prediction_type == "v_prediction" else snr  # Min-SNR-gamma, as diffusers
+            weights = torch.clamp(snr, max=self.cfg.snr_gamma) / denom
+        return noisy, t, target, weights
+
+    def micro_step(self, micro: int) -> torch.Tensor:
+        """Forward + backward of one micro-batch; returns the detached loss."""
+        gen = step_generator(self.cfg.seed, self.rank, micro, self.device)
+        batch = self.batches.batch(micro, self.cfg.batch_size, gen, self.device)
+        cond = self.conditioning(batch, gen)
+        noisy, t, target, weights = self._noised(batch.latents, gen)
+        loss = self.model(noisy, t, target, weights=weights, **cond)
+        self.accelerator.backward(loss / self.cfg.grad_accum)
+        return loss.detach()
+
+    def optimizer_step(self, step: int) -> torch.Tensor:
+        """One optimizer step (grad_accum micro-steps); returns this process's mean loss (a device tensor)."""
+        acc, cfg = self.accelerator, self.cfg
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(step)
+        total = torch.zeros((), device=self.device)
+        for k in range(cfg.grad_accum):
+            micro = step * cfg.grad_accum + k
+            sync = k == cfg.grad_accum - 1
+            with contextlib.nullcontext() if sync else acc.no_sync(self.model):
+                total += self.micro_step(micro) / cfg.grad_accum
+        if cfg.max_grad_norm:
+            acc.clip_grad_norm_(self.params, cfg.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.after_optimizer_step()
+        return total
+
+    @torch.no_grad()
+    def eval_loss(self, count: int = EVAL_BATCH) -> float:
+        """Loss on a fixed batch (the first `count` images of the shard, fixed noise, timesteps and prompts)."""
+        self.setup()
+        gen = step_generator(self.cfg.seed, 0, 0, self.device, stream=_EVAL_STREAM)
+        if isinstance(self.batches, LatentCache):
+            mean, std = self.batches.first(count, self.device)
+            captions = [self.batches.captions[int(i)] for i in self.batches.valid[:count]]
+            latents = sample_latents(mean, std, self.batches.scaling, gen)
+        else:
+            latents, captions = self._eval_stream_latents(count, gen)
+        batch = LatentBatch(latents, captions)
+        cond = self.conditioning(batch, gen)
+        noisy, t, target, weights = self._noised(latents, gen)
+        model = self.accelerator.unwrap_model(self.model)
+        return float(model(noisy, t, target, weights=weights, **cond))
+
+    def _eval_stream_latents(self, count: int, gen: torch.Generator):
+        from loaders import to_float
+
+        from .data import caption_of
+
+        items = [self.source.dataset[(int(i), 0)] for i in self.shard.indices[:count]]
+        items = [s for s in items if "image" in s]
+        pixels = torch.stack([s["image"] for s in items]).to(self.device)
+        dist = self.batches.vae.encode(to_float(pixels).to(self.weight_dtype)).latent_dist
+        latents = sample_latents(dist.mean, dist.std, self.batches.scaling, gen)
+        caps = [caption_of(s.get("caption"), self.run.data.caption_template, s.get("category")) for s in items]
+        return latents, caps
+
+    # ------------------------------------------------------------------------------------------ loop
+    def save_checkpoint(self) -> Path:
+        scalars, tensors = self.extra_state()
+        self.state.extra.update(scalars)
+        return self.checkpoints.save(self.state, tensors)
+
+    def fit(self) -> TrainResult:
+        """Train to `steps` (continuing a resumed run), checkpointing; export artifacts, curve and card."""
+        self.setup()
+        acc, cfg = self.accelerator, self.cfg
+        start = self.state.step
+        if "eval_before" not in self.state.extra:
+            self.state.extra["eval_before"] = self.eval_loss()
+        global_batch = cfg.batch_size * cfg.grad_accum * self.world
+        pending: list[torch.Tensor] = []
+        last_saved = start if self.resumed_from is not None else -1
+        with self._progress_bar("training", cfg.steps, completed=start, loss=True) as advance:
+            t0 = time.perf_counter()
+            for step in range(start, cfg.steps):
+                pending.append(self.optimizer_step(step))
+                self.state.step = step + 1
+                self.state.samples += global_batch
+                due = cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0
+                if len(pending) >= cfg.log_every or due or self.state.step == cfg.steps:
+                    losses = acc.reduce(torch.stack(pending), reduction="mean").tolist()  # one sync per flush
+                    self.state.losses.extend(float(x) for x in losses)
+                    pending.clear()
+                    now = time.perf_counter()
+                    self.state.seconds += now - t0
+                    t0 = now
+                    for bad in (x for x in losses if not math.isfinite(x)):
+                        raise DKIError(f"loss became {bad} at step {self.state.step}; lower --lr or use bf16/no "
+                                       "mixed precision")
+                advance(1, loss=self.state.losses[-1] if self.state.losses else None,
+                        sps=self.state.samples / self.state.seconds if self.state.seconds else None)
+                if due:
+                    self.save_checkpoint()
+                    last_saved = self.state.step
+                    t0 = time.perf_counter()
+        if last_saved != self.state.step:
+            self.save_checkpoint()
+        self.state.extra["eval_after"] = self.eval_loss()
+        result = TrainResult(
+            out=self.out, steps=self.state.step,
+            final_loss=_tail_mean(self.state.losses), losses=list(self.state.losses),
+            samples_per_second=self.state.samples / self.state.seconds if self.state.seconds else 0.0,
+            eval_loss_before=self.state.extra.get("eval_before"), eval_loss_after=self.state.extra.get("eval_after"),
+        )
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            result.artifacts = self.export()
+            curve = loss_curve(self.state.losses, self.out / LOSS_CURVE, title=f"{self.method} training loss")
+            result.artifacts.append(curve)
+            (self.out / RUN_FILE).write_text(json.dumps(self._run_record(result), indent=1, default=str))
+            result.artifacts.append(self.out / RUN_FILE)
+            card = self.card(result)
+            if card is not None:
+                result.artifacts.append(card)
+        acc.wait_for_everyone()
+        return result
+
+    def _run_record(self, result: TrainResult) -> dict:
+        import diffusers
+        import transformers
+
+        return {
+            "method": self.method, "config": self.run.to_dict(), "data": self.source.card_info(),
+            "steps": result.steps, "final_loss": result.final_loss, "samples_per_second": result.samples_per_second,
+            "eval_loss_before": result.eval_loss_before, "eval_loss_after": result.eval_loss_after,
+            "processes": self.world, "device": str(self.device),
+            "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
+                         "transformers": transformers.__version__},
+            "resumed_from": str(self.resumed_from) if self.resumed_from else None,
+        }
+
+    # ------------------------------------------------------------------------------------------ progress
+    @contextlib.contextmanager
+    def _progress_bar(self, what: str, total: int, completed: int = 0, loss: bool = False):
+        show = self.cfg.progress and (self._accelerator is None or self.accelerator.is_main_process)
+        if not show:
+            yield lambda n=1, **kw: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+        if loss:
+            cols += [TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[sps]} samples/s")]
+        cols.append(TimeRemainingColumn())
+        with Progress(*cols, console=_console(), transient=False) as bar:
+            task = bar.add_task(what, total=total, completed=completed, loss="-", sps="-")
+
+            def advance(n: int = 1, loss: float | None = None, sps: float | None = None) -> None:
+                fields = {}
+                if loss is not None:
+                    fields["loss"] = f"{loss:.4f}"
+                if sps is not None:
+                    fields["sps"] = f"{sps:.1f}"
+                bar.update(task, advance=n, **fields)
+
+            yield advance
+
+
+def _tail_mean(losses: list[float], n: int = 10) -> float:
+    tail = [x for x in losses[-n:] if math.isfinite(x)]
+    return sum(tail) / len(tail) if tail else float("nan")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _sdpa():
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    return AttnProcessor2_0()

@@ -1,0 +1,157 @@
+"""Load an `R2RPipeline` from an SD-1.5-architecture diffusers folder or Hub id, with optional DKI artifacts.
+
+Why: translation runs need the base or positive-DKI model (a finetuned UNet folder or a LoRA) and the negative
+(source-domain) textual-inversion embedding, and each ablation swaps one of them. Loading goes through
+`StableDiffusionPipeline.from_pretrained`, the same code for real weights and for `r2r tiny-model` folders.
+Only safetensors are read here: pickled checkpoints (`.bin`, `.pt`) are refused, never `torch.load`-ed.
+`model_identity` describes what was loaded, for the run's JSON record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .config import ModelSpec
+from .pipeline import R2RPipeline
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_dtype(name: str | torch.dtype) -> torch.dtype:
+    if isinstance(name, torch.dtype):
+        return name
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
+def resolve_device(name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def read_embedding_file(path: str | Path) -> tuple[str, torch.Tensor]:
+    """(token, tensor [V, D]) from a diffusers textual-inversion safetensors file `{token: tensor}`."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"negative embedding file not found: {path}")
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{path}: only .safetensors embeddings are loaded (pickled .bin/.pt files are refused); "
+                         "convert it with safetensors.torch.save_file({token: tensor}, 'embedding.safetensors')")
+    state = load_file(str(path))
+    if len(state) != 1:
+        raise ValueError(f"{path}: expected one entry {{token: tensor}} (diffusers textual-inversion format), "
+                         f"found {len(state)}: {sorted(state)[:8]}")
+    token, tensor = next(iter(state.items()))
+    if tensor.ndim == 1:
+        tensor = tensor[None]
+    if tensor.ndim != 2:
+        raise ValueError(f"{path}: embedding for {token!r} must be [D] or [vectors, D], got {tuple(tensor.shape)}")
+    return token, tensor
+
+
+def load_negative_embedding(pipe: R2RPipeline, path: str | Path, token: str | None = None) -> str:
+    """Add the embedding's token to the tokenizer / text encoder; it becomes `pipe.negative_token`. Returns it."""
+    file_token, tensor = read_embedding_file(path)
+    token = token or file_token
+    width = pipe.text_encoder.get_input_embeddings().weight.shape[-1]
+    if tensor.shape[-1] != width:
+        raise ValueError(
+            f"{path}: embedding width {tensor.shape[-1]} does not match the text encoder's width {width}; "
+            "it was trained for a different base model"
+        )
+    if token in pipe.tokenizer.get_vocab():
+        raise ValueError(f"{path}: token {token!r} is already in the tokenizer; pass another negative_token")
+    pipe.load_textual_inversion({token: tensor}, token=token)
+    pipe.negative_token = token
+    return token
+
+
+def dtype_kwargs(dtype: torch.dtype) -> dict:
+    """`dtype=` for diffusers versions that renamed it, `torch_dtype=` for older ones."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401  (present since the rename)
+    except ImportError:
+        return {"torch_dtype": dtype}
+    return {"dtype": dtype}
+
+
+def _load_unet(path: str, dtype: torch.dtype):
+    from diffusers import UNet2DConditionModel
+
+    p = Path(path)
+    sub = "unet" if (p / "unet" / "config.json").is_file() else None
+    if p.exists() and not (p / "config.json").is_file() and sub is None:
+        raise FileNotFoundError(f"{p}: not a diffusers UNet folder (no config.json, no unet/config.json)")
+    return UNet2DConditionModel.from_pretrained(path, subfolder=sub, use_safetensors=True, **dtype_kwargs(dtype))
+
+
+def load_pipeline(spec: ModelSpec) -> R2RPipeline:
+    """The R2RPipeline for `spec`, on its device and dtype, with the DKI artifacts loaded."""
+    from diffusers import StableDiffusionPipeline
+
+    dtype = resolve_dtype(spec.dtype)
+    device = resolve_device(spec.device)
+    local = Path(spec.model)
+    if local.exists() and not (local / "model_index.json").is_file():
+        raise FileNotFoundError(f"{local}: not a diffusers pipeline folder (no model_index.json)")
+    extra = {"unet": _load_unet(spec.unet, dtype)} if spec.unet else {}
+    sd = StableDiffusionPipeline.from_pretrained(
+        spec.model, revision=spec.revision, use_safetensors=True, **dtype_kwargs(dtype),
+        safety_checker=None, requires_safety_checker=False, feature_extractor=None, **extra,
+    )
+    pipe = R2RPipeline(vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=sd.unet)
+    if spec.lora:
+        lora = Path(spec.lora)
+        if lora.is_file():
+            if lora.suffix != ".safetensors":
+                raise ValueError(f"{lora}: only .safetensors LoRA files are loaded (pickles are refused)")
+            pipe.load_lora_weights(str(lora.parent), weight_name=lora.name, adapter_name="dki")
+        else:
+            pipe.load_lora_weights(spec.lora, adapter_name="dki", use_safetensors=True)
+        pipe.fuse_lora(lora_scale=spec.lora_scale, adapter_names=["dki"])
+        pipe.unload_lora_weights()  # keeps the fused weights, drops the adapter layers (speed)
+    pipe.to(device)
+    if spec.negative_embedding:
+        load_negative_embedding(pipe, spec.negative_embedding, spec.negative_token)
+    return pipe
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_identity(spec: ModelSpec) -> dict:
+    """What was loaded: the spec, the model's config fingerprint and weight sizes, artifact hashes."""
+    ident: dict = {"spec": asdict(spec)}
+    root = Path(spec.model)
+    if root.is_dir():
+        ident["model_path"] = str(root.resolve())
+        configs = sorted([root / "model_index.json", *root.glob("*/config.json")])
+        ident["config_sha256"] = hashlib.sha256(
+            b"".join(p.read_bytes() for p in configs if p.is_file())).hexdigest()
+        ident["weights"] = {
+            str(p.relative_to(root)): p.stat().st_size for p in sorted(root.glob("*/*.safetensors"))
+        }
+        index = json.loads((root / "model_index.json").read_text())
+        ident["diffusers_version_saved"] = index.get("_diffusers_version")
+    else:
+        ident["hub_id"] = spec.model
+    for key in ("negative_embedding", "lora"):
+        value = getattr(spec, key)
+        if value and Path(value).is_file():
+            ident[f"{key}_sha256"] = _sha256(Path(value))
+    return ident
