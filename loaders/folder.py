@@ -1,0 +1,216 @@
+"""Plain image folders and any `datasets` image dataset: the real-photo domain and user-provided renders.
+
+Same output dict and transform as the SynFashion sources (key, source, image) plus `path` and an optional
+`caption`: from a metadata.jsonl / metadata.csv at the folder root (datasets' imagefolder convention:
+`file_name` relative to the folder, and a `text` or `caption` column), else from a sidecar `<name>.txt` next to
+the image. The file list is sorted, so indices (and therefore the seeded order) are stable across machines.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+import datasets
+import torch.utils.data
+
+from synfashion.schema import IMAGE_EXTENSIONS
+
+from .errors import LoaderError, OnError
+from .loader import LoaderConfig, SynDataLoader, map_style_loader
+from .records import RawSample, make_sample
+from .transforms import TRAIN_512, ImageTransform, TransformConfig
+
+METADATA_NAMES: tuple[str, ...] = ("metadata.jsonl", "metadata.csv")
+CAPTION_COLUMNS: tuple[str, ...] = ("text", "caption")
+CaptionMode = Literal["auto", "none"]
+
+
+def _read_metadata(path: Path) -> list[dict]:
+    if path.suffix == ".jsonl":
+        rows = []
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise LoaderError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        return rows
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_captions(root: Path, metadata: Path, caption_column: str | None) -> dict[str, str]:
+    """file_name (relative, '/'-separated) -> caption, from a jsonl/csv metadata file."""
+    rows = _read_metadata(metadata)
+    if not rows:
+        return {}
+    if "file_name" not in rows[0]:
+        raise LoaderError(f"{metadata}: needs a 'file_name' column (relative path of each image)")
+    column = caption_column or next((c for c in CAPTION_COLUMNS if c in rows[0]), None)
+    if column is None:
+        raise LoaderError(f"{metadata}: no caption column; expected one of {CAPTION_COLUMNS} or pass caption_column")
+    base = metadata.parent.relative_to(root).as_posix()
+    prefix = "" if base == "." else base + "/"
+    return {prefix + str(r["file_name"]).replace("\\", "/"): r.get(column) for r in rows}
+
+
+class ImageFolderDataset(torch.utils.data.Dataset):
+    """Every image file under `root` (recursively, hidden files skipped), sorted by relative path."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        transform: ImageTransform = ImageTransform(TRAIN_512),
+        captions: CaptionMode | str | Path = "auto",
+        caption_column: str | None = None,
+        extensions: frozenset[str] = IMAGE_EXTENSIONS,
+        seed: int = 0,
+        on_error: OnError = "raise",
+    ):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise LoaderError(f"image folder {self.root} does not exist or is not a folder")
+        self.transform, self.seed, self.on_error = transform, seed, on_error
+        files, sidecars = [], set()
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                if name.startswith("."):
+                    continue
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                ext = os.path.splitext(name)[1].lower()
+                if ext in extensions:
+                    files.append(rel)
+                elif ext == ".txt":
+                    sidecars.add(rel)
+        if not files:
+            raise LoaderError(f"no images ({', '.join(sorted(extensions))}) under {self.root}")
+        self.files = sorted(files)
+        self.captions: dict[str, str] = {}
+        self._sidecars: set[str] = set()
+        if captions != "none":
+            metadata = None
+            if captions == "auto":
+                metadata = next((self.root / n for n in METADATA_NAMES if (self.root / n).is_file()), None)
+            else:
+                metadata = Path(captions)
+            if metadata is not None:
+                self.captions = read_captions(self.root, metadata, caption_column)
+            else:
+                self._sidecars = sidecars
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def caption_of(self, rel: str) -> str | None:
+        if rel in self.captions:
+            return self.captions[rel]
+        txt = os.path.splitext(rel)[0] + ".txt"
+        if txt in self._sidecars:
+            return (self.root / txt).read_text(encoding="utf-8").strip()
+        return None
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        i, epoch = item if isinstance(item, tuple) else (item, 0)
+        rel = self.files[i]
+        path = self.root / rel
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise LoaderError(f"cannot read {path}: {e}") from e
+        raw = RawSample(
+            data=data, key=os.path.splitext(rel)[0], source=str(path),
+            meta={"path": rel, "caption": self.caption_of(rel)},
+        )
+        return make_sample(raw, self.transform, seed=self.seed, epoch=epoch, on_error=self.on_error)
+
+
+class HFImageDataset(torch.utils.data.Dataset):
+    """Any map-style `datasets` dataset with an image column (decoded by our transform, not by datasets)."""
+
+    def __init__(
+        self,
+        ds: datasets.Dataset,
+        *,
+        image_column: str = "image",
+        caption_column: str | None = None,
+        transform: ImageTransform = ImageTransform(TRAIN_512),
+        seed: int = 0,
+        on_error: OnError = "raise",
+        name: str = "<datasets>",
+    ):
+        if image_column not in ds.column_names:
+            raise LoaderError(f"{name}: no column {image_column!r} (columns: {ds.column_names})")
+        if caption_column is not None and caption_column not in ds.column_names:
+            raise LoaderError(f"{name}: no caption column {caption_column!r} (columns: {ds.column_names})")
+        if isinstance(ds.features[image_column], datasets.Image):
+            ds = ds.cast_column(image_column, datasets.Image(decode=False))
+        self.ds, self.image_column, self.caption_column = ds, image_column, caption_column
+        self.transform, self.seed, self.on_error, self.name = transform, seed, on_error, name
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        i, epoch = item if isinstance(item, tuple) else (item, 0)
+        row = self.ds[int(i)]
+        image = row[self.image_column]
+        data, path = None, None
+        if isinstance(image, dict):
+            data, path = image.get("bytes"), image.get("path")
+            if data is None and path:
+                data = Path(path).read_bytes()
+        elif isinstance(image, (bytes, bytearray)):
+            data = bytes(image)
+        key = str(row.get("key") or path or i)
+        meta = {"path": path, "caption": row.get(self.caption_column) if self.caption_column else None}
+        raw = RawSample(data=data, key=key, source=f"{self.name} row {i}" + (f" ({path})" if path else ""), meta=meta)
+        return make_sample(raw, self.transform, seed=self.seed, epoch=epoch, on_error=self.on_error)
+
+
+def image_folder_loader(
+    root: str | Path,
+    transform: TransformConfig | ImageTransform = TRAIN_512,
+    loader: LoaderConfig = LoaderConfig(),
+    *,
+    captions: CaptionMode | str | Path = "auto",
+    caption_column: str | None = None,
+) -> SynDataLoader:
+    """A DataLoader over every image under `root` (real photos, user renders), with optional captions."""
+    tf = transform if isinstance(transform, ImageTransform) else ImageTransform(transform)
+    ds = ImageFolderDataset(
+        root, transform=tf, captions=captions, caption_column=caption_column, seed=loader.seed, on_error=loader.on_error
+    )
+    return map_style_loader(ds, loader)
+
+
+def hf_image_loader(
+    source: str | datasets.Dataset,
+    transform: TransformConfig | ImageTransform = TRAIN_512,
+    loader: LoaderConfig = LoaderConfig(),
+    *,
+    split: str = "train",
+    image_column: str = "image",
+    caption_column: str | None = None,
+    name: str | None = None,
+    cache_dir: str | None = None,
+) -> SynDataLoader:
+    """A DataLoader over any `datasets` image dataset (a Dataset object, or a Hub id / local path to load)."""
+    tf = transform if isinstance(transform, ImageTransform) else ImageTransform(transform)
+    if isinstance(source, datasets.Dataset):
+        ds, label = source, "<datasets>"
+    else:
+        ds = datasets.load_dataset(str(source), name=name, split=split, cache_dir=cache_dir)
+        label = f"{source}[{split}]"
+    hds = HFImageDataset(
+        ds, image_column=image_column, caption_column=caption_column, transform=tf, seed=loader.seed,
+        on_error=loader.on_error, name=label,
+    )
+    return map_style_loader(hds, loader)
