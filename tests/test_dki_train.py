@@ -52,7 +52,7 @@ def model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
-    """A SynFashion build of a small generated sample (12 train renders, 8 of them pants)."""
+    """A SynFashion build of a small generated sample (3 categories x 2 projects x 1 texture x 4 views)."""
     from synfashion.build import BuildConfig, build_dataset
     from synfashion.sample import SampleConfig, generate_sample
 
@@ -144,7 +144,10 @@ def test_negative_cli_trains_only_the_new_rows_and_loads(model, renders, tmp_pat
     assert "CC BY-NC-ND 4.0" in card and "![loss curve](loss_curve.png)" in card
     assert Image.open(out / "loss_curve.png").size == (800, 400)
     record = json.loads((out / "training_run.json").read_text())
-    assert record["data"]["num_images"] == 8 and record["data"]["filters"]["categories"] == ["pants"]
+    split = record["data"]["filters"].get("split")
+    manifest = json.loads((renders / "manifest.json").read_text())
+    pants = [m for m in manifest["samples"] if m["category"] == "pants" and split in (None, m["split"])]
+    assert record["data"]["num_images"] == len(pants) > 0 and record["data"]["filters"]["categories"] == ["pants"]
 
 
 def test_negative_embedding_loads_into_the_translation_pipeline(model, renders, tmp_path):
