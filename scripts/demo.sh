@@ -35,4 +35,24 @@ PY
 
 echo "== 6. Hub round trip against a local Hub-compatible server: push, load_dataset (configs, streaming), pull, verify"
 python scripts/demo_hub.py "$OUT/synfashion-sample"
-echo "== done: see $OUT/ (contact sheets in $OUT/sheets)"
+
+echo "== 7. FashionR2R on a tiny random-weight SD-1.5-architecture model: the real code path end to end"
+echo "   (random weights make noise, not photos: this shows the machinery; real use points --model at SD-1.5 weights)"
+r2r tiny-model "$OUT/tiny-sd" --overwrite
+r2r train-negative --model "$OUT/tiny-sd" --renders "$OUT/synfashion-sample" --split train --out "$OUT/dki-negative" \
+    --steps 20 --resolution 64 --batch-size 4 --num-workers 0 --checkpoint-every 10
+rm -rf "$OUT/to-translate" "$OUT/translated"
+mkdir -p "$OUT/to-translate"
+python - "$OUT/release" "$OUT/to-translate" <<'PY'
+# four front views, downscaled to 256x336 so the CPU demo stays short (translate-images takes any size divisible by 8)
+import sys, pathlib
+from PIL import Image
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for p in sorted(src.rglob("*_front.jpg"))[::10][:4]:
+    Image.open(p).convert("RGB").resize((256, 336), Image.Resampling.LANCZOS).save(dst / (p.stem + ".png"))
+PY
+r2r translate-images --model "$OUT/tiny-sd" --negative-embedding "$OUT/dki-negative/learned_embeds.safetensors" \
+    --input "$OUT/to-translate" --output "$OUT/translated" --batch-size 4 --steps 50 --strength 0.3
+r2r report --input "$OUT/to-translate" --output "$OUT/translated"
+
+echo "== done: see $OUT/ (contact sheets in $OUT/sheets, translation report in $OUT/translated/report.html)"

@@ -15,13 +15,7 @@ from r2r.models import ModelSpec, load_pipeline
 FAST = ["--steps", "10", "--strength", "0.5", "--no-progress"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny tensors gain nothing from threads, and a shared CI machine makes 2+ spin-waiting threads crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _image(h, w, seed):

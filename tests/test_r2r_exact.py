@@ -22,13 +22,7 @@ MEAN_TOL = 1e-4  # per-pixel mean absolute difference in [0, 1] (REFERENCE_RIG.m
 MAX_TOL = 5e-3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny tensors gain nothing from threads, and a shared CI machine makes 2+ spin-waiting threads crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def rendered_image(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -14,13 +14,7 @@ from r2r.tiny import save_tiny_model
 FAST = {"num_inference_steps": 10, "strength": 0.5, "output_type": "pt"}  # k = 5 steps
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny tensors gain nothing from threads, and a shared CI machine makes 2+ spin-waiting threads crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,7 @@ from r2r.tiny import save_tiny_model
 FAST = {"num_inference_steps": 20, "strength": 0.5, "negative_prompt": "cg render"}  # k = 10 steps
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny tensors gain nothing from threads, and a shared CI machine makes 2+ spin-waiting threads crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def rendered_image(height: int, width: int, seed: int = 0, background: bool = False) -> np.ndarray:
