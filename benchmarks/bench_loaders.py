@@ -105,8 +105,10 @@ def built(cache: Path, root: Path, kind: str, projects: int, textures: int) -> P
 
     tag = "" if kind == "synfashion.sample" else "synthetic-"
     out = cache / f"loaders-{tag}built-{projects}x{textures}"
-    if not (out / "manifest.json").exists():
-        build_dataset(root, out, BuildConfig(shard_size=32 * 2**20), workers=os.cpu_count() or 1, progress=False)
+    # Always ask the builder: its fingerprint (every input's sha256 + parameters) reuses an up-to-date build's
+    # shards and rebuilds a stale one (a regenerated release), instead of trusting whatever folder is there.
+    build_dataset(root, out, BuildConfig(shard_size=32 * 2**20, overwrite=True), workers=os.cpu_count() or 1,
+                  progress=False)
     return out
 
 
@@ -221,7 +223,8 @@ def main() -> None:
     for p in folder.rglob("*"):
         if p.is_file():
             p.read_bytes()
-    train_dir = folder.with_name(folder.name.replace("built", "train-files"))  # the same files, as a plain folder
+    # the same files, as a plain folder, named by the build's fingerprint so a rebuilt release gets a fresh copy
+    train_dir = folder.with_name(folder.name.replace("built", "train-files") + "-" + manifest["fingerprint"][:12])
     if not train_dir.exists():
         tmp = train_dir.with_suffix(".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
