@@ -38,21 +38,8 @@ from r2r.tiny import (  # noqa: E402
     TinyModelConfig, build_pipeline, tokenizer_vocab, unet_config, vae_config, write_tokenizer,
 )
 
-# Stable Diffusion 1.5 component configs (unet/config.json, vae/config.json, text_encoder/config.json of the release).
-SD15_UNET = {
-    "sample_size": 64, "in_channels": 4, "out_channels": 4, "center_input_sample": False, "flip_sin_to_cos": True,
-    "freq_shift": 0, "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
-                                          "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-    "block_out_channels": [320, 640, 1280, 1280], "layers_per_block": 2, "downsample_padding": 1,
-    "mid_block_scale_factor": 1, "act_fn": "silu", "norm_num_groups": 32, "norm_eps": 1e-5,
-    "cross_attention_dim": 768, "attention_head_dim": 8,
-}
-SD15_VAE = {
-    "in_channels": 3, "out_channels": 3, "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4, "block_out_channels": [128, 256, 512, 512], "layers_per_block": 2,
-    "act_fn": "silu", "latent_channels": 4, "norm_num_groups": 32, "sample_size": 512, "scaling_factor": 0.18215,
-}
+from r2r.sd15 import SD15_UNET, SD15_VAE  # noqa: E402
+
 SD15_TEXT = {  # CLIP ViT-L/14 text tower; vocab sized to the generated tokenizer (lookup cost only)
     "hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12, "num_hidden_layers": 12,
     "max_position_embeddings": 77, "hidden_act": "quick_gelu", "projection_dim": 768,
