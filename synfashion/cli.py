@@ -138,12 +138,9 @@ def make_parser() -> argparse.ArgumentParser:
     st.add_argument("--sheets", default=None, help="folder for contact-sheet PNGs (default OUT/stats)")
     st.set_defaults(func=cmd_stats)
 
-    try:
-        from . import hub_cli
-    except ImportError:  # the Hub commands live in their own module
-        hub_cli = None
-    if hub_cli is not None:
-        hub_cli.register(sub)
+    from . import hub_cli  # push / pull live in their own module
+
+    hub_cli.register(sub)
     return p
 
 
