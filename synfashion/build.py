@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import shutil
 from collections import Counter, defaultdict
@@ -22,7 +23,7 @@ from .parallel import parallel_map
 from .plan import ShardPlan, plan_shards
 from .scan import Rejected, ScanConfig, ScanResult, scan_release
 from .schema import (
-    GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord, garments_features, make_key, renders_features, renders_row,
+    GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord, garments_features, renders_features, renders_row,
 )
 from .splits import SplitAssignment, SplitConfig, assign_splits
 from .taxonomy import CATEGORIES, VIEWS
@@ -111,10 +112,10 @@ def _read_checked(root: str, meta: dict) -> bytes:
     return data
 
 
-def _garment_row(views: dict[str, tuple[dict, bytes]]) -> dict:
-    first = next(iter(views.values()))[0]
-    row = {"key": make_key(first["category"], first["project"], first["texture"]),
-           "category": CATEGORIES.index(first["category"]), "project": first["project"], "texture": first["texture"]}
+def _garment_row(garment: RenderRecord, views: dict[str, tuple[dict, bytes]]) -> dict:
+    """The garments-config row of one textured garment (`garment`: any of its records) from its views' bytes."""
+    row = {"key": garment.garment_id, "category": CATEGORIES.index(garment.category), "project": garment.project,
+           "texture": garment.texture}
     for view in VIEWS:
         meta, data = views.get(view, (None, None))
         row[view] = {"bytes": data, "path": meta["source_path"].rsplit("/", 1)[-1]} if meta else None
@@ -135,25 +136,24 @@ def _run_job(job: _ShardJob) -> list[dict]:
                                                       row_group_size=job.row_group_size)
     if "webdataset" in todo:
         writers["webdataset"] = WdsShardWriter(out / todo["webdataset"])
-    garments = 0
-    with contextlib.ExitStack() as stack:
-        for w in writers.values():
-            stack.enter_context(w)
-        views: dict[str, tuple[dict, bytes]] = {}
-        for i, meta in enumerate(job.records):
-            data = _read_checked(job.root, meta) if writers else b""
-            record = RenderRecord.from_metadata(meta)
-            if RENDERS_CONFIG in writers:
-                writers[RENDERS_CONFIG].write(renders_row(record, data))
-            if "webdataset" in writers:
-                writers["webdataset"].write(record.key, record.extension, data, meta)
-            views[meta["view"]] = (meta, data)
-            nxt = job.records[i + 1] if i + 1 < len(job.records) else None
-            if nxt is None or RenderRecord.from_metadata(nxt).garment_id != record.garment_id:
-                garments += 1
+    records = [RenderRecord.from_metadata(meta) for meta in job.records]
+    # records are sorted by key, so a garment's views are adjacent (plan_shards never splits a garment)
+    garments = [list(g) for _, g in itertools.groupby(zip(records, job.records), key=lambda rm: rm[0].garment_id)]
+    if writers:
+        with contextlib.ExitStack() as stack:
+            for w in writers.values():
+                stack.enter_context(w)
+            for garment in garments:
+                views: dict[str, tuple[dict, bytes]] = {}
+                for record, meta in garment:
+                    data = _read_checked(job.root, meta)
+                    if RENDERS_CONFIG in writers:
+                        writers[RENDERS_CONFIG].write(renders_row(record, data))
+                    if "webdataset" in writers:
+                        writers["webdataset"].write(record.key, record.extension, data, meta)
+                    views[record.view] = (meta, data)
                 if GARMENTS_CONFIG in writers:
-                    writers[GARMENTS_CONFIG].write(_garment_row(views))
-                views = {}
+                    writers[GARMENTS_CONFIG].write(_garment_row(garment[0][0], views))
     entries = []
     for name, rel in job.paths.items():
         if name in writers:
@@ -164,7 +164,7 @@ def _run_job(job: _ShardJob) -> list[dict]:
         entries.append({
             "path": rel, "format": "webdataset" if name == "webdataset" else "parquet",
             "config": GARMENTS_CONFIG if name == GARMENTS_CONFIG else RENDERS_CONFIG, "split": job.plan.split,
-            "num_samples": garments if name == GARMENTS_CONFIG else len(job.records), "num_bytes": nbytes,
+            "num_samples": len(garments) if name == GARMENTS_CONFIG else len(job.records), "num_bytes": nbytes,
             "sha256": sha,
         })
     return entries
