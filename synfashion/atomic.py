@@ -16,22 +16,25 @@ TMP_MARK = ".tmp-"
 
 
 @contextlib.contextmanager
-def atomic_path(final: str | Path) -> Iterator[Path]:
+def atomic_path(final: str | Path, *, durable: bool = True) -> Iterator[Path]:
+    """Yield a temp path to write; on success it replaces `final`. `durable` fsyncs first (survives power loss,
+    not only a killed process); regenerable outputs may skip it, since thousands of fsyncs cost real time."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}")
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def write_bytes_atomic(final: str | Path, data: bytes) -> None:
-    with atomic_path(final) as tmp:
+def write_bytes_atomic(final: str | Path, data: bytes, *, durable: bool = True) -> None:
+    with atomic_path(final, durable=durable) as tmp:
         tmp.write_bytes(data)
 
 

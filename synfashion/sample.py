@@ -16,14 +16,13 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageChops
 
-from .atomic import TMP_MARK
+from .atomic import write_bytes_atomic
 from .parallel import parallel_map
 from .sample_garments import N_VARIANTS, Geometry, View, draw_hardware, draw_marks, random_geometry, rasterize, sketch
 from .sample_textures import make_fabric, stable_int, texture_kind
@@ -211,22 +210,10 @@ def _encode(img: Image.Image, config: SampleConfig) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, then os.replace. No fsync: the sample is regenerable, and 2,000 fsyncs cost
-    more than rendering. A leftover temp carries atomic.TMP_MARK, so `remove_stale_temps` clears it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _write_one(args: tuple[str, _Render, SampleConfig]) -> str:
     root, r, config = args
-    _write_atomic(Path(root, r.rel), _encode(render_image(r, config), config))
+    # no fsync: the sample is regenerable, and 2,000 fsyncs cost more than rendering it
+    write_bytes_atomic(Path(root, r.rel), _encode(render_image(r, config), config), durable=False)
     return r.rel
 
 
@@ -249,7 +236,8 @@ def generate_sample(
          "texture_kind": texture_kind(r.texture, config.seed)}
         for r in sorted(renders, key=lambda r: r.rel)
     ]
-    _write_atomic(root / "metadata.jsonl", "".join(json.dumps(row) + "\n" for row in rows).encode())
+    sidecar = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    write_bytes_atomic(root / "metadata.jsonl", sidecar, durable=False)
     return SampleSummary(
         root=root, num_images=len(files), num_projects=len({r.project for r in renders}),
         num_textures=len({r.texture for r in renders}), files=files,
