@@ -22,7 +22,6 @@ processes of a path is printed too (it hardly moves with foreign load). Ends wit
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import gc
 import multiprocessing as mp

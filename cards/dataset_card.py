@@ -5,7 +5,6 @@ Everything in it is computed from the manifest (counts, splits, configs), so the
 
 from __future__ import annotations
 
-import datasets
 import yaml
 from huggingface_hub import DatasetCardData
 

@@ -25,7 +25,7 @@ from datasets.distributed import split_dataset_by_node
 
 from synfashion.schema import RENDERS_CONFIG, renders_features
 
-from .distributed import DistInfo, current_worker
+from .distributed import current_worker
 from .errors import LoaderError, OnError
 from .loader import STATE_FIELD, LoaderConfig, end_marker, SharedEpoch, SynDataLoader, map_style_loader
 from .records import RawSample, make_sample, orientation_of, synfashion_meta

@@ -8,7 +8,6 @@ data itself (not only from the manifest). Read-only.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import tarfile
 from collections import defaultdict
@@ -18,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from .build import MANIFEST
-from .schema import GARMENTS_CONFIG, RENDERS_CONFIG
+from .schema import GARMENTS_CONFIG
 from .splits import find_leaks
 from .taxonomy import CATEGORIES, VIEWS
 

@@ -25,7 +25,6 @@ from PIL import Image
 
 from loaders import (
     EVAL_512,
-    ImageTransform,
     LoaderConfig,
     SampleDecodeError,
     Selection,
