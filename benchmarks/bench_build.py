@@ -10,7 +10,10 @@ default), then times, on a warm page cache:
             copies of every image (renders Parquet, garments Parquet, WebDataset tar)
   build_parquet_renders  the same with --formats parquet and no garments config: one copy, the same output as
             the imagefolder path (the like-for-like comparison)
-  disk      sequential write rate of this disk (dd-like, with fsync), the floor under any builder
+  build_fsync  the full build with --fsync (every output on disk before its rename)
+  disk      sequential write rate of this disk (with fsync), and of the page cache (without): the floors under
+            any builder that writes three copies
+Each build also reports its CPU seconds (parent + workers), steadier than wall time on a shared machine.
 Ends with one JSON line of the figures.
 """
 
@@ -21,6 +24,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -67,24 +71,33 @@ def bench_imagefolder(root: Path, n: int, tmp: Path) -> float:
     return rate
 
 
-def bench_build(root: Path, n: int, out: Path, workers: int, **config) -> float:
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def bench_build(root: Path, n: int, out: Path, workers: int, **config) -> tuple[float, float]:
+    """(images/s, CPU seconds of the build and its workers)."""
     from synfashion.build import BuildConfig, build_dataset
 
-    t = time.perf_counter()
+    cpu, t = _cpu_seconds(), time.perf_counter()
     r = build_dataset(root, out, BuildConfig(**config), workers=workers, progress=False)
     rate = n / (time.perf_counter() - t)
     assert r.manifest["counts"]["total"] == n
-    return rate
+    return rate, _cpu_seconds() - cpu
 
 
-def bench_disk(tmp: Path, megabytes: int = 256) -> float:
+def bench_disk(tmp: Path, megabytes: int = 256, fsync: bool = True) -> float:
+    """MB/s of writing a fresh file, with fsync (the disk) or without (the page cache)."""
     block = os.urandom(2**20)
+    os.sync()  # start from a clean page cache: no earlier writeback competing
     t = time.perf_counter()
     with open(tmp / "disk-probe", "wb") as f:
         for _ in range(megabytes):
             f.write(block)
         f.flush()
-        os.fsync(f.fileno())
+        if fsync:
+            os.fsync(f.fileno())
     rate = megabytes / (time.perf_counter() - t)
     (tmp / "disk-probe").unlink()
     return rate
@@ -106,24 +119,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
         raw = bench_raw(files)
         imagefolder = bench_imagefolder(root, n, Path(tmp))
-        build = bench_build(root, n, Path(tmp) / "full", args.workers)
-        renders_only = bench_build(root, n, Path(tmp) / "renders", args.workers, formats=("parquet",), garments=False)
+        os.sync()  # each build starts with no earlier writes still being flushed
+        build, build_cpu = bench_build(root, n, Path(tmp) / "full", args.workers)
+        os.sync()
+        renders_only, renders_cpu = bench_build(root, n, Path(tmp) / "renders", args.workers, formats=("parquet",),
+                                                garments=False)
+        os.sync()
+        durable, durable_cpu = bench_build(root, n, Path(tmp) / "fsync", args.workers, fsync=True)
         disk = bench_disk(Path(tmp))
+        page_cache = bench_disk(Path(tmp), fsync=False)
     figures = {
         "benchmark": "build", "images": n, "megabytes": round(mb, 1), "workers": args.workers,
         "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
         "raw_read_sha256_img_s": round(raw, 1), "imagefolder_to_parquet_img_s": round(imagefolder, 1),
-        "synfashion_build_img_s": round(build, 1), "synfashion_build_parquet_renders_img_s": round(renders_only, 1),
-        "disk_write_mb_s": round(disk, 1), "disk_floor_3_copies_img_s": round(disk * n / (3 * mb), 1),
+        "synfashion_build_img_s": round(build, 1), "synfashion_build_cpu_s": round(build_cpu, 2),
+        "synfashion_build_parquet_renders_img_s": round(renders_only, 1),
+        "synfashion_build_parquet_renders_cpu_s": round(renders_cpu, 2),
+        "synfashion_build_fsync_img_s": round(durable, 1), "synfashion_build_fsync_cpu_s": round(durable_cpu, 2),
+        "disk_write_mb_s": round(disk, 1), "page_cache_write_mb_s": round(page_cache, 1),
+        "disk_floor_3_copies_img_s": round(disk * n / (3 * mb), 1),
         "build_vs_imagefolder": round(build / imagefolder, 2), "build_vs_raw": round(build / raw, 3),
         "parquet_renders_vs_imagefolder": round(renders_only / imagefolder, 2),
         "parquet_renders_vs_raw": round(renders_only / raw, 3),
     }
     print(f"{n} images, {mb:.0f} MB: raw read+sha256 {raw:.0f} img/s | imagefolder->parquet {imagefolder:.0f} img/s"
           f" | synfashion build ({args.workers} workers, 3 copies) {build:.0f} img/s"
-          f" = {build / imagefolder:.1f}x imagefolder, {build / raw:.0%} of raw"
+          f" = {build / imagefolder:.1f}x imagefolder, {build / raw:.0%} of raw, {build_cpu:.1f} CPU s"
           f" | parquet renders only (1 copy) {renders_only:.0f} img/s = {renders_only / imagefolder:.1f}x imagefolder,"
-          f" {renders_only / raw:.0%} of raw | disk {disk:.0f} MB/s")
+          f" {renders_only / raw:.0%} of raw, {renders_cpu:.1f} CPU s"
+          f" | full build --fsync {durable:.0f} img/s | disk {disk:.0f} MB/s, page cache {page_cache:.0f} MB/s")
     print(json.dumps(figures))
 
 

@@ -28,6 +28,12 @@ def atomic_path(final: str | Path, *, durable: bool = True) -> Iterator[Path]:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, final)
+        if durable:  # the rename itself lives in the folder: without this a power cut can undo it
+            fd = os.open(final.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -38,8 +44,9 @@ def write_bytes_atomic(final: str | Path, data: bytes, *, durable: bool = True) 
         tmp.write_bytes(data)
 
 
-def write_json_atomic(final: str | Path, obj, *, indent: int | None = 1) -> None:
-    write_bytes_atomic(final, (json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False) + "\n").encode())
+def write_json_atomic(final: str | Path, obj, *, indent: int | None = 1, durable: bool = True) -> None:
+    data = (json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    write_bytes_atomic(final, data, durable=durable)
 
 
 def remove_stale_temps(root: str | Path) -> int:

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import os
 import shutil
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -20,10 +21,11 @@ from pathlib import Path
 from . import __version__
 from .atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
 from .parallel import parallel_map
-from .plan import ShardPlan, plan_shards
-from .scan import Rejected, ScanConfig, ScanResult, scan_release
+from .plan import plan_shards
+from .scan import Rejected, ScanConfig, ScanResult, file_stamp, scan_release
 from .schema import (
-    GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord, garments_features, renders_features, renders_row,
+    GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord, garments_features, make_key, renders_features,
+    renders_row,
 )
 from .splits import SplitAssignment, SplitConfig, assign_splits
 from .taxonomy import CATEGORIES, VIEWS
@@ -45,6 +47,10 @@ class BuildConfig:
     allow_rejected: bool = False
     garments: bool = True
     overwrite: bool = False
+    # fsync every output before its rename. Off by default, like datasets and webdataset: the rename alone makes a
+    # killed build safe, and a rerun re-hashes what it reuses, so a power cut costs a rewrite, never a bad shard.
+    # Not a parameter of the output (the bytes are the same), so not in the fingerprint.
+    fsync: bool = False
 
     def __post_init__(self) -> None:
         bad = set(self.formats) - set(FORMATS)
@@ -93,22 +99,56 @@ class BuildResult:
     shards_reused: int
 
 
-# --------------------------------------------------------------------------------------------------- shard jobs
+# --------------------------------------------------------------------------------------------------- output jobs
 @dataclass(frozen=True)
-class _ShardJob:
+class _OutputJob:
+    """One output file of one planned shard (renders Parquet, garments Parquet or WebDataset tar).
+
+    A shard's three outputs are separate jobs, so workers balance whatever the shard count: a 2k-image release is
+    one train shard, and three jobs keep two cores busy where one job per shard could not. Each job reads its
+    sources from the page cache (cheap) and never re-hashes them: the scan hashed the bytes and `stamps` (size,
+    mtime_ns) proves the file is the one it hashed, as make and rsync decide.
+    """
+
     root: str
     out: str
-    plan: ShardPlan
+    name: str  # RENDERS_CONFIG | GARMENTS_CONFIG | "webdataset"
+    rel: str  # path under out
+    split: str
     records: tuple[dict, ...]  # metadata of the shard's records, in write order
-    paths: dict[str, str]  # output name (renders | garments | webdataset) -> relative path
+    stamps: tuple[tuple[int, int] | None, ...]  # per record: (size, mtime_ns) at scan time; None: compare sha256
     row_group_size: int
+    durable: bool
+    known: dict | None  # this output's manifest entry from an earlier run, if one recorded it
+
+    def entry(self, sha256: str, num_bytes: int) -> dict:
+        garments = self.name == GARMENTS_CONFIG
+        return {
+            "path": self.rel, "format": "webdataset" if self.name == "webdataset" else "parquet",
+            "config": GARMENTS_CONFIG if garments else RENDERS_CONFIG, "split": self.split,
+            "num_samples": len({_garment_key(m) for m in self.records}) if garments else len(self.records),
+            "num_bytes": num_bytes, "sha256": sha256,
+        }
 
 
-def _read_checked(root: str, meta: dict) -> bytes:
+def _garment_key(meta: dict) -> str:
+    return make_key(meta["category"], meta["project"], meta["texture"])
+
+
+def _read_unchanged(root: str, meta: dict, stamp: tuple[int, int] | None) -> bytes:
     path = Path(root, meta["source_path"])
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-        raise BuildError(f"{path} changed while the build was running (sha256 differs from the scan); run build again")
+    try:
+        with open(path, "rb") as f:
+            now = file_stamp(os.fstat(f.fileno()))
+            data = f.read()
+    except OSError as e:
+        raise BuildError(f"{path}: cannot read it any more ({e}); run build again") from None
+    if stamp is None:
+        unchanged = hashlib.sha256(data).hexdigest() == meta["sha256"]
+    else:
+        unchanged = now == tuple(stamp) and len(data) == stamp[0]
+    if not unchanged:
+        raise BuildError(f"{path} changed while the build was running (it differs from the scan); run build again")
     return data
 
 
@@ -123,51 +163,55 @@ def _garment_row(garment: RenderRecord, views: dict[str, tuple[dict, bytes]]) ->
     return row
 
 
-def _run_job(job: _ShardJob) -> list[dict]:
-    """Write the shard's missing files from one read of each source; return their manifest entries."""
+def _reusable(job: _OutputJob) -> dict | None:
+    """The entry of an output an earlier run finished, if its bytes still hash to what that run recorded.
+
+    Outputs are not fsynced by default, so after a power cut a file may exist under its final name with lost
+    blocks; re-hashing it (a read from the page cache) is what makes reusing it safe.
+    """
+    path = Path(job.out, job.rel)
+    if job.known is None or not path.is_file() or path.stat().st_size != job.known.get("num_bytes"):
+        return None
+    with open(path, "rb") as f:
+        sha = hashlib.file_digest(f, "sha256").hexdigest()
+    return job.entry(sha, job.known["num_bytes"]) if sha == job.known.get("sha256") else None
+
+
+def _done_record(out: Path, rel: str) -> Path:
+    return out / STATE_DIR / "done" / (rel.replace("/", "__") + ".json")
+
+
+def _run_job(job: _OutputJob) -> tuple[dict, bool]:
+    """Write the output (unless an earlier run left it intact); return its manifest entry and whether it was reused."""
+    reused = _reusable(job)
+    if reused is not None:
+        return reused, True
     out = Path(job.out)
-    todo = {name: rel for name, rel in job.paths.items() if not (out / rel).exists()}
-    writers: dict[str, ParquetShardWriter | WdsShardWriter] = {}
-    if RENDERS_CONFIG in todo:
-        writers[RENDERS_CONFIG] = ParquetShardWriter(out / todo[RENDERS_CONFIG], renders_features(),
-                                                     row_group_size=job.row_group_size)
-    if GARMENTS_CONFIG in todo:
-        writers[GARMENTS_CONFIG] = ParquetShardWriter(out / todo[GARMENTS_CONFIG], garments_features(),
-                                                      row_group_size=job.row_group_size)
-    if "webdataset" in todo:
-        writers["webdataset"] = WdsShardWriter(out / todo["webdataset"])
     records = [RenderRecord.from_metadata(meta) for meta in job.records]
-    # records are sorted by key, so a garment's views are adjacent (plan_shards never splits a garment)
-    garments = [list(g) for _, g in itertools.groupby(zip(records, job.records), key=lambda rm: rm[0].garment_id)]
-    if writers:
-        with contextlib.ExitStack() as stack:
-            for w in writers.values():
-                stack.enter_context(w)
-            for garment in garments:
-                views: dict[str, tuple[dict, bytes]] = {}
-                for record, meta in garment:
-                    data = _read_checked(job.root, meta)
-                    if RENDERS_CONFIG in writers:
-                        writers[RENDERS_CONFIG].write(renders_row(record, data))
-                    if "webdataset" in writers:
-                        writers["webdataset"].write(record.key, record.extension, data, meta)
-                    views[record.view] = (meta, data)
-                if GARMENTS_CONFIG in writers:
-                    writers[GARMENTS_CONFIG].write(_garment_row(garment[0][0], views))
-    entries = []
-    for name, rel in job.paths.items():
-        if name in writers:
-            sha, nbytes = writers[name].sha256, writers[name].num_bytes
-        else:  # written by an earlier, interrupted run
-            data = (out / rel).read_bytes()
-            sha, nbytes = hashlib.sha256(data).hexdigest(), len(data)
-        entries.append({
-            "path": rel, "format": "webdataset" if name == "webdataset" else "parquet",
-            "config": GARMENTS_CONFIG if name == GARMENTS_CONFIG else RENDERS_CONFIG, "split": job.plan.split,
-            "num_samples": len(garments) if name == GARMENTS_CONFIG else len(job.records), "num_bytes": nbytes,
-            "sha256": sha,
-        })
-    return entries
+    items = zip(records, job.records, job.stamps)
+    if job.name == "webdataset":
+        writer: ParquetShardWriter | WdsShardWriter = WdsShardWriter(out / job.rel, durable=job.durable)
+        with writer:
+            for record, meta, stamp in items:
+                writer.write(record.key, record.extension, _read_unchanged(job.root, meta, stamp), meta)
+    elif job.name == RENDERS_CONFIG:
+        writer = ParquetShardWriter(out / job.rel, renders_features(), row_group_size=job.row_group_size,
+                                    durable=job.durable)
+        with writer:
+            for record, meta, stamp in items:
+                writer.write(renders_row(record, _read_unchanged(job.root, meta, stamp)))
+    else:
+        writer = ParquetShardWriter(out / job.rel, garments_features(), row_group_size=job.row_group_size,
+                                    durable=job.durable)
+        with writer:
+            # records are sorted by key, so a garment's views are adjacent (plan_shards never splits a garment)
+            for _, garment in itertools.groupby(items, key=lambda item: item[0].garment_id):
+                garment = list(garment)
+                views = {r.view: (meta, _read_unchanged(job.root, meta, stamp)) for r, meta, stamp in garment}
+                writer.write(_garment_row(garment[0][0], views))
+    entry = job.entry(writer.sha256, writer.num_bytes)
+    write_json_atomic(_done_record(out, job.rel), entry, durable=job.durable)
+    return entry, False
 
 
 # --------------------------------------------------------------------------------------------------- the build
@@ -186,7 +230,21 @@ def _counts(records: list[RenderRecord]) -> dict:
     }
 
 
-def _prepare_out(out: Path, fingerprint: str, overwrite: bool) -> None:
+def _known_entries(out: Path, fingerprint: str) -> dict[str, dict]:
+    """rel path -> manifest entry of every output an earlier run of the same plan finished (re-hashed before reuse)."""
+    known: dict[str, dict] = {}
+    with contextlib.suppress(OSError, ValueError):
+        manifest = json.loads((out / MANIFEST).read_text())
+        if manifest.get("fingerprint") == fingerprint:
+            known.update({e["path"]: e for e in manifest["shards"]})
+    for record in sorted((out / STATE_DIR / "done").glob("*.json")):
+        with contextlib.suppress(OSError, ValueError):  # a torn record (power cut): the output is written again
+            entry = json.loads(record.read_text())
+            known[entry["path"]] = entry
+    return known
+
+
+def _prepare_out(out: Path, fingerprint: str, overwrite: bool, durable: bool) -> None:
     """Decide whether `out` is fresh, a resumable partial build of the same plan, or something to refuse."""
     state = out / STATE_DIR / "fingerprint"
     manifest = out / MANIFEST
@@ -208,7 +266,7 @@ def _prepare_out(out: Path, fingerprint: str, overwrite: bool) -> None:
                 shutil.rmtree(p)
             elif p.exists():
                 p.unlink()
-    write_bytes_atomic(state, fingerprint.encode())
+    write_bytes_atomic(state, fingerprint.encode(), durable=durable)
 
 
 def build_dataset(
@@ -244,25 +302,28 @@ def build_dataset(
         "samples": samples, "plans": [asdict(p) for p in plans],
     }
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    _prepare_out(out, fingerprint, config.overwrite)
+    _prepare_out(out, fingerprint, config.overwrite, config.fsync)
 
     by_key = {s["key"]: s for s in samples}
+    known = _known_entries(out, fingerprint)
     jobs = [
-        _ShardJob(str(source), str(out), p, tuple(by_key[k] for k in p.keys),
-                  p.paths(config.formats, garments=config.garments), config.row_group_size)
-        for p in plans
+        _OutputJob(str(source), str(out), name, rel, p.split, tuple(by_key[k] for k in p.keys),
+                   tuple(scan.stamps.get(by_key[k]["source_path"]) for k in p.keys), config.row_group_size,
+                   config.fsync, known.get(rel))
+        for p in plans for name, rel in p.paths(config.formats, garments=config.garments).items()
     ]
-    existing = sum(all((out / rel).exists() for rel in j.paths.values()) for j in jobs)
-    weights = [sum(s["num_bytes"] for s in j.records) for j in jobs]
-    shard_entries = [
-        e for entries in parallel_map(
-            _run_job, jobs, workers=workers, chunksize=1, description="writing shards", progress=progress,
-            weights=weights,
-        ) for e in entries
-    ]
+    # largest first, so the last job to start is a small one (results are put back in plan order below)
+    order = sorted(range(len(jobs)), key=lambda i: -sum(s["num_bytes"] for s in jobs[i].records))
+    results = dict(zip(order, parallel_map(
+        _run_job, [jobs[i] for i in order], workers=workers, chunksize=1, description="writing shards",
+        progress=progress, weights=[sum(s["num_bytes"] for s in jobs[i].records) for i in order],
+    )))
+    shard_entries = [results[i][0] for i in range(len(jobs))]
+    reused = sum(results[i][1] for i in range(len(jobs)))
     shard_of = {  # where each sample is: format -> shard path
-        k: {("parquet" if n == RENDERS_CONFIG else n): rel for n, rel in j.paths.items() if n != GARMENTS_CONFIG}
-        for j in jobs for k in j.plan.keys
+        k: {("parquet" if n == RENDERS_CONFIG else n): rel
+            for n, rel in p.paths(config.formats, garments=config.garments).items() if n != GARMENTS_CONFIG}
+        for p in plans for k in p.keys
     }
 
     counts = _counts(records)
@@ -280,7 +341,8 @@ def build_dataset(
         "ignored": scan.ignored,
     }
     card = render_synfashion_card(manifest)
-    write_bytes_atomic(out / "README.md", card.encode())
-    write_json_atomic(out / MANIFEST, manifest, indent=None)  # one line: 10k samples stay quick to write and parse
+    write_bytes_atomic(out / "README.md", card.encode(), durable=config.fsync)
+    # one line: 10k samples stay quick to write and parse. Written last: its presence means the build completed
+    write_json_atomic(out / MANIFEST, manifest, indent=None, durable=config.fsync)
     shutil.rmtree(out / STATE_DIR, ignore_errors=True)
-    return BuildResult(out=out, manifest=manifest, shards_written=len(plans) - existing, shards_reused=existing)
+    return BuildResult(out=out, manifest=manifest, shards_written=len(jobs) - reused, shards_reused=reused)

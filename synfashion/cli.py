@@ -55,6 +55,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         allow_rejected=args.allow_rejected,
         overwrite=args.overwrite,
         garments=not args.no_garments,
+        fsync=args.fsync,
     )
     result = build_dataset(args.source, args.out, config, workers=args.workers)
     m = result.manifest
@@ -127,6 +128,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="skip the garments config (one row per garment, 4 view columns: a second copy of the bytes)")
     b.add_argument("--allow-rejected", action="store_true", help="build without rejected inputs (listed in manifest)")
     b.add_argument("--overwrite", action="store_true", help="replace a finished build of other inputs in OUT")
+    b.add_argument("--fsync", action="store_true",
+                   help="fsync every output before its rename, so a finished build survives a power cut (slower; "
+                        "without it a rerun after a power cut re-hashes and rewrites whatever was lost)")
     b.set_defaults(func=cmd_build)
 
     v = sub.add_parser("verify", help="re-hash shards and samples, check Parquet/WebDataset parity and split leaks")

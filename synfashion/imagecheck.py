@@ -8,8 +8,9 @@ Two levels (`--validate`):
 - "structure" (default): PNG: every chunk's CRC checked and IEND present, so every byte of the file is covered by a
   checksum. JPEG (no checksum exists): every marker segment parsed with consistent lengths, the entropy-coded data
   of every scan checked for illegal markers, EOI present. That is every condition on which a JPEG decoder raises
-  (libjpeg treats damaged entropy data as a warning, not an error), at a fraction of a decode's cost. Other
-  formats are decoded fully.
+  (libjpeg treats damaged entropy data as a warning, not an error), at a fraction of a decode's cost. For a
+  plain 8-bit grey or colour JPEG the walk also reads size and mode from the frame header, so PIL is not asked.
+  Other formats are decoded fully.
 - "decode": additionally decodes every pixel (JPEG in draft mode: all scans are still entropy-decoded).
 """
 
@@ -29,6 +30,8 @@ _EXIF_ORIENTATION = 0x0112
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 # In entropy-coded data 0xFF is followed by 0x00 (stuffing), RST0-7 or fill 0xFF; anything else is a marker.
 _JPEG_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# Start-of-frame markers: C0-C3, C5-C7, C9-CB, CD-CF (C4 is DHT, C8 reserved, CC is DAC)
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,25 @@ class ImageRejected(ValueError):
         self.detail = detail
 
 
-def check_jpeg_structure(data: bytes) -> None:
-    """Walk SOI .. EOI: segment lengths in bounds, scans free of illegal markers, EOI present."""
+@dataclass(frozen=True)
+class _JpegHeader:
+    """What the structure walk learns on the way (enough to skip a PIL parse for a plain JPEG)."""
+
+    sof: int  # frame marker (0xC0 baseline, 0xC2 progressive, ...)
+    precision: int
+    width: int
+    height: int
+    components: int
+    plain: bool  # no EXIF (orientation) and no MPF (PIL calls those MPO): PIL would report nothing more
+
+
+def check_jpeg_structure(data: bytes) -> _JpegHeader:
+    """Walk SOI .. EOI: segment lengths in bounds, a frame header before the first scan, scans free of illegal
+    markers, EOI present. Returns the frame header."""
     n = len(data)
     if not data.startswith(b"\xff\xd8"):
         raise ImageRejected("corrupt", "JPEG does not start with SOI")
-    i, scans = 2, 0
+    i, scans, frame, plain = 2, 0, None, True
     while True:
         if i + 2 > n:
             raise ImageRejected("corrupt", f"JPEG truncated at offset {i} (no EOI marker)")
@@ -67,7 +83,7 @@ def check_jpeg_structure(data: bytes) -> None:
         if marker == 0xD9:
             if scans == 0:
                 raise ImageRejected("corrupt", "JPEG has no image scan")
-            return
+            return _JpegHeader(*frame, plain=plain)
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
             i += 2
             continue
@@ -77,14 +93,43 @@ def check_jpeg_structure(data: bytes) -> None:
         end = i + 2 + length
         if length < 2 or end > n:
             raise ImageRejected("corrupt", f"JPEG segment 0x{marker:02x} at offset {i} runs past the end of the file")
+        if marker in _JPEG_SOF:
+            if frame is not None:
+                raise ImageRejected("corrupt", f"JPEG has a second frame header at offset {i}")
+            if length < 8 or length != 8 + 3 * data[i + 9]:
+                raise ImageRejected("corrupt", f"JPEG frame header at offset {i} has an inconsistent length")
+            frame = (marker, data[i + 4], int.from_bytes(data[i + 7 : i + 9], "big"),
+                     int.from_bytes(data[i + 5 : i + 7], "big"), data[i + 9])
+        elif (marker == 0xE1 and data.startswith(b"Exif\0\0", i + 4)) or (
+            marker == 0xE2 and data.startswith(b"MPF\0", i + 4)
+        ):
+            plain = False
         if marker != 0xDA:
             i = end
             continue
+        if frame is None:
+            raise ImageRejected("corrupt", f"JPEG scan at offset {i} comes before any frame header")
         scans += 1
         m = _JPEG_MARKER_IN_SCAN.search(data, end)
         if m is None:
             raise ImageRejected("corrupt", f"JPEG truncated in the data of scan {scans} (no EOI marker)")
         i = m.start()
+
+
+def _plain_jpeg_info(data: bytes, max_pixels: int) -> ImageInfo | None:
+    """Structure-check a JPEG and, when it is a plain 8-bit grey or colour one, say what it is without PIL.
+
+    PIL's open costs as much as the whole walk; for the common case the walk already holds every answer (PIL maps
+    1 component to "L" and 3 to "RGB"). Anything else (EXIF, CMYK, 12-bit, lossless, MPO) returns None: PIL
+    decides, as it always did.
+    """
+    h = check_jpeg_structure(data)
+    if not (h.plain and h.sof in (0xC0, 0xC1, 0xC2) and h.precision == 8 and h.components in (1, 3)):
+        return None
+    if not (0 < h.width * h.height <= min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)):
+        return None  # let the PIL path word the rejection
+    return ImageInfo(width=h.width, height=h.height, mode="L" if h.components == 1 else "RGB", format="JPEG",
+                     orientation=1)
 
 
 def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, validate: str = "structure") -> ImageInfo:
@@ -93,6 +138,12 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, validate
         raise ValueError(f"validate must be one of {VALIDATION_LEVELS}, got {validate!r}")
     if not data:
         raise ImageRejected("empty", "file has 0 bytes")
+    walked = False  # the JPEG structure walk already ran (it raises on any damage it finds)
+    if validate == "structure" and data.startswith(b"\xff\xd8"):
+        info = _plain_jpeg_info(data, max_pixels)
+        if info is not None:
+            return info
+        walked = True
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, whatever a caller set globally
     try:
         with warnings.catch_warnings():
@@ -108,7 +159,7 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, validate
                 # getexif() costs more than the rest of a structure check; only files with EXIF pay for it
                 has_exif = fmt not in ("JPEG", "PNG") or "exif" in img.info
                 orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1) if has_exif else 1
-                if fmt == "JPEG":
+                if fmt == "JPEG" and not walked:
                     check_jpeg_structure(data)
                 if validate == "decode" or fmt not in ("JPEG", "PNG"):
                     if fmt == "JPEG":

@@ -59,6 +59,9 @@ class ScanResult:
     rejected: list[Rejected] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     sidecar: str | None = None
+    # source_path -> (size, mtime_ns) when its bytes were hashed: the build checks it before copying the bytes, so a
+    # file changed after the scan is caught without hashing every source a second time
+    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class ReleaseLayoutError(ValueError):
@@ -116,18 +119,26 @@ class _Candidate:
     extra: dict
 
 
-def _check_file(args: tuple[str, str, int, str]) -> tuple[str, str, int, ImageInfo | ImageRejected]:
+def file_stamp(st: os.stat_result) -> tuple[int, int]:
+    return st.st_size, st.st_mtime_ns
+
+
+def _check_file(args: tuple[str, str, int, str]) -> tuple[str, str, tuple[int, int], ImageInfo | ImageRejected]:
     """Worker: read, hash, validate one file (module-level so process pools can pickle it)."""
     root, rel, max_pixels, validate = args
     try:
-        data = Path(root, rel).read_bytes()
+        with open(Path(root, rel), "rb") as f:
+            stamp = file_stamp(os.fstat(f.fileno()))
+            data = f.read()
     except OSError as e:
-        return rel, "", 0, ImageRejected("unreadable", str(e))
+        return rel, "", (0, 0), ImageRejected("unreadable", str(e))
+    if len(data) != stamp[0]:
+        return rel, "", stamp, ImageRejected("unreadable", "file changed size while it was being read")
     digest = hashlib.sha256(data).hexdigest()
     try:
-        return rel, digest, len(data), inspect_image(data, max_pixels=max_pixels, validate=validate)
+        return rel, digest, stamp, inspect_image(data, max_pixels=max_pixels, validate=validate)
     except ImageRejected as e:
-        return rel, digest, len(data), e
+        return rel, digest, stamp, e
 
 
 def scan_release(
@@ -198,7 +209,7 @@ def scan_release(
     checked = parallel_map(_check_file, jobs, workers=workers, description="validating images", progress=progress)
     by_identity: dict[str, str] = {}
     by_content: dict[str, str] = {}
-    for cand, (rel, digest, size, info) in zip(candidates, checked):
+    for cand, (rel, digest, stamp, info) in zip(candidates, checked):
         if isinstance(info, ImageRejected):
             result.rejected.append(Rejected(rel, info.reason, info.detail))
             continue
@@ -215,8 +226,9 @@ def scan_release(
             RenderRecord(
                 key=key, category=cand.category, project=cand.project, texture=cand.texture, view=cand.view,
                 source_path=rel, width=info.width, height=info.height, mode=info.mode, format=info.format,
-                orientation=info.orientation, sha256=digest, num_bytes=size, extra=cand.extra,
+                orientation=info.orientation, sha256=digest, num_bytes=stamp[0], extra=cand.extra,
             )
         )
+        result.stamps[rel] = stamp
     result.rejected.sort(key=lambda r: r.source_path)
     return result

@@ -235,3 +235,64 @@ def test_cli_build_verify_stats(release, tmp_path):
     assert main(["stats", str(out), "--sheets", str(tmp_path / "sheets")]) == 0
     assert (tmp_path / "sheets" / "contact-sheet-train.png").stat().st_size > 1000
     assert main(["build", str(release), str(tmp_path / "x"), "--split", "train=2"]) == 2
+
+
+def test_rerun_rewrites_an_output_whose_bytes_were_lost(release, built, tmp_path):
+    # outputs are not fsynced by default: after a power cut a shard can exist, full size, with its blocks zeroed
+    out = _copy(built, tmp_path / "c")
+    victim = sorted((out / "data" / "garments").glob("train-*.parquet"))[0]
+    victim.write_bytes(bytes(victim.stat().st_size))
+    r = build_dataset(release, out, BuildConfig(shard_size=20_000), workers=1, progress=False)
+    assert r.shards_written == 1
+    assert _tree(out) == _tree(built)
+
+
+def test_resume_trusts_only_outputs_that_hash_to_their_record(release, built, tmp_path, monkeypatch):
+    import synfashion.build as build_module
+
+    out = tmp_path / "interrupted"
+    real_run_job, calls = build_module._run_job, []
+
+    def interrupted(job):
+        if len(calls) == 6:
+            raise KeyboardInterrupt  # a Ctrl-C after six outputs
+        calls.append(job.rel)
+        return real_run_job(job)
+
+    monkeypatch.setattr(build_module, "_run_job", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(release, out, BuildConfig(shard_size=20_000), workers=1, progress=False)
+    monkeypatch.setattr(build_module, "_run_job", real_run_job)
+    records = sorted((out / ".synfashion-build" / "done").glob("*.json"))
+    assert len(records) == 6 and not (out / "manifest.json").exists()
+    (out / calls[0]).write_bytes(bytes((out / calls[0]).stat().st_size))  # lost blocks
+    records[-1].write_text('{"path": ')  # a torn record: its output is written again
+    r = build_dataset(release, out, BuildConfig(shard_size=20_000), workers=1, progress=False)
+    assert r.shards_reused == 4
+    assert _tree(out) == _tree(built)
+
+
+def test_a_source_changed_after_the_scan_stops_the_build(release, tmp_path):
+    import shutil
+
+    from synfashion.scan import scan_release
+
+    rel = tmp_path / "rel"
+    shutil.copytree(release, rel)
+    scan = scan_release(rel, progress=False)
+    victim = rel / scan.records[5].source_path
+    victim.write_bytes(victim.read_bytes() + b"edited")  # same name, new bytes: its sha256 in the scan is stale
+    with pytest.raises(BuildError, match=f"{victim.name} changed while the build was running"):
+        build_dataset(rel, tmp_path / "out", scan=scan, progress=False)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("fsync", [False, True])
+def test_fsync_is_opt_in(release, tmp_path, monkeypatch, fsync):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    r = build_dataset(release, tmp_path / "o", BuildConfig(shard_size=20_000, fsync=fsync), workers=1,
+                      progress=False)
+    # with it: at least every output and the folder holding it (their done records, card and manifest too)
+    assert len(synced) >= 2 * len(r.manifest["shards"]) + 4 if fsync else synced == []

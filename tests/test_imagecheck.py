@@ -101,3 +101,40 @@ def test_decompression_bomb_guard_before_decoding():
     with pytest.raises(ImageRejected) as e:
         inspect_image(data, max_pixels=100_000)
     assert e.value.reason == "too-large" and "400x400" in str(e.value)
+
+
+def _pil_info(data: bytes):
+    """What PIL says (the "decode" level never takes the JPEG fast path)."""
+    return inspect_image(data, validate="decode")
+
+
+@pytest.mark.parametrize(
+    "mode,opts",
+    [("RGB", {}), ("L", {}), ("RGB", {"progressive": True}), ("RGB", {"optimize": True}),
+     ("RGB", {"quality": 30, "subsampling": 0}), ("L", {"progressive": True}), ("RGB", {"icc_profile": b"x" * 3000}),
+     ("CMYK", {}), ("RGB", {"exif": Image.Exif().tobytes()})],
+)
+def test_jpeg_fast_path_agrees_with_pil(mode, opts):
+    from synfashion.imagecheck import _plain_jpeg_info
+
+    data = image_bytes("JPEG", size=(72, 40), mode=mode, **opts)
+    fast = _plain_jpeg_info(data, 10**9)
+    assert fast is None or fast == _pil_info(data)
+    assert inspect_image(data) == _pil_info(data)
+    # the fast path is taken for plain grey/colour files and left to PIL otherwise
+    assert (fast is not None) == (mode in ("RGB", "L") and "exif" not in opts)
+
+
+def test_jpeg_without_frame_header_before_scan_is_caught():
+    data = bytearray(image_bytes("JPEG", size=(72, 40)))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 1] = 0xFE  # turn the frame header into a comment
+    with pytest.raises(ImageRejected, match="before any frame header"):
+        inspect_image(bytes(data))
+
+
+def test_jpeg_fast_path_keeps_the_bomb_guard():
+    data = image_bytes("JPEG", size=(400, 400))
+    with pytest.raises(ImageRejected) as e:
+        inspect_image(data, max_pixels=100_000)
+    assert e.value.reason == "too-large" and "400x400" in str(e.value)

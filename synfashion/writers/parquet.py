@@ -22,10 +22,14 @@ DEFAULT_ROW_GROUP_SIZE = 100  # rows; small groups let the Hub viewer and stream
 class ParquetShardWriter:
     """`with ParquetShardWriter(path, features) as w: w.write(row)`; the file appears only on a clean exit."""
 
-    def __init__(self, path: str | Path, features: datasets.Features, *, row_group_size: int = DEFAULT_ROW_GROUP_SIZE):
+    def __init__(
+        self, path: str | Path, features: datasets.Features, *, row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+        durable: bool = False,
+    ):
         self.path = Path(path)
         self.schema = features.arrow_schema
         self.row_group_size = row_group_size
+        self.durable = durable  # fsync before the rename (survives power loss, not only a kill)
         self.count = 0
         self.sha256: str | None = None  # set on a clean close
         self.num_bytes = 0
@@ -33,7 +37,7 @@ class ParquetShardWriter:
         self._pending: list[dict] = []
 
     def __enter__(self) -> "ParquetShardWriter":
-        self._atomic = atomic_path(self.path)
+        self._atomic = atomic_path(self.path, durable=self.durable)
         self._file = HashingFile(open(self._atomic.__enter__(), "wb"))
         plain = [c for c in self.schema.names if c not in self._image_cols]
         self._writer = pq.ParquetWriter(
