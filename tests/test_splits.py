@@ -48,6 +48,18 @@ def test_fractions_roughly_met_on_many_groups():
     assert abs(splits.count("test") / 2000 - 0.1) < 0.03
 
 
+@pytest.mark.parametrize("size", [2, 3, 5])
+def test_fractions_met_whatever_the_group_size(size):
+    # groups of `size` projects tied by a texture: a group's split must not depend on how many projects it has
+    g = {f"c/p{i}": {f"t{i // size}"} for i in range(1500 * size)}
+    a = assign_splits(g)
+    assert len(a.groups) == 1500
+    per_group = [a.split_of(group[0]) for group in a.groups]
+    assert abs(per_group.count("train") / 1500 - 0.8) < 0.04
+    assert abs(per_group.count("validation") / 1500 - 0.1) < 0.03
+    assert abs(per_group.count("test") / 1500 - 0.1) < 0.03
+
+
 def test_every_split_gets_a_group_when_possible():
     g = {f"c/p{i}": {f"t{i}"} for i in range(3)}
     assert set(assign_splits(g).project_split.values()) == {"train", "validation", "test"}
