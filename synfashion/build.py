@@ -312,8 +312,10 @@ def build_dataset(
                    config.fsync, known.get(rel))
         for p in plans for name, rel in p.paths(config.formats, garments=config.garments).items()
     ]
-    # largest first, so the last job to start is a small one (results are put back in plan order below)
-    order = sorted(range(len(jobs)), key=lambda i: -sum(s["num_bytes"] for s in jobs[i].records))
+    # largest first, so the last job to start is a small one; of a shard's three, the tar first: its per-member
+    # headers make it the slowest (results are put back in plan order below)
+    order = sorted(range(len(jobs)), key=lambda i: (-sum(s["num_bytes"] for s in jobs[i].records),
+                                                    jobs[i].name != "webdataset"))
     results = dict(zip(order, parallel_map(
         _run_job, [jobs[i] for i in order], workers=workers, chunksize=1, description="writing shards",
         progress=progress, weights=[sum(s["num_bytes"] for s in jobs[i].records) for i in order],

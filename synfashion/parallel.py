@@ -6,6 +6,7 @@ Results come back in input order, so whatever is built from them is independent 
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -35,14 +36,30 @@ def progress_bar(enabled: bool = True) -> Progress:
     )
 
 
-def _die_with_parent() -> None:
-    """Pool initializer: on Linux, have the kernel SIGKILL a worker whose parent dies (a `kill -9` of the build
-    would otherwise leave workers blocked on their queue forever)."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+_KEEP_FREED = 256 * 2**20
+
+
+def _init_worker() -> None:
+    """Pool initializer: the parent's objects are frozen out of garbage collection, and on Linux the kernel
+    SIGKILLs a worker whose parent dies (a `kill -9` of the build would otherwise leave workers blocked on their
+    queue forever) and glibc keeps freed memory for reuse.
+
+    A shard job holds a row group of image bytes (about 13 MB), frees it, and allocates the next: with glibc's
+    defaults every batch goes back to the kernel and is faulted in again, which measured as a third of a write
+    job's CPU time. Workers only run jobs, so keeping up to 256 MB of freed heap costs nothing that matters.
+    """
+    gc.freeze()  # what the parent built is never garbage here: collections skip it, and its pages stay shared
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if hasattr(libc, "mallopt"):
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)  # the maximum: image-sized blocks come from the heap...
+        libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED)  # ...and are not handed back after every batch
 
 
 def _run_chunk(args: tuple[Callable[[T], R], list[T]]) -> list[R]:
@@ -76,7 +93,7 @@ def parallel_map(
                 yield from _run_chunk((fn, chunk))
                 bar.advance(task, w)
             return
-        with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
             for result, w in zip(pool.map(_run_chunk, [(fn, c) for c in chunks]), chunk_weights):
                 yield from result
                 bar.advance(task, w)

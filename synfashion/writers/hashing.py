@@ -1,9 +1,9 @@
 """A write-only file wrapper that sha256-hashes what passes through it, so a shard's hash costs no re-read.
 
-Hashing and the write system call run on a helper thread (both release the GIL), overlapping with the caller's
-reading and encoding: a single shard job then keeps two cores busy, which matters because a small release is
-one big train shard. Small writes (tarfile hands over 16 KiB pieces) are gathered into recycled 1 MiB buffers,
-so the thread sees few, large chunks and no fresh memory is faulted in per write.
+Hashing and the write system call run on two helper threads (both release the GIL), overlapping each other and
+the caller's reading and encoding: a single shard job then keeps two cores busy, which matters because a small
+release is one big train shard. Small writes (a tar header, a Parquet footer) are gathered into recycled 1 MiB
+buffers, so the threads see few, large chunks and no fresh memory is faulted in per write.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 CHUNK = 1 << 20
 _BUFFERS = 8  # gathering buffers per open shard (8 MiB); big immutable writes are queued as they are
 _PASS_THROUGH = 64 << 10  # an image or a Parquet page: queue the caller's bytes object rather than copy it
-_MAX_QUEUED = 32  # chunks waiting for the thread, so a slow disk holds back the writer instead of filling memory
+_MAX_QUEUED = 32  # chunks waiting per thread, so a slow disk holds back the writer instead of filling memory
 
 
 class HashingFile(io.RawIOBase):
@@ -27,25 +27,37 @@ class HashingFile(io.RawIOBase):
         self._free: queue.Queue[bytearray] = queue.Queue()
         for _ in range(_BUFFERS):
             self._free.put(bytearray(CHUNK))
-        self._full: queue.Queue[tuple[bytes | bytearray, int] | None] = queue.Queue(maxsize=_MAX_QUEUED)
         self._buf = self._free.get()
         self._pos = 0
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name="hashing-file", daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()
+        # each chunk goes to both queues as [buffer, length, consumers still to finish]; the last one recycles it
+        self._queues: list[queue.Queue[list | None]] = [queue.Queue(maxsize=_MAX_QUEUED) for _ in range(2)]
+        self._threads = [
+            threading.Thread(target=self._drain, args=(q, work), name=f"hashing-file-{name}", daemon=True)
+            for q, work, name in zip(self._queues, (self._sha.update, raw.write), ("sha256", "write"))
+        ]
+        for t in self._threads:
+            t.start()
 
-    def _drain(self) -> None:
-        while (item := self._full.get()) is not None:
-            buf, n = item
+    def _drain(self, q: queue.Queue, work) -> None:
+        while (item := q.get()) is not None:
+            buf, n, _ = item
             if self._error is None:
                 try:
-                    view = memoryview(buf)[:n]
-                    self._sha.update(view)
-                    self._raw.write(view)
+                    work(memoryview(buf)[:n])
                 except BaseException as e:  # re-raised in the caller's thread on its next write or close
                     self._error = e
-            if isinstance(buf, bytearray):
+            with self._lock:
+                item[2] -= 1
+                done = item[2] == 0
+            if done and isinstance(buf, bytearray):
                 self._free.put(buf)
+
+    def _put(self, buf: bytes | bytearray, n: int) -> None:
+        item = [buf, n, len(self._queues)]
+        for q in self._queues:
+            q.put(item)
 
     def _check(self) -> None:
         if self._error is not None:
@@ -53,7 +65,7 @@ class HashingFile(io.RawIOBase):
 
     def _hand_over(self) -> None:
         if self._pos:
-            self._full.put((self._buf, self._pos))
+            self._put(self._buf, self._pos)
             self._buf, self._pos = self._free.get(), 0
 
     def writable(self) -> bool:
@@ -64,7 +76,7 @@ class HashingFile(io.RawIOBase):
         n = len(b) if isinstance(b, bytes) else memoryview(b).nbytes
         if n >= _PASS_THROUGH and isinstance(b, bytes):  # immutable and big: pass it on without a copy
             self._hand_over()
-            self._full.put((b, n))
+            self._put(b, n)
         else:
             view = memoryview(b).cast("B")
             while view.nbytes:
@@ -88,8 +100,10 @@ class HashingFile(io.RawIOBase):
             try:
                 self._hand_over()
             finally:
-                self._full.put(None)
-                self._thread.join()
+                for q in self._queues:
+                    q.put(None)
+                for t in self._threads:
+                    t.join()
                 super().close()
                 self._raw.close()
             self._check()
