@@ -251,7 +251,7 @@ def test_resume_trusts_only_outputs_that_hash_to_their_record(release, built, tm
     import synfashion.build as build_module
 
     out = tmp_path / "interrupted"
-    real_run_job, calls = build_module._run_job, []
+    real_run_job, calls = build_module.run_output_job, []
 
     def interrupted(job):
         if len(calls) == 6:
@@ -259,10 +259,10 @@ def test_resume_trusts_only_outputs_that_hash_to_their_record(release, built, tm
         calls.append(job.rel)
         return real_run_job(job)
 
-    monkeypatch.setattr(build_module, "_run_job", interrupted)
+    monkeypatch.setattr(build_module, "run_output_job", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build_dataset(release, out, BuildConfig(shard_size=20_000), workers=1, progress=False)
-    monkeypatch.setattr(build_module, "_run_job", real_run_job)
+    monkeypatch.setattr(build_module, "run_output_job", real_run_job)
     records = sorted((out / ".synfashion-build" / "done").glob("*.json"))
     assert len(records) == 6 and not (out / "manifest.json").exists()
     (out / calls[0]).write_bytes(bytes((out / calls[0]).stat().st_size))  # lost blocks
