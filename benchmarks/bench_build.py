@@ -11,6 +11,8 @@ default), then times, on a warm page cache:
   build_parquet_renders  the same with --formats parquet and no garments config: one copy, the same output as
             the imagefolder path (the like-for-like comparison)
   build_fsync  the full build with --fsync (every output on disk before its rename)
+  verify    synfashion verify of the full build (every shard and every sample re-hashed, every row read), with 1
+            worker and with --workers
   disk      sequential write rate of this disk (with fsync), and of the page cache (without): the floors under
             any builder that writes three copies
 Each build also reports its CPU seconds (parent + workers), steadier than wall time on a shared machine.
@@ -87,6 +89,16 @@ def bench_build(root: Path, n: int, out: Path, workers: int, **config) -> tuple[
     return rate, _cpu_seconds() - cpu
 
 
+def bench_verify(out: Path, n: int, workers: int) -> float:
+    from synfashion.verify import verify_dataset
+
+    t = time.perf_counter()
+    report = verify_dataset(out, workers=workers)
+    rate = n / (time.perf_counter() - t)
+    assert report.ok, report.problems[:5]
+    return rate
+
+
 def bench_disk(tmp: Path, megabytes: int = 256, fsync: bool = True) -> float:
     """MB/s of writing a fresh file, with fsync (the disk) or without (the page cache)."""
     block = os.urandom(2**20)
@@ -121,6 +133,8 @@ def main() -> None:
         imagefolder = bench_imagefolder(root, n, Path(tmp))
         os.sync()  # each build starts with no earlier writes still being flushed
         build, build_cpu = bench_build(root, n, Path(tmp) / "full", args.workers)
+        verify_1 = bench_verify(Path(tmp) / "full", n, 1)
+        verify_n = bench_verify(Path(tmp) / "full", n, args.workers)
         os.sync()
         renders_only, renders_cpu = bench_build(root, n, Path(tmp) / "renders", args.workers, formats=("parquet",),
                                                 garments=False)
@@ -136,6 +150,7 @@ def main() -> None:
         "synfashion_build_parquet_renders_img_s": round(renders_only, 1),
         "synfashion_build_parquet_renders_cpu_s": round(renders_cpu, 2),
         "synfashion_build_fsync_img_s": round(durable, 1), "synfashion_build_fsync_cpu_s": round(durable_cpu, 2),
+        "verify_1_worker_img_s": round(verify_1, 1), "verify_img_s": round(verify_n, 1),
         "disk_write_mb_s": round(disk, 1), "page_cache_write_mb_s": round(page_cache, 1),
         "disk_floor_3_copies_img_s": round(disk * n / (3 * mb), 1),
         "build_vs_imagefolder": round(build / imagefolder, 2), "build_vs_raw": round(build / raw, 3),
@@ -147,7 +162,8 @@ def main() -> None:
           f" = {build / imagefolder:.1f}x imagefolder, {build / raw:.0%} of raw, {build_cpu:.1f} CPU s"
           f" | parquet renders only (1 copy) {renders_only:.0f} img/s = {renders_only / imagefolder:.1f}x imagefolder,"
           f" {renders_only / raw:.0%} of raw, {renders_cpu:.1f} CPU s"
-          f" | full build --fsync {durable:.0f} img/s | disk {disk:.0f} MB/s, page cache {page_cache:.0f} MB/s")
+          f" | full build --fsync {durable:.0f} img/s | verify {verify_1:.0f} img/s (1 worker),"
+          f" {verify_n:.0f} ({args.workers}) | disk {disk:.0f} MB/s, page cache {page_cache:.0f} MB/s")
     print(json.dumps(figures))
 
 

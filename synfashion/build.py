@@ -196,19 +196,18 @@ def build_dataset(
                   config.fsync, known.get(rel), str(_done_record(out, rel)))
         for p in plans for name, rel in p.paths(config.formats, garments=config.garments).items()
     ]
-    # largest first, so the last job to start is a small one; of a shard's three, the tar first: its per-member
-    # headers make it the slowest (results are put back in plan order below)
-    order = sorted(range(len(jobs)), key=lambda i: (-sum(s["num_bytes"] for s in jobs[i].records),
-                                                    jobs[i].name != "webdataset"))
+    # bytes to write; of a shard's three files the tar is the slowest (a header per member), so one byte more puts
+    # it first among equals
+    weights = [sum(s["num_bytes"] for s in j.records) + (j.name == "webdataset") for j in jobs]
     try:
-        results = dict(zip(order, parallel_map(
-            run_output_job, [jobs[i] for i in order], workers=workers, chunksize=1, description="writing shards",
-            progress=progress, weights=[sum(s["num_bytes"] for s in jobs[i].records) for i in order],
-        )))
+        results = list(parallel_map(
+            run_output_job, jobs, workers=workers, chunksize=1, description="writing shards", progress=progress,
+            weights=weights, largest_first=True,
+        ))
     except SourceChangedError as e:
         raise BuildError(str(e)) from None
-    shard_entries = [results[i][0] for i in range(len(jobs))]
-    reused = sum(results[i][1] for i in range(len(jobs)))
+    shard_entries = [entry for entry, _ in results]
+    reused = sum(was_reused for _, was_reused in results)
     shard_of = {  # where each sample is: format -> shard path
         k: {("parquet" if n == RENDERS_CONFIG else n): rel
             for n, rel in p.paths(config.formats, garments=config.garments).items() if n != GARMENTS_CONFIG}

@@ -74,7 +74,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify_dataset
 
-    report = verify_dataset(args.out)
+    report = verify_dataset(args.out, workers=args.workers, progress=True)
     checked = ", ".join(f"{v} {k}" for k, v in report.checked.items())
     if report.ok:
         console.print(f"[green]OK[/] {args.out}: {checked}")
@@ -135,6 +135,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="re-hash shards and samples, check Parquet/WebDataset parity and split leaks")
     v.add_argument("out")
+    v.add_argument("--workers", type=int, default=default_workers(), help="shards checked in parallel")
     v.set_defaults(func=cmd_verify)
 
     st = sub.add_parser("stats", help="tables per split x category x view and a contact sheet per split")

@@ -570,9 +570,10 @@ def pull_dataset(
     console.print(f"pulled {repo_id}@{info.sha[:12]} into {out}: {len(remote)} files"
                   + (f", {len(stale)} stale local files removed" if stale else ""), highlight=False, soft_wrap=True)
     if verify:
+        from .parallel import default_workers
         from .verify import verify_dataset
 
-        report = verify_dataset(out)
+        report = verify_dataset(out, workers=default_workers(), progress=progress)
         if not report.ok:
             shown = "\n".join(f"  - {p}" for p in report.problems[:20])
             raise HubError(f"pulled {repo_id}@{info.sha[:12]} into {out}, but verify found "

@@ -76,11 +76,22 @@ def parallel_map(
     description: str = "working",
     progress: bool = True,
     weights: Sequence[int] | None = None,
+    largest_first: bool = False,
 ) -> Iterator[R]:
     """Yield fn(item) for each item, in order. `fn` must be a module-level function when workers > 1.
 
-    `weights` (e.g. bytes per item) drive the progress bar instead of item counts.
+    `weights` (e.g. bytes per item) drive the progress bar instead of item counts. `largest_first` starts the
+    heaviest items first (ties in input order), so a big one never starts last and leaves one worker busy alone;
+    results still come back in input order, held until their turn.
     """
+    if largest_first and weights is not None and workers > 1:
+        order = sorted(range(len(items)), key=lambda i: -weights[i])
+        done = dict(zip(order, parallel_map(
+            fn, [items[i] for i in order], workers=workers, chunksize=chunksize, description=description,
+            progress=progress, weights=[weights[i] for i in order],
+        )))
+        yield from (done[i] for i in range(len(items)))
+        return
     chunks = [list(items[i : i + chunksize]) for i in range(0, len(items), chunksize)]
     chunk_weights = [
         sum(weights[i : i + chunksize]) if weights is not None else len(c)

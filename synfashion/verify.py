@@ -2,21 +2,25 @@
 
 Re-hashes every shard and every sample's bytes, reads every Parquet row and every tar member, checks that the
 Parquet and WebDataset copies hold the same samples with the same bytes, and re-checks the split rule from the
-data itself (not only from the manifest). Read-only.
+data itself (not only from the manifest). Read-only. Shards are checked in parallel (`workers`), each read once:
+its sha256 and its rows come from the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .build import MANIFEST
+from .parallel import parallel_map
 from .schema import GARMENTS_CONFIG
 from .splits import find_leaks
 from .taxonomy import CATEGORIES, VIEWS
@@ -40,9 +44,9 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _check_parquet_renders(path: Path, rel: str, expected: dict[str, dict], report: VerifyReport) -> dict[str, str]:
+def _check_parquet_renders(source, rel: str, expected: dict[str, dict], report: VerifyReport) -> dict[str, str]:
     seen: dict[str, str] = {}
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(source)
     for batch in pf.iter_batches(batch_size=256):
         for row in batch.to_pylist():
             key = row["key"]
@@ -64,11 +68,11 @@ def _check_parquet_renders(path: Path, rel: str, expected: dict[str, dict], repo
     return seen
 
 
-def _check_tar(path: Path, rel: str, expected: dict[str, dict], report: VerifyReport) -> dict[str, str]:
+def _check_tar(source: bytes, rel: str, expected: dict[str, dict], report: VerifyReport) -> dict[str, str]:
     seen: dict[str, str] = {}
     members: dict[str, dict[str, bytes]] = defaultdict(dict)
     try:
-        with tarfile.open(path) as tf:
+        with tarfile.open(fileobj=io.BytesIO(source)) as tf:
             for m in tf:
                 if not m.isfile():
                     continue
@@ -99,9 +103,9 @@ def _check_tar(path: Path, rel: str, expected: dict[str, dict], report: VerifyRe
     return seen
 
 
-def _check_garments(path: Path, rel: str, by_sha: dict[str, dict], report: VerifyReport) -> set[str]:
+def _check_garments(source, rel: str, by_sha: dict[str, dict], report: VerifyReport) -> set[str]:
     seen = set()
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=64):
         for row in batch.to_pylist():
             for view in VIEWS:
                 img, want = row[view], row[f"{view}_sha256"]
@@ -115,7 +119,34 @@ def _check_garments(path: Path, rel: str, by_sha: dict[str, dict], report: Verif
     return seen
 
 
-def verify_dataset(root: str | Path) -> VerifyReport:
+@dataclass(frozen=True)
+class _ShardCheck:
+    root: str
+    shard: dict  # its manifest entry
+    expected: dict[str, dict]  # the split's samples by key (by sha256 for a garments shard)
+
+
+def _check_shard(job: _ShardCheck) -> tuple[list[str], dict[str, int], dict[str, str] | set[str] | None]:
+    """Worker: (problems, counts, what the shard holds); None for a missing or corrupt shard."""
+    report = VerifyReport(root=Path(job.root))
+    shard, rel = job.shard, job.shard["path"]
+    path = Path(job.root, rel)
+    if not path.is_file():
+        return [f"{rel}: missing"], {}, None
+    data = path.read_bytes()  # one read: the shard's hash and its rows come from the same bytes
+    if len(data) != shard["num_bytes"] or _sha(data) != shard["sha256"]:
+        return [f"{rel}: sha256/size differ from the manifest (corrupt or modified file)"], {}, None
+    report.checked["shards"] += 1
+    if shard["config"] == GARMENTS_CONFIG:
+        seen = _check_garments(pa.BufferReader(data), rel, job.expected, report)
+    elif shard["format"] == "parquet":
+        seen = _check_parquet_renders(pa.BufferReader(data), rel, job.expected, report)
+    else:
+        seen = _check_tar(data, rel, job.expected, report)
+    return report.problems, dict(report.checked), seen
+
+
+def verify_dataset(root: str | Path, *, workers: int = 1, progress: bool = False) -> VerifyReport:
     root = Path(root)
     report = VerifyReport(root=root)
     mpath = root / MANIFEST
@@ -128,32 +159,35 @@ def verify_dataset(root: str | Path) -> VerifyReport:
         report.problem(f"{mpath}: not valid JSON ({e})")
         return report
     samples = {s["key"]: s for s in manifest["samples"]}
-    by_sha = {s["sha256"]: s for s in samples.values()}
+    by_split: dict[str, dict[str, dict]] = defaultdict(dict)
+    for key, s in samples.items():
+        by_split[s["split"]][key] = s
 
-    # 1. every shard file is there with the recorded size and hash
-    intact = []
+    # 1-2. every shard is there with the recorded size and hash; per format, every sample present exactly once with
+    # the right bytes, in the right split
+    jobs = []
     for shard in manifest["shards"]:
-        p = root / shard["path"]
-        if not p.is_file():
-            report.problem(f"{shard['path']}: missing")
-            continue
-        data = p.read_bytes()
-        if len(data) != shard["num_bytes"] or _sha(data) != shard["sha256"]:
-            report.problem(f"{shard['path']}: sha256/size differ from the manifest (corrupt or modified file)")
-            continue
-        report.checked["shards"] += 1
-        intact.append(shard)
-
-    # 2. per format, every sample present exactly once with the right bytes, in the right split
+        split_samples = by_split[shard["split"]]
+        if shard["config"] == GARMENTS_CONFIG:
+            expected = {s["sha256"]: s for s in split_samples.values()}
+        else:
+            expected = split_samples
+        jobs.append(_ShardCheck(str(root), shard, expected))
     per_format: dict[str, dict[str, str]] = defaultdict(dict)
     garment_views: set[str] = set()
-    for shard in intact:
-        p, rel = root / shard["path"], shard["path"]
-        split_samples = {k: s for k, s in samples.items() if s["split"] == shard["split"]}
-        if shard["config"] == GARMENTS_CONFIG:
-            garment_views |= _check_garments(p, rel, by_sha, report)
+    results = parallel_map(_check_shard, jobs, workers=workers, chunksize=1, description="verifying shards",
+                           progress=progress, weights=[max(1, j.shard.get("num_bytes", 0)) for j in jobs],
+                           largest_first=True)
+    for job, (problems, checked, seen) in zip(jobs, results):
+        shard, rel = job.shard, job.shard["path"]
+        report.problems += problems
+        for name, n in checked.items():
+            report.checked[name] += n
+        if seen is None:  # missing or corrupt: already reported
             continue
-        seen = (_check_parquet_renders if shard["format"] == "parquet" else _check_tar)(p, rel, split_samples, report)
+        if shard["config"] == GARMENTS_CONFIG:
+            garment_views |= seen
+            continue
         if len(seen) != shard["num_samples"]:
             report.problem(f"{rel}: holds {len(seen)} samples, manifest says {shard['num_samples']}")
         for key, digest in seen.items():

@@ -296,3 +296,16 @@ def test_fsync_is_opt_in(release, tmp_path, monkeypatch, fsync):
                       progress=False)
     # with it: at least every output and the folder holding it (their done records, card and manifest too)
     assert len(synced) >= 2 * len(r.manifest["shards"]) + 4 if fsync else synced == []
+
+
+def test_verify_in_parallel_reports_what_one_process_reports(built, tmp_path):
+    out = _copy(built, tmp_path / "c")
+    tar = sorted((out / "webdataset" / "train").glob("*.tar"))[0]
+    data = bytearray(tar.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    tar.write_bytes(bytes(data))
+    sorted((out / "data" / "garments").glob("*.parquet"))[-1].unlink()
+    one, two = verify_dataset(out, workers=1), verify_dataset(out, workers=2)
+    assert not one.ok and one.problems == two.problems and one.checked == two.checked
+    assert any(tar.name in p for p in one.problems) and any("missing" in p for p in one.problems)
+    assert verify_dataset(built, workers=2).ok
