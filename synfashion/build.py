@@ -202,7 +202,7 @@ def build_dataset(
     try:
         results = list(parallel_map(
             run_output_job, jobs, workers=workers, chunksize=1, description="writing shards", progress=progress,
-            weights=weights, largest_first=True,
+            weights=weights, weights_in_bytes=True, largest_first=True,
         ))
     except SourceChangedError as e:
         raise BuildError(str(e)) from None

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -24,11 +26,12 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def progress_bar(enabled: bool = True) -> Progress:
+def progress_bar(enabled: bool = True, *, in_bytes: bool = False) -> Progress:
+    """`in_bytes`: the totals are byte counts, shown as "118.0/124.5 MB" rather than raw numbers."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         disable=not enabled,
@@ -76,11 +79,14 @@ def parallel_map(
     description: str = "working",
     progress: bool = True,
     weights: Sequence[int] | None = None,
+    weights_in_bytes: bool = False,
     largest_first: bool = False,
 ) -> Iterator[R]:
     """Yield fn(item) for each item, in order. `fn` must be a module-level function when workers > 1.
 
-    `weights` (e.g. bytes per item) drive the progress bar instead of item counts. `largest_first` starts the
+    `weights` (e.g. bytes per item, then say `weights_in_bytes`) drive the progress bar instead of item counts.
+    The bar advances when a chunk is done, before its results are handed out, so it ends full even when the
+    caller stops pulling at the last item (as `zip` does). `largest_first` starts the
     heaviest items first (ties in input order), so a big one never starts last and leaves one worker busy alone;
     results still come back in input order, held until their turn.
     """
@@ -88,7 +94,7 @@ def parallel_map(
         order = sorted(range(len(items)), key=lambda i: -weights[i])
         done = dict(zip(order, parallel_map(
             fn, [items[i] for i in order], workers=workers, chunksize=chunksize, description=description,
-            progress=progress, weights=[weights[i] for i in order],
+            progress=progress, weights=[weights[i] for i in order], weights_in_bytes=weights_in_bytes,
         )))
         yield from (done[i] for i in range(len(items)))
         return
@@ -97,14 +103,15 @@ def parallel_map(
         sum(weights[i : i + chunksize]) if weights is not None else len(c)
         for i, c in zip(range(0, len(items), chunksize), chunks)
     ]
-    with progress_bar(progress) as bar:
+    with progress_bar(progress, in_bytes=weights_in_bytes) as bar:
         task = bar.add_task(description, total=sum(chunk_weights))
         if workers <= 1 or len(chunks) <= 1:
             for chunk, w in zip(chunks, chunk_weights):
-                yield from _run_chunk((fn, chunk))
+                result = _run_chunk((fn, chunk))
                 bar.advance(task, w)
+                yield from result
             return
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
             for result, w in zip(pool.map(_run_chunk, [(fn, c) for c in chunks]), chunk_weights):
-                yield from result
                 bar.advance(task, w)
+                yield from result

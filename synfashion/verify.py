@@ -177,7 +177,7 @@ def verify_dataset(root: str | Path, *, workers: int = 1, progress: bool = False
     garment_views: set[str] = set()
     results = parallel_map(_check_shard, jobs, workers=workers, chunksize=1, description="verifying shards",
                            progress=progress, weights=[max(1, j.shard.get("num_bytes", 0)) for j in jobs],
-                           largest_first=True)
+                           weights_in_bytes=True, largest_first=True)
     for job, (problems, checked, seen) in zip(jobs, results):
         shard, rel = job.shard, job.shard["path"]
         report.problems += problems

@@ -25,3 +25,22 @@ def test_one_worker_runs_in_process():
     got = list(parallel_map(_square_and_pid, [1, 2, 3], workers=1, progress=False, weights=[1, 5, 2],
                             largest_first=True))
     assert got == [(1, os.getpid()), (4, os.getpid()), (9, os.getpid())]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_bar_ends_full_when_the_caller_stops_at_the_last_item(monkeypatch, workers):
+    import synfashion.parallel as parallel
+
+    bars = []
+
+    def recording_bar(enabled=True, **kwargs):
+        bars.append(parallel.Progress(disable=True))
+        return bars[-1]
+
+    monkeypatch.setattr(parallel, "progress_bar", recording_bar)
+    items = list(range(10))
+    # zip stops at the shorter first iterable and never resumes the map after its last item
+    pairs = list(zip(items, parallel_map(_square_and_pid, items, workers=workers, chunksize=3, weights=[5] * 10)))
+    assert len(pairs) == 10
+    task = bars[0].tasks[0]
+    assert task.completed == task.total == 50
