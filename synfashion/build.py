@@ -22,12 +22,14 @@ from .output_jobs import OutputJob, SourceChangedError, run_output_job
 from .parallel import parallel_map
 from .plan import plan_shards
 from .scan import Rejected, ScanConfig, ScanResult, scan_release
+from .scan_cache import load_scan_cache, save_scan_cache
 from .schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord
 from .splits import SplitAssignment, SplitConfig, assign_splits
 from .writers import DEFAULT_ROW_GROUP_SIZE
 
 FORMATS = ("parquet", "webdataset")
 STATE_DIR = ".synfashion-build"
+SCAN_CACHE = "scan-cache.json"
 MANIFEST = "manifest.json"
 DEFAULT_SHARD_SIZE = 256 * 2**20  # bytes of image data per shard
 
@@ -165,7 +167,10 @@ def build_dataset(
     from cards.dataset_card import render_synfashion_card  # cards depends on synfashion's schema, not vice versa
 
     source, out = Path(source), Path(out)
-    scan = scan or scan_release(source, config.scan, workers=workers, progress=progress)
+    scan_cache = out / STATE_DIR / SCAN_CACHE
+    if scan is None:  # a resumed build reads only the files that changed since its first scan
+        cached = load_scan_cache(scan_cache, config.scan) if (out / STATE_DIR / "fingerprint").is_file() else {}
+        scan = scan_release(source, config.scan, workers=workers, progress=progress, cache=cached)
     if scan.rejected and not config.allow_rejected:
         raise RejectedInputsError(scan.rejected, source)
     if not scan.records:
@@ -187,6 +192,7 @@ def build_dataset(
     }
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     _prepare_out(out, fingerprint, config.overwrite, config.fsync)
+    save_scan_cache(scan_cache, scan.checked, config.scan, durable=config.fsync)
 
     by_key = {s["key"]: s for s in samples}
     known = _known_entries(out, fingerprint)

@@ -8,12 +8,13 @@ This module reads files but writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,8 @@ class ScanResult:
     # source_path -> (size, mtime_ns) when its bytes were hashed: the build checks it before copying the bytes, so a
     # file changed after the scan is caught without hashing every source a second time
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # source_path -> what reading it found (hash, image facts or verdict), for the build's scan cache
+    checked: dict[str, "CheckResult"] = field(default_factory=dict)
 
 
 class ReleaseLayoutError(ValueError):
@@ -123,7 +126,11 @@ def file_stamp(st: os.stat_result) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _check_file(args: tuple[str, str, int, str]) -> tuple[str, str, tuple[int, int], ImageInfo | ImageRejected]:
+# (source path, sha256, (size, mtime_ns), what the bytes are or why they cannot be packaged)
+CheckResult = tuple[str, str, tuple[int, int], ImageInfo | ImageRejected]
+
+
+def _check_file(args: tuple[str, str, int, str]) -> CheckResult:
     """Worker: read, hash, validate one file (module-level so process pools can pickle it)."""
     root, rel, max_pixels, validate = args
     try:
@@ -142,8 +149,14 @@ def _check_file(args: tuple[str, str, int, str]) -> tuple[str, str, tuple[int, i
 
 
 def scan_release(
-    root: str | Path, config: ScanConfig = ScanConfig(), *, workers: int = 1, progress: bool = True
+    root: str | Path,
+    config: ScanConfig = ScanConfig(),
+    *,
+    workers: int = 1,
+    progress: bool = True,
+    cache: Mapping[str, CheckResult] | None = None,
 ) -> ScanResult:
+    """`cache` (see scan_cache): earlier results, reused for every file whose (size, mtime_ns) still matches."""
     root = Path(root)
     if not root.is_dir():
         raise ReleaseLayoutError(f"release folder {root} does not exist or is not a folder")
@@ -205,11 +218,23 @@ def scan_release(
     for name in sorted(set(sidecar) - seen_files):
         result.rejected.append(Rejected(name, "sidecar-missing-file", f"listed in {sidecar_path} but not found"))
 
-    jobs = [(str(root), c.source_path, config.max_pixels, config.validate) for c in candidates]
-    checked = parallel_map(_check_file, jobs, workers=workers, description="validating images", progress=progress)
+    checked: dict[str, CheckResult] = {}
+    todo = []
+    for c in candidates:
+        hit = (cache or {}).get(c.source_path)
+        if hit is not None:
+            with contextlib.suppress(OSError):
+                if file_stamp(os.stat(root / c.source_path)) == tuple(hit[2]):
+                    checked[c.source_path] = hit
+                    continue
+        todo.append((str(root), c.source_path, config.max_pixels, config.validate))
+    for r in parallel_map(_check_file, todo, workers=workers, description="validating images", progress=progress):
+        checked[r[0]] = r
+    result.checked = checked
     by_identity: dict[str, str] = {}
     by_content: dict[str, str] = {}
-    for cand, (rel, digest, stamp, info) in zip(candidates, checked):
+    for cand in candidates:
+        rel, digest, stamp, info = checked[cand.source_path]
         if isinstance(info, ImageRejected):
             result.rejected.append(Rejected(rel, info.reason, info.detail))
             continue

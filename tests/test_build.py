@@ -309,3 +309,67 @@ def test_verify_in_parallel_reports_what_one_process_reports(built, tmp_path):
     assert not one.ok and one.problems == two.problems and one.checked == two.checked
     assert any(tar.name in p for p in one.problems) and any("missing" in p for p in one.problems)
     assert verify_dataset(built, workers=2).ok
+
+
+def _interrupted_build(release, out, monkeypatch, after=4):
+    """Run a build that a Ctrl-C stops after `after` output files."""
+    import synfashion.build as build_module
+
+    real, calls = build_module.run_output_job, []
+
+    def interrupted(job):
+        if len(calls) == after:
+            raise KeyboardInterrupt
+        calls.append(job.rel)
+        return real(job)
+
+    monkeypatch.setattr(build_module, "run_output_job", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(release, out, BuildConfig(shard_size=20_000), workers=1, progress=False)
+    monkeypatch.setattr(build_module, "run_output_job", real)
+
+
+def _count_inspections(monkeypatch) -> list[str]:
+    import synfashion.scan as scan_module
+
+    seen, real = [], scan_module.inspect_image
+
+    def counting(data, **kw):
+        seen.append(hashlib.sha256(data).hexdigest())
+        return real(data, **kw)
+
+    monkeypatch.setattr(scan_module, "inspect_image", counting)
+    return seen
+
+
+def test_resume_reads_only_sources_changed_since_the_first_scan(release, built, tmp_path, monkeypatch):
+    import shutil
+
+    rel = tmp_path / "copy" / release.name  # the manifest names the release folder
+    shutil.copytree(release, rel)
+    out = tmp_path / "o"
+    _interrupted_build(rel, out, monkeypatch)
+    inspected = _count_inspections(monkeypatch)
+    r = build_dataset(rel, out, BuildConfig(shard_size=20_000), workers=1, progress=False)
+    assert inspected == [] and r.shards_reused == 4  # every source came from the scan cache
+    assert _tree(out) == _tree(built)
+
+    out2 = tmp_path / "o2"
+    _interrupted_build(rel, out2, monkeypatch)
+    touched = sorted(rel.rglob("*.jpg"))[7]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))  # same bytes, new stamp
+    inspected.clear()
+    build_dataset(rel, out2, BuildConfig(shard_size=20_000), workers=1, progress=False)
+    assert inspected == [hashlib.sha256(touched.read_bytes()).hexdigest()]
+    assert _tree(out2) == _tree(built)
+
+
+def test_scan_cache_of_other_validation_settings_is_not_used(release, tmp_path, monkeypatch):
+    from synfashion.scan import ScanConfig
+
+    out = tmp_path / "o"
+    _interrupted_build(release, out, monkeypatch)
+    inspected = _count_inspections(monkeypatch)
+    cfg = BuildConfig(shard_size=20_000, scan=ScanConfig(validate="decode"), overwrite=True)
+    build_dataset(release, out, cfg, workers=1, progress=False)
+    assert len(inspected) == 96  # a decode-level build validates every file itself
