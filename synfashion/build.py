@@ -214,11 +214,11 @@ def build_dataset(
         raise BuildError(str(e)) from None
     shard_entries = [entry for entry, _ in results]
     reused = sum(was_reused for _, was_reused in results)
-    shard_of = {  # where each sample is: format -> shard path
-        k: {("parquet" if n == RENDERS_CONFIG else n): rel
-            for n, rel in p.paths(config.formats, garments=config.garments).items() if n != GARMENTS_CONFIG}
-        for p in plans for k in p.keys
-    }
+    shard_of = {}  # where each sample is: format -> shard path
+    for p in plans:
+        where = {("parquet" if n == RENDERS_CONFIG else n): rel
+                 for n, rel in p.paths(config.formats, garments=config.garments).items() if n != GARMENTS_CONFIG}
+        shard_of.update(dict.fromkeys(p.keys, where))
 
     counts = _counts(records)
     manifest = {

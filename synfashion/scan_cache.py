@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 
 from . import __version__
@@ -49,7 +48,8 @@ def save_scan_cache(path: str | Path, checked: Mapping[str, CheckResult], config
             if result.reason == "unreadable":  # a permission or I/O problem may pass: ask again next time
                 continue
             facts = {"reason": result.reason, "detail": result.detail}
-        else:
-            facts = asdict(result)
+        else:  # by hand: dataclasses.asdict deep-copies, a third of a second per 10k files
+            facts = {"width": result.width, "height": result.height, "mode": result.mode, "format": result.format,
+                     "orientation": result.orientation}
         files[rel] = [size, mtime_ns, digest, facts]
     write_json_atomic(path, {"format": FORMAT, "key": _key(config), "files": files}, indent=None, durable=durable)
