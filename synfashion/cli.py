@@ -119,8 +119,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--split", default=None, help="fractions, e.g. train=0.8,validation=0.1,test=0.1")
     b.add_argument("--split-by", choices=["project-texture", "project"], default="project-texture",
                    help="group projects that share a texture (no leak) or split by project only")
-    b.add_argument("--pattern", default=None, help=f"file-stem regex with groups project/texture/view "
-                   f"(default {DEFAULT_PATTERN!r})")
+    b.add_argument("--pattern", default=None, help=f"file-stem regex with groups project/texture/view; with a '/' "
+                   f"it is matched on the path below the category folder (default {DEFAULT_PATTERN!r})")
     b.add_argument("--metadata", default=None, help="CSV/JSONL sidecar keyed by file_name (overrides the pattern)")
     b.add_argument("--validate", choices=["structure", "decode"], default="structure",
                    help="structure: PNG CRCs, JPEG marker/scan structure (default); decode: also decode every pixel")

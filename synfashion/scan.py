@@ -28,7 +28,10 @@ _VIEW_ALIASES = {"f": "front", "b": "back", "r1": "random1", "r2": "random2", "r
 
 @dataclass(frozen=True)
 class ScanConfig:
-    pattern: str = DEFAULT_PATTERN  # regex with named groups project, texture, view; matched on the file stem
+    # regex with named groups project, texture, view, matched on the file name without its extension; a pattern
+    # with a "/" is matched on the path below the category folder instead (e.g. "p01/t0042_front" where projects
+    # have folders of their own)
+    pattern: str = DEFAULT_PATTERN
     metadata: Path | None = None  # sidecar (CSV/JSONL keyed by file_name); auto-detected at the root if None
     max_pixels: int = DEFAULT_MAX_PIXELS
     validate: str = "structure"  # or "decode": see imagecheck
@@ -173,6 +176,7 @@ def scan_release(
     result = ScanResult(root=root, sidecar=str(sidecar_path) if sidecar_path else None)
 
     pattern = re.compile(config.pattern)
+    by_path = "/" in config.pattern
     candidates: list[_Candidate] = []
     seen_files: set[str] = set()
     for rel in _list_files(root):
@@ -185,7 +189,7 @@ def scan_release(
         except UnknownCategoryError as e:
             raise ReleaseLayoutError(f"{root / parts[0]}: {e}") from None
         seen_files.add(rel)
-        stem = parts[-1].rsplit(".", 1)[0]
+        stem = ("/".join(parts[1:]) if by_path else parts[-1]).rsplit(".", 1)[0]
         fields: dict[str, str] = {}
         m = pattern.fullmatch(stem) or pattern.match(stem)
         if m:

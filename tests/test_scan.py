@@ -112,3 +112,16 @@ def test_parallel_scan_matches_serial(tmp_path):
     a = scan_release(root, workers=1, progress=False)
     b = scan_release(root, workers=2, progress=False)
     assert a.records == b.records
+
+
+def test_pattern_sees_subfolders_below_the_category(tmp_path):
+    # a layout with a folder per project: <category>/<project>/<texture>_<view>.jpg
+    files = {f"Coat/p{p}/t{t}_{v}.jpg": image_bytes(seed=p * 10 + t * 4 + i)
+             for p in (1, 2) for t in (1, 2) for i, v in enumerate(("front", "back", "random1", "random2"))}
+    write_release(tmp_path, files)
+    flat_default = scan_release(tmp_path, progress=False)
+    assert not flat_default.records and {r.reason for r in flat_default.rejected} == {"unparseable-name"}
+    nested = ScanConfig(pattern=r"(?P<project>[^/]+)/(?P<texture>[^_/]+)_(?P<view>[a-z0-9]+)")  # a "/": the path
+    res = scan_release(tmp_path, nested, progress=False)
+    assert not res.rejected and len(res.records) == 16
+    assert {(r.project, r.texture) for r in res.records} == {(f"p{p}", f"t{t}") for p in (1, 2) for t in (1, 2)}
