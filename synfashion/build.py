@@ -92,8 +92,8 @@ class RejectedInputsError(BuildError):
 class BuildResult:
     out: Path
     manifest: dict
-    shards_written: int
-    shards_reused: int
+    shards_written: int  # shard files (each format and config counts) written by this run
+    shards_reused: int  # shard files an interrupted or finished earlier run left, re-hashed and kept
 
 
 # --------------------------------------------------------------------------------------------------- the build

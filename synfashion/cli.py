@@ -61,7 +61,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     m = result.manifest
     console.print(
         f"[green]built[/] {result.out}: {m['counts']['total']} images "
-        f"({', '.join(f'{k} {v}' for k, v in m['counts']['per_split'].items())}), {len(m['shards'])} shards "
+        f"({', '.join(f'{k} {v}' for k, v in m['counts']['per_split'].items())}), {len(m['shards'])} shard files "
         f"({result.shards_reused} reused), {len(m['rejected'])} rejected"
     )
     for note in m["splits"]["notes"]:
