@@ -69,3 +69,41 @@ def test_tar_writer_refuses_dotted_keys(tmp_path):
         with WdsShardWriter(tmp_path / "x.tar") as w:
             w.write("a.b", "jpg", b"x", {})
     assert not list(tmp_path.iterdir())  # nothing left under the final name, no temp file
+
+
+def _renders_rows(n):
+    from synfashion.schema import renders_features
+
+    rows = [{"image": {"bytes": os.urandom(1000 + 37 * i), "path": f"{i}.jpg"}, "key": f"k{i}", "category": i % 20,
+             "project": "p", "texture": "t", "view": "front", "width": 8, "height": 8, "mode": "RGB", "format": "JPEG",
+             "orientation": 1, "sha256": "0" * 64, "num_bytes": 1000 + 37 * i, "source_path": f"c/{i}.jpg"}
+            for i in range(n)]
+    return renders_features(), rows
+
+
+def test_parquet_shard_hash_and_rows(tmp_path):
+    import pyarrow.parquet as pq
+
+    from synfashion.writers import ParquetShardWriter
+
+    features, rows = _renders_rows(250)
+    with ParquetShardWriter(tmp_path / "s.parquet", features, row_group_size=100) as w:
+        for row in rows:
+            w.write(row)
+    data = (tmp_path / "s.parquet").read_bytes()
+    assert w.sha256 == hashlib.sha256(data).hexdigest() and w.num_bytes == len(data) and w.count == 250
+    pf = pq.ParquetFile(tmp_path / "s.parquet")
+    assert [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)] == [100, 100, 50]
+    assert pf.read().column("image").to_pylist() == [r["image"] for r in rows]
+
+
+def test_parquet_shard_left_unfinished_leaves_nothing(tmp_path):
+    from synfashion.writers import ParquetShardWriter
+
+    features, rows = _renders_rows(150)
+    with pytest.raises(RuntimeError, match="source vanished"):
+        with ParquetShardWriter(tmp_path / "s.parquet", features) as w:
+            for row in rows:
+                w.write(row)
+            raise RuntimeError("source vanished")
+    assert list(tmp_path.iterdir()) == []

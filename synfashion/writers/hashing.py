@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import queue
 import threading
 
@@ -111,3 +112,53 @@ class HashingFile(io.RawIOBase):
     @property
     def sha256(self) -> str:
         return self._sha.hexdigest()
+
+
+class TailHasher:
+    """sha256 of a file another writer is appending to, read back from the page cache as it grows.
+
+    For writers that must own the file themselves (pyarrow writes Parquet through its own native sink, skipping
+    a Python copy of every page): after each flush the caller says how far the file is complete, and a helper
+    thread hashes up to there, overlapping the next row group's encoding.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self._fd = os.open(path, os.O_RDONLY)
+        self._sha = hashlib.sha256()
+        self.num_bytes = 0
+        self._targets: queue.Queue[int | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="tail-hasher", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (target := self._targets.get()) is not None:
+            try:
+                while self._error is None and self.num_bytes < target:
+                    chunk = os.pread(self._fd, min(CHUNK * 8, target - self.num_bytes), self.num_bytes)
+                    if not chunk:
+                        raise OSError(f"file ended at byte {self.num_bytes}, expected {target}")
+                    self._sha.update(chunk)
+                    self.num_bytes += len(chunk)
+            except BaseException as e:  # re-raised by finish()
+                self._error = e
+
+    def advance(self, complete_up_to: int) -> None:
+        """Bytes [0, complete_up_to) are written and will not change."""
+        self._targets.put(complete_up_to)
+
+    def finish(self, size: int) -> str:
+        """Hash through the final `size` bytes; return the hex digest."""
+        self._targets.put(size)
+        self.abandon()
+        if self._error is not None:
+            raise self._error
+        return self._sha.hexdigest()
+
+    def abandon(self) -> None:
+        """Stop the thread and close the file (what is queued is still hashed); safe to call twice."""
+        if self._fd is not None:
+            self._targets.put(None)
+            self._thread.join()
+            os.close(self._fd)
+            self._fd = None

@@ -2,11 +2,14 @@
 
 Written with pyarrow directly rather than `Dataset.to_parquet`: rows of a planned shard stream straight from the
 source files (no Arrow cache of the whole split), the image bytes stay the original file bytes, and compression is
-chosen per column (image bytes are already compressed; compressing them again only costs CPU).
+chosen per column (image bytes are already compressed; compressing them again only costs CPU). pyarrow writes the
+file through its own native sink (a Python file object would cost a copy of every page and a call per write);
+the sha256 follows behind, read back from the page cache after each row group.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import datasets
@@ -15,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_path
-from .hashing import HashingFile
+from .hashing import TailHasher
 
 DEFAULT_ROW_GROUP_SIZE = 100  # rows; small groups let the Hub viewer and streaming readers fetch little at a time
 
@@ -39,10 +42,12 @@ class ParquetShardWriter:
 
     def __enter__(self) -> "ParquetShardWriter":
         self._atomic = atomic_path(self.path, durable=self.durable)
-        self._file = HashingFile(open(self._atomic.__enter__(), "wb"))
+        self._tmp = self._atomic.__enter__()
+        self._sink = pa.OSFile(str(self._tmp), "wb")
+        self._hasher = TailHasher(self._tmp)
         plain = [c for c in self.schema.names if c not in self._image_cols]
         self._writer = pq.ParquetWriter(
-            self._file,
+            self._sink,
             self.schema,
             compression={c: ("none" if c in self._image_cols else "snappy") for c in self.schema.names},
             use_dictionary=plain,
@@ -65,18 +70,26 @@ class ParquetShardWriter:
             ]
             self._writer.write_table(pa.Table.from_arrays(columns, schema=self.schema),
                                      row_group_size=self.row_group_size)
+            self._hasher.advance(self._sink.tell())
             self.count += len(rows)
             self._pending = []
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        failure = (exc_type, exc, tb)
         try:
             if exc_type is None:
                 self._flush()
-        finally:
             self._writer.close()
-            self._file.close()
-            self.sha256, self.num_bytes = self._file.sha256, self._file.num_bytes
-            self._atomic.__exit__(exc_type, exc, tb)
+            self._sink.close()
+            if exc_type is None:
+                self.num_bytes = os.stat(self._tmp).st_size
+                self.sha256 = self._hasher.finish(self.num_bytes)
+        except BaseException as e:
+            failure = (type(e), e, e.__traceback__)
+            raise
+        finally:
+            self._hasher.abandon()  # no-op once finished
+            self._atomic.__exit__(*failure)  # renames the file into place only when nothing failed
 
 
 _MAX_BINARY = 2**31 - 1  # Arrow `binary` offsets are int32
