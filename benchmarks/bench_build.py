@@ -16,6 +16,7 @@ default), then times, on a warm page cache:
   disk      sequential write rate of this disk (with fsync), and of the page cache (without): the floors under
             any builder that writes three copies
 Each build also reports its CPU seconds (parent + workers), steadier than wall time on a shared machine.
+--repeats N runs every path N times, interleaved, and reports the best of each.
 Ends with one JSON line of the figures.
 """
 
@@ -61,12 +62,12 @@ def bench_raw(files: list[Path]) -> float:
 
 
 def bench_imagefolder(root: Path, n: int, tmp: Path) -> float:
-    os.environ["HF_DATASETS_CACHE"] = str(tmp / "hf-cache")
     import datasets
 
     datasets.disable_progress_bars()
     t = time.perf_counter()
-    ds = datasets.load_dataset("imagefolder", data_dir=str(root), split="train")
+    # a fresh cache each time: a warm one would skip the Arrow preparation this path is measured on
+    ds = datasets.load_dataset("imagefolder", data_dir=str(root), split="train", cache_dir=str(tmp / "hf-cache"))
     ds.to_parquet(str(tmp / "imagefolder.parquet"))
     rate = n / (time.perf_counter() - t)
     assert len(ds) == n, (len(ds), n)
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--textures", type=int, default=5)
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--cache", default=".bench")
+    ap.add_argument("--repeats", type=int, default=1, help="rounds of every path; the best of each is reported")
     args = ap.parse_args()
 
     root = _release(Path(args.cache), args.projects, args.textures)
@@ -128,22 +130,34 @@ def main() -> None:
     n = len(files)
     mb = sum(p.stat().st_size for p in files) / 2**20
     bench_raw(files)  # warm the page cache
+    best: dict[str, tuple[float, float]] = {}  # path -> (best images/s, CPU s of that run)
+
+    def keep(name: str, rate: float, cpu: float = 0.0) -> None:
+        if rate > best.get(name, (0.0, 0.0))[0]:
+            best[name] = (rate, cpu)
+
+    for _ in range(args.repeats):  # the paths interleave, so a slow phase of a shared machine hits them all
+        with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
+            keep("raw", bench_raw(files))
+            keep("imagefolder", bench_imagefolder(root, n, Path(tmp)))
+            os.sync()  # each build starts with no earlier writes still being flushed
+            keep("build", *bench_build(root, n, Path(tmp) / "full", args.workers))
+            keep("verify_1", bench_verify(Path(tmp) / "full", n, 1))
+            keep("verify_n", bench_verify(Path(tmp) / "full", n, args.workers))
+            os.sync()
+            keep("renders", *bench_build(root, n, Path(tmp) / "renders", args.workers, formats=("parquet",),
+                                         garments=False))
+            os.sync()
+            keep("fsync", *bench_build(root, n, Path(tmp) / "fsync", args.workers, fsync=True))
     with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
-        raw = bench_raw(files)
-        imagefolder = bench_imagefolder(root, n, Path(tmp))
-        os.sync()  # each build starts with no earlier writes still being flushed
-        build, build_cpu = bench_build(root, n, Path(tmp) / "full", args.workers)
-        verify_1 = bench_verify(Path(tmp) / "full", n, 1)
-        verify_n = bench_verify(Path(tmp) / "full", n, args.workers)
-        os.sync()
-        renders_only, renders_cpu = bench_build(root, n, Path(tmp) / "renders", args.workers, formats=("parquet",),
-                                                garments=False)
-        os.sync()
-        durable, durable_cpu = bench_build(root, n, Path(tmp) / "fsync", args.workers, fsync=True)
         disk = bench_disk(Path(tmp))
         page_cache = bench_disk(Path(tmp), fsync=False)
+    raw, imagefolder, verify_1, verify_n = (best[k][0] for k in ("raw", "imagefolder", "verify_1", "verify_n"))
+    (build, build_cpu), (renders_only, renders_cpu), (durable, durable_cpu) = (
+        best[k] for k in ("build", "renders", "fsync"))
     figures = {
         "benchmark": "build", "images": n, "megabytes": round(mb, 1), "workers": args.workers,
+        "repeats": args.repeats,
         "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
         "raw_read_sha256_img_s": round(raw, 1), "imagefolder_to_parquet_img_s": round(imagefolder, 1),
         "synfashion_build_img_s": round(build, 1), "synfashion_build_cpu_s": round(build_cpu, 2),
