@@ -75,7 +75,9 @@ def _read_unchanged(root: str, meta: dict, stamp: tuple[int, int] | None) -> byt
     else:
         unchanged = now == tuple(stamp) and len(data) == stamp[0]
     if not unchanged:
-        raise SourceChangedError(f"{path} changed while the build was running (it differs from the scan); run build again")
+        raise SourceChangedError(
+            f"{path} changed while the build was running (it differs from the scan); run build again"
+        )
     return data
 
 

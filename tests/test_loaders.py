@@ -387,7 +387,8 @@ def test_eval_subset_is_fixed_and_the_same_for_every_source(built):
 
 def test_balanced_sampling_evens_out_categories(built):
     # a split holding two categories (which ones a hash split gives each split is the sample's luck)
-    split = next(s for s in ("train", "validation", "test") if len({r["category"] for r in manifest_rows(built, s)}) > 1)
+    split = next(s for s in ("train", "validation", "test")
+                 if len({r["category"] for r in manifest_rows(built, s)}) > 1)
     rows = manifest_rows(built, split)
     big, small = sorted({r["category"] for r in rows})[:2]
     # every sample of one category, two of the other: unbalanced on disk
