@@ -1,9 +1,10 @@
-"""A write-only file wrapper that sha256-hashes what passes through it, so a shard's hash costs no re-read.
+"""Hashing a shard while it is written, so its sha256 costs no separate pass: two ways, one per kind of writer.
 
-Hashing and the write system call run on two helper threads (both release the GIL), overlapping each other and
-the caller's reading and encoding: a single shard job then keeps two cores busy, which matters because a small
-release is one big train shard. Small writes (a tar header, a Parquet footer) are gathered into recycled 1 MiB
-buffers, so the threads see few, large chunks and no fresh memory is faulted in per write.
+`HashingFile` is the file object a Python writer (the tar writer) writes to: sha256 and the write system call run on
+two helper threads (both release the GIL), overlapping each other and the caller's encoding. Small writes (tar
+headers and padding) are gathered into recycled 1 MiB buffers, so the threads see few, large chunks and no fresh
+memory is faulted in per write. `TailHasher` follows a file that a native writer (pyarrow's Parquet sink) owns,
+reading back from the page cache what is already complete.
 """
 
 from __future__ import annotations
