@@ -16,7 +16,7 @@ from pathlib import Path
 from .atomic import write_json_atomic
 from .scan import file_stamp
 from .schema import (
-    GARMENTS_CONFIG, RENDERS_CONFIG, RenderRecord, garments_features, make_key, renders_features, renders_row,
+    GARMENTS_CONFIG, RENDERS_CONFIG, RenderRecord, garment_key, garments_features, renders_features, renders_row,
 )
 from .taxonomy import CATEGORIES, VIEWS
 from .writers import ParquetShardWriter, WdsShardWriter
@@ -53,13 +53,10 @@ class OutputJob:
         return {
             "path": self.rel, "format": "webdataset" if self.name == "webdataset" else "parquet",
             "config": GARMENTS_CONFIG if garments else RENDERS_CONFIG, "split": self.split,
-            "num_samples": len({_garment_of(m) for m in self.records}) if garments else len(self.records),
+            "num_samples": (len({garment_key(m["category"], m["project"], m["texture"]) for m in self.records})
+                            if garments else len(self.records)),
             "num_bytes": num_bytes, "sha256": sha256,
         }
-
-
-def _garment_of(meta: dict) -> str:
-    return make_key(meta["category"], meta["project"], meta["texture"])
 
 
 def _read_unchanged(root: str, meta: dict, stamp: tuple[int, int] | None) -> bytes:

@@ -58,7 +58,7 @@ class RenderRecord:
     @property
     def garment_id(self) -> str:
         """A textured garment: one project re-textured with one texture (its 4 views share this id)."""
-        return make_key(self.category, self.project, self.texture)
+        return garment_key(self.category, self.project, self.texture)
 
     @property
     def project_id(self) -> str:
@@ -103,6 +103,11 @@ _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
 def make_key(*parts: str) -> str:
     """A stable, unique, dot-free sample key: parts slugged and joined by '__' (WebDataset splits on dots)."""
     return "__".join(_KEY_UNSAFE.sub("-", p).strip("-") for p in parts)
+
+
+def garment_key(category: str, project: str, texture: str) -> str:
+    """The key of a textured garment, the `key` of its garments-config row (from metadata, without a record)."""
+    return make_key(category, project, texture)
 
 
 def renders_features() -> datasets.Features:

@@ -248,21 +248,8 @@ def test_rerun_rewrites_an_output_whose_bytes_were_lost(release, built, tmp_path
 
 
 def test_resume_trusts_only_outputs_that_hash_to_their_record(release, built, tmp_path, monkeypatch):
-    import synfashion.build as build_module
-
     out = tmp_path / "interrupted"
-    real_run_job, calls = build_module.run_output_job, []
-
-    def interrupted(job):
-        if len(calls) == 6:
-            raise KeyboardInterrupt  # a Ctrl-C after six outputs
-        calls.append(job.rel)
-        return real_run_job(job)
-
-    monkeypatch.setattr(build_module, "run_output_job", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        build_dataset(release, out, BuildConfig(shard_size=20_000), workers=1, progress=False)
-    monkeypatch.setattr(build_module, "run_output_job", real_run_job)
+    calls = _interrupted_build(release, out, monkeypatch, after=6)  # a Ctrl-C after six outputs
     records = sorted((out / ".synfashion-build" / "done").glob("*.json"))
     assert len(records) == 6 and not (out / "manifest.json").exists()
     (out / calls[0]).write_bytes(bytes((out / calls[0]).stat().st_size))  # lost blocks
@@ -311,8 +298,8 @@ def test_verify_in_parallel_reports_what_one_process_reports(built, tmp_path):
     assert verify_dataset(built, workers=2).ok
 
 
-def _interrupted_build(release, out, monkeypatch, after=4):
-    """Run a build that a Ctrl-C stops after `after` output files."""
+def _interrupted_build(release, out, monkeypatch, after=4) -> list[str]:
+    """Run a build that a Ctrl-C stops after `after` output files; return those files' paths under `out`."""
     import synfashion.build as build_module
 
     real, calls = build_module.run_output_job, []
@@ -327,6 +314,7 @@ def _interrupted_build(release, out, monkeypatch, after=4):
     with pytest.raises(KeyboardInterrupt):
         build_dataset(release, out, BuildConfig(shard_size=20_000), workers=1, progress=False)
     monkeypatch.setattr(build_module, "run_output_job", real)
+    return calls
 
 
 def _count_inspections(monkeypatch) -> list[str]:
