@@ -15,6 +15,11 @@ default), then times, on a warm page cache:
             worker and with --workers
   disk      sequential write rate of this disk (with fsync), and of the page cache (without): the floors under
             any builder that writes three copies
+  floor     what the required work alone costs, each part timed on its own in one process over the same files (read
+            + sha256 of the inputs, the JPEG structure check, one Parquet copy, one plain file copy, sha256 of an
+            output copy), summed per build and divided over --workers cores with perfect scaling and no other
+            cost: the fastest any implementation of that build could be on this machine. A target above it cannot
+            be met by code.
 Each build also reports its CPU seconds (parent + workers), steadier than wall time on a shared machine.
 --repeats N runs every path N times, interleaved, and reports the best of each.
 Ends with one JSON line of the figures.
@@ -72,6 +77,44 @@ def bench_imagefolder(root: Path, n: int, tmp: Path) -> float:
     rate = n / (time.perf_counter() - t)
     assert len(ds) == n, (len(ds), n)
     return rate
+
+
+def bench_floor(files: list[Path], tmp: Path) -> dict[str, float]:
+    """Seconds (one process) of each part of the work a build cannot skip, over all `files`."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synfashion.imagecheck import inspect_image
+
+    datas = [p.read_bytes() for p in files]
+    t = time.perf_counter()
+    for d in datas:
+        inspect_image(d)
+    check = time.perf_counter() - t
+    t = time.perf_counter()
+    for d in datas:
+        hashlib.sha256(d).digest()
+    sha = time.perf_counter() - t
+    t = time.perf_counter()
+    with open(tmp / "floor-copy", "wb") as f:
+        for d in datas:
+            f.write(d)
+    plain_copy = time.perf_counter() - t
+    t = time.perf_counter()  # the image column as the build writes it: uncompressed, rows of 100
+    with pq.ParquetWriter(str(tmp / "floor.parquet"), pa.schema([("image", pa.binary())]), compression="none",
+                          use_dictionary=False, write_statistics=False) as w:
+        for i in range(0, len(datas), 100):
+            rows = datas[i : i + 100]
+            offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+            np.cumsum([len(d) for d in rows], out=offsets[1:])
+            column = pa.Array.from_buffers(pa.binary(), len(rows),
+                                           [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(rows))])
+            w.write_table(pa.table({"image": column}))
+    parquet_copy = time.perf_counter() - t
+    for name in ("floor-copy", "floor.parquet"):
+        (tmp / name).unlink()
+    return {"check": check, "sha256": sha, "plain_copy": plain_copy, "parquet_copy": parquet_copy}
 
 
 def _cpu_seconds() -> float:
@@ -136,9 +179,13 @@ def main() -> None:
         if rate > best.get(name, (0.0, 0.0))[0]:
             best[name] = (rate, cpu)
 
+    floor: dict[str, float] = {}  # part -> its least seconds over the rounds
+
     for _ in range(args.repeats):  # the paths interleave, so a slow phase of a shared machine hits them all
         with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
             keep("raw", bench_raw(files))
+            for part, seconds in bench_floor(files, Path(tmp)).items():
+                floor[part] = min(seconds, floor.get(part, seconds))
             keep("imagefolder", bench_imagefolder(root, n, Path(tmp)))
             os.sync()  # each build starts with no earlier writes still being flushed
             keep("build", *bench_build(root, n, Path(tmp) / "full", args.workers))
@@ -155,6 +202,11 @@ def main() -> None:
     raw, imagefolder, verify_1, verify_n = (best[k][0] for k in ("raw", "imagefolder", "verify_1", "verify_n"))
     (build, build_cpu), (renders_only, renders_cpu), (durable, durable_cpu) = (
         best[k] for k in ("build", "renders", "fsync"))
+    read_sha = n / raw
+    # the least work of each build: every input read + hashed + checked once; per output copy, its write and its sha256
+    floor_full = read_sha + floor["check"] + 2 * floor["parquet_copy"] + floor["plain_copy"] + 3 * floor["sha256"]
+    floor_renders = read_sha + floor["check"] + floor["parquet_copy"] + floor["sha256"]
+    best_full, best_renders = (n * args.workers / s for s in (floor_full, floor_renders))
     figures = {
         "benchmark": "build", "images": n, "megabytes": round(mb, 1), "workers": args.workers,
         "repeats": args.repeats,
@@ -170,6 +222,9 @@ def main() -> None:
         "build_vs_imagefolder": round(build / imagefolder, 2), "build_vs_raw": round(build / raw, 3),
         "parquet_renders_vs_imagefolder": round(renders_only / imagefolder, 2),
         "parquet_renders_vs_raw": round(renders_only / raw, 3),
+        "floor_parts_s": {k: round(v, 3) for k, v in floor.items()} | {"read_sha256": round(read_sha, 3)},
+        "floor_full_img_s": round(best_full, 1), "floor_parquet_renders_img_s": round(best_renders, 1),
+        "target_3x_imagefolder_img_s": round(3 * imagefolder, 1), "target_half_raw_img_s": round(raw / 2, 1),
     }
     print(f"{n} images, {mb:.0f} MB: raw read+sha256 {raw:.0f} img/s | imagefolder->parquet {imagefolder:.0f} img/s"
           f" | synfashion build ({args.workers} workers, 3 copies) {build:.0f} img/s"
@@ -178,6 +233,9 @@ def main() -> None:
           f" {renders_only / raw:.0%} of raw, {renders_cpu:.1f} CPU s"
           f" | full build --fsync {durable:.0f} img/s | verify {verify_1:.0f} img/s (1 worker),"
           f" {verify_n:.0f} ({args.workers}) | disk {disk:.0f} MB/s, page cache {page_cache:.0f} MB/s")
+    print(f"floor (required work only, {args.workers} cores, perfect scaling): full build {best_full:.0f} img/s,"
+          f" parquet renders only {best_renders:.0f} img/s | targets: 3x imagefolder {3 * imagefolder:.0f} img/s,"
+          f" half raw {raw / 2:.0f} img/s")
     print(json.dumps(figures))
 
 

@@ -13,13 +13,14 @@ import hashlib
 import json
 import shutil
 from collections import Counter, defaultdict
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
 from .atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
 from .output_jobs import OutputJob, SourceChangedError, run_output_job
-from .parallel import parallel_map
+from .parallel import parallel_map, worker_pool
 from .plan import plan_shards
 from .scan import Rejected, ScanConfig, ScanResult, scan_release
 from .scan_cache import load_scan_cache, save_scan_cache
@@ -164,13 +165,19 @@ def build_dataset(
     progress: bool = True,
     scan: ScanResult | None = None,
 ) -> BuildResult:
+    source, out = Path(source), Path(out)
+    with worker_pool(workers) as pool:  # forked once, for the scan and the writes
+        return _build(source, out, config, workers, progress, scan, pool)
+
+
+def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress: bool, scan: ScanResult | None,
+           pool: Executor | None) -> BuildResult:
     from cards.dataset_card import render_synfashion_card  # cards depends on synfashion's schema, not vice versa
 
-    source, out = Path(source), Path(out)
     scan_cache = out / STATE_DIR / SCAN_CACHE
     if scan is None:  # a resumed build reads only the files that changed since its first scan
         cached = load_scan_cache(scan_cache, config.scan) if (out / STATE_DIR / "fingerprint").is_file() else {}
-        scan = scan_release(source, config.scan, workers=workers, progress=progress, cache=cached)
+        scan = scan_release(source, config.scan, workers=workers, progress=progress, cache=cached, pool=pool)
     if scan.rejected and not config.allow_rejected:
         raise RejectedInputsError(scan.rejected, source)
     if not scan.records:
@@ -208,7 +215,7 @@ def build_dataset(
     try:
         results = list(parallel_map(
             run_output_job, jobs, workers=workers, chunksize=1, description="writing shards", progress=progress,
-            weights=weights, weights_in_bytes=True, largest_first=True,
+            weights=weights, weights_in_bytes=True, largest_first=True, pool=pool,
         ))
     except SourceChangedError as e:
         raise BuildError(str(e)) from None

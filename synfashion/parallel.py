@@ -5,13 +5,14 @@ Results come back in input order, so whatever is built from them is independent 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import TypeVar
 
 from rich.progress import (
@@ -65,6 +66,20 @@ def _init_worker() -> None:
         libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED)  # ...and are not handed back after every batch
 
 
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[Executor | None]:
+    """One process pool for several `parallel_map` calls (None when workers <= 1: they run in this process).
+
+    A build scans and then writes: sharing the pool forks the workers once, and the write jobs run in processes
+    whose heaps the scan already warmed (see `_init_worker`) instead of faulting in fresh memory.
+    """
+    if workers <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        yield pool
+
+
 def _run_chunk(args: tuple[Callable[[T], R], list[T]]) -> list[R]:
     fn, chunk = args
     return [fn(x) for x in chunk]
@@ -81,6 +96,7 @@ def parallel_map(
     weights: Sequence[int] | None = None,
     weights_in_bytes: bool = False,
     largest_first: bool = False,
+    pool: Executor | None = None,
 ) -> Iterator[R]:
     """Yield fn(item) for each item, in order. `fn` must be a module-level function when workers > 1.
 
@@ -88,13 +104,14 @@ def parallel_map(
     The bar advances when a chunk is done, before its results are handed out, so it ends full even when the
     caller stops pulling at the last item (as `zip` does). `largest_first` starts the
     heaviest items first (ties in input order), so a big one never starts last and leaves one worker busy alone;
-    results still come back in input order, held until their turn.
+    results still come back in input order, held until their turn. `pool` (see `worker_pool`): run there instead
+    of in a pool of this call's own.
     """
     if largest_first and weights is not None and workers > 1:
         order = sorted(range(len(items)), key=lambda i: -weights[i])
         done = dict(zip(order, parallel_map(
             fn, [items[i] for i in order], workers=workers, chunksize=chunksize, description=description,
-            progress=progress, weights=[weights[i] for i in order], weights_in_bytes=weights_in_bytes,
+            progress=progress, weights=[weights[i] for i in order], weights_in_bytes=weights_in_bytes, pool=pool,
         )))
         yield from (done[i] for i in range(len(items)))
         return
@@ -111,7 +128,9 @@ def parallel_map(
                 bar.advance(task, w)
                 yield from result
             return
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, initializer=_init_worker))
             for result, w in zip(pool.map(_run_chunk, [(fn, c) for c in chunks]), chunk_weights):
                 bar.advance(task, w)
                 yield from result

@@ -1,9 +1,9 @@
 """Shard planning: which records go to which shard, decided before anything is written.
 
-A plan depends only on the records and the parameters, so every shard is an independent job: workers can write
-them in any order, a resumed build skips the ones already on disk, and many machines could each take a range.
-Shards never split a textured garment, so one job writes the `renders` Parquet shard, the `garments` Parquet shard
-and the WebDataset tar of the same samples from a single read of each source file.
+A plan depends only on the records and the parameters, so every output file of every shard is an independent job
+(see output_jobs): workers can write them in any order, a resumed build skips the ones already on disk, and many
+machines could each take a range. Shards never split a textured garment, so a garment's `garments` row lands in
+the shard that holds its four `renders` rows and tar samples.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,8 +159,10 @@ def scan_release(
     workers: int = 1,
     progress: bool = True,
     cache: Mapping[str, CheckResult] | None = None,
+    pool: Executor | None = None,
 ) -> ScanResult:
-    """`cache` (see scan_cache): earlier results, reused for every file whose (size, mtime_ns) still matches."""
+    """`cache` (see scan_cache): earlier results, reused for every file whose (size, mtime_ns) still matches.
+    `pool` (see parallel.worker_pool): a caller's process pool to check the files in."""
     root = Path(root)
     if not root.is_dir():
         raise ReleaseLayoutError(f"release folder {root} does not exist or is not a folder")
@@ -232,7 +235,8 @@ def scan_release(
                     checked[c.source_path] = hit
                     continue
         todo.append((str(root), c.source_path, config.max_pixels, config.validate))
-    for r in parallel_map(_check_file, todo, workers=workers, description="validating images", progress=progress):
+    for r in parallel_map(_check_file, todo, workers=workers, description="validating images", progress=progress,
+                          pool=pool):
         checked[r[0]] = r
     result.checked = checked
     by_identity: dict[str, str] = {}

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from synfashion.parallel import parallel_map
+from synfashion.parallel import parallel_map, worker_pool
 
 
 def _square_and_pid(x: int) -> tuple[int, int]:
@@ -25,6 +25,18 @@ def test_one_worker_runs_in_process():
     got = list(parallel_map(_square_and_pid, [1, 2, 3], workers=1, progress=False, weights=[1, 5, 2],
                             largest_first=True))
     assert got == [(1, os.getpid()), (4, os.getpid()), (9, os.getpid())]
+
+
+def test_a_shared_pool_serves_several_maps_with_the_same_workers():
+    with worker_pool(2) as pool:
+        first = list(parallel_map(_square_and_pid, list(range(8)), workers=2, chunksize=1, progress=False, pool=pool))
+        second = list(parallel_map(_square_and_pid, list(range(8, 16)), workers=2, chunksize=1, progress=False,
+                                   pool=pool, weights=list(range(8)), largest_first=True))
+    assert [r for r, _ in first + second] == [i * i for i in range(16)]
+    pids = {pid for _, pid in first + second}
+    assert len(pids) <= 2 and os.getpid() not in pids  # both maps ran in the same two forked workers
+    with worker_pool(1) as none:
+        assert none is None  # one worker: everything runs in this process
 
 
 @pytest.mark.parametrize("workers", [1, 2])
