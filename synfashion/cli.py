@@ -107,14 +107,16 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--height", type=int, default=1024)
     s.add_argument("--format", choices=["jpg", "png"], default="jpg")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=default_workers())
+    s.add_argument("--workers", type=int, default=default_workers(), help="processes (default: every core)")
     s.set_defaults(func=cmd_sample)
 
     b = sub.add_parser("build", help="package a release folder as Parquet + WebDataset shards with card and manifest")
     b.add_argument("source", help="release folder: <category>/<image files> (+ optional metadata sidecar)")
     b.add_argument("out", help="output folder (resumed if it holds an interrupted build of the same inputs)")
-    b.add_argument("--formats", default="parquet,webdataset")
-    b.add_argument("--workers", type=int, default=default_workers())
+    b.add_argument("--formats", default="parquet,webdataset",
+                   help="comma-separated: parquet (Hub layout, data/), webdataset (tars, webdataset/); default both")
+    b.add_argument("--workers", type=int, default=default_workers(),
+                   help="processes for checking images and writing shards (default: every core)")
     b.add_argument("--shard-size", default="256MB", help="image bytes per shard, e.g. 256MB")
     b.add_argument("--split", default=None, help="fractions, e.g. train=0.8,validation=0.1,test=0.1")
     b.add_argument("--split-by", choices=["project-texture", "project"], default="project-texture",
