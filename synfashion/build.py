@@ -203,11 +203,12 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
 
     by_key = {s["key"]: s for s in samples}
     known = _known_entries(out, fingerprint)
+    outputs = [(p, p.paths(config.formats, garments=config.garments)) for p in plans]  # name -> rel, per shard
     jobs = [
         OutputJob(str(source), str(out), name, rel, p.split, tuple(by_key[k] for k in p.keys),
                   tuple(scan.stamps.get(by_key[k]["source_path"]) for k in p.keys), config.row_group_size,
                   config.fsync, known.get(rel), str(_done_record(out, rel)))
-        for p in plans for name, rel in p.paths(config.formats, garments=config.garments).items()
+        for p, paths in outputs for name, rel in paths.items()
     ]
     # bytes to write; of a shard's three files the tar is the slowest (a header per member), so one byte more puts
     # it first among equals
@@ -222,9 +223,8 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
     shard_entries = [entry for entry, _ in results]
     reused = sum(was_reused for _, was_reused in results)
     shard_of = {}  # where each sample is: format -> shard path
-    for p in plans:
-        where = {("parquet" if n == RENDERS_CONFIG else n): rel
-                 for n, rel in p.paths(config.formats, garments=config.garments).items() if n != GARMENTS_CONFIG}
+    for p, paths in outputs:
+        where = {("parquet" if n == RENDERS_CONFIG else n): rel for n, rel in paths.items() if n != GARMENTS_CONFIG}
         shard_of.update(dict.fromkeys(p.keys, where))
 
     counts = _counts(records)

@@ -225,10 +225,11 @@ def scan_release(
     for name in sorted(set(sidecar) - seen_files):
         result.rejected.append(Rejected(name, "sidecar-missing-file", f"listed in {sidecar_path} but not found"))
 
+    cache = cache or {}
     checked: dict[str, CheckResult] = {}
     todo = []
     for c in candidates:
-        hit = (cache or {}).get(c.source_path)
+        hit = cache.get(c.source_path)
         if hit is not None:
             with contextlib.suppress(OSError):
                 if file_stamp(os.stat(root / c.source_path)) == tuple(hit[2]):

@@ -193,12 +193,17 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _flip_byte(path: Path, at: float, mask: int) -> None:
+    """Corrupt `path` in place: XOR `mask` into the byte at fraction `at` of its length."""
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * at)] ^= mask
+    path.write_bytes(bytes(data))
+
+
 def test_verify_catches_flipped_byte(built, tmp_path):
     out = _copy(built, tmp_path / "c")
     shard = sorted((out / "webdataset" / "train").glob("*.tar"))[0]
-    data = bytearray(shard.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    shard.write_bytes(bytes(data))
+    _flip_byte(shard, 1 / 2, 0x01)
     report = verify_dataset(out)
     assert not report.ok
     assert any(shard.name in p and "sha256" in p for p in report.problems)
@@ -288,9 +293,7 @@ def test_fsync_is_opt_in(release, tmp_path, monkeypatch, fsync):
 def test_verify_in_parallel_reports_what_one_process_reports(built, tmp_path):
     out = _copy(built, tmp_path / "c")
     tar = sorted((out / "webdataset" / "train").glob("*.tar"))[0]
-    data = bytearray(tar.read_bytes())
-    data[len(data) // 3] ^= 0x10
-    tar.write_bytes(bytes(data))
+    _flip_byte(tar, 1 / 3, 0x10)
     sorted((out / "data" / "garments").glob("*.parquet"))[-1].unlink()
     one, two = verify_dataset(out, workers=1), verify_dataset(out, workers=2)
     assert not one.ok and one.problems == two.problems and one.checked == two.checked
