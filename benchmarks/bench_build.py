@@ -85,7 +85,7 @@ def bench_floor(files: list[Path], tmp: Path) -> dict[str, float]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from synfashion.imagecheck import inspect_image
+    from synfashion.release.imagecheck import inspect_image
 
     datas = [p.read_bytes() for p in files]
     t = time.perf_counter()

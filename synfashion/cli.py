@@ -37,7 +37,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import BuildConfig, build_dataset
-    from .scan import ScanConfig
+    from .release.scan import ScanConfig
     from .schema import DEFAULT_PATTERN
     from .splits import SplitConfig
 
@@ -145,7 +145,7 @@ def make_parser() -> argparse.ArgumentParser:
     st.add_argument("--sheets", default=None, help="folder for contact-sheet PNGs (default OUT/stats)")
     st.set_defaults(func=cmd_stats)
 
-    from . import hub_cli  # push / pull live in their own module
+    from .hub import cli as hub_cli  # push / pull live in their own module
 
     hub_cli.register(sub)
     return p

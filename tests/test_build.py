@@ -267,7 +267,7 @@ def test_resume_trusts_only_outputs_that_hash_to_their_record(release, built, tm
 def test_a_source_changed_after_the_scan_stops_the_build(release, tmp_path):
     import shutil
 
-    from synfashion.scan import scan_release
+    from synfashion.release.scan import scan_release
 
     rel = tmp_path / "rel"
     shutil.copytree(release, rel)
@@ -303,7 +303,7 @@ def test_verify_in_parallel_reports_what_one_process_reports(built, tmp_path):
 
 def _interrupted_build(release, out, monkeypatch, after=4) -> list[str]:
     """Run a build that a Ctrl-C stops after `after` output files; return those files' paths under `out`."""
-    import synfashion.build as build_module
+    import synfashion.build.release as build_module
 
     real, calls = build_module.run_output_job, []
 
@@ -321,7 +321,7 @@ def _interrupted_build(release, out, monkeypatch, after=4) -> list[str]:
 
 
 def _count_inspections(monkeypatch) -> list[str]:
-    import synfashion.scan as scan_module
+    import synfashion.release.scan as scan_module
 
     seen, real = [], scan_module.inspect_image
 
@@ -356,7 +356,7 @@ def test_resume_reads_only_sources_changed_since_the_first_scan(release, built, 
 
 
 def test_scan_cache_of_other_validation_settings_is_not_used(release, tmp_path, monkeypatch):
-    from synfashion.scan import ScanConfig
+    from synfashion.release.scan import ScanConfig
 
     out = tmp_path / "o"
     _interrupted_build(release, out, monkeypatch)

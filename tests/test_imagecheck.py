@@ -3,7 +3,7 @@ import io
 import pytest
 from PIL import Image
 
-from synfashion.imagecheck import ImageRejected, inspect_image
+from synfashion.release.imagecheck import ImageRejected, inspect_image
 from tests.conftest import image_bytes
 
 
@@ -49,7 +49,7 @@ def test_progressive_and_optimized_jpeg_accepted(validate):
 
 
 def test_jpeg_structure_walker_on_its_own():
-    from synfashion.imagecheck import check_jpeg_structure
+    from synfashion.release.imagecheck import check_jpeg_structure
 
     good = image_bytes("JPEG", size=(120, 90))
     check_jpeg_structure(good)
@@ -115,7 +115,7 @@ def _pil_info(data: bytes):
      ("CMYK", {}), ("RGB", {"exif": Image.Exif().tobytes()})],
 )
 def test_jpeg_fast_path_agrees_with_pil(mode, opts):
-    from synfashion.imagecheck import _plain_jpeg_info
+    from synfashion.release.imagecheck import _plain_jpeg_info
 
     data = image_bytes("JPEG", size=(72, 40), mode=mode, **opts)
     fast = _plain_jpeg_info(data, 10**9)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synfashion.sample import SampleConfig, _plan, generate_sample, render_image
-from synfashion.sample_garments import N_VARIANTS, Geometry, View, rasterize, sketch
-from synfashion.sample_textures import KINDS, make_fabric
+from synfashion.sample.release import SampleConfig, _plan, generate_sample, render_image
+from synfashion.sample.garments import N_VARIANTS, Geometry, View, rasterize, sketch
+from synfashion.sample.textures import KINDS, make_fabric
 from synfashion.schema import DEFAULT_PATTERN
 from synfashion.splits import assign_splits
 from synfashion.taxonomy import CATEGORIES, DISPLAY_NAMES, VIEWS, normalize_category

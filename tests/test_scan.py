@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from synfashion.scan import ReleaseLayoutError, ScanConfig, scan_release
+from synfashion.release.scan import ReleaseLayoutError, ScanConfig, scan_release
 from tests.conftest import image_bytes, small_release, write_release
 
 

@@ -2,7 +2,7 @@
 
 Writes `OUT/<Category display name>/<project>_<texture>_<view>.<ext>` and `OUT/metadata.jsonl` (one row per image,
 sorted by file_name). Per category some projects (distinct parametric geometry and style, see
-`sample_garments`), each re-textured with procedural fabrics (`sample_textures`); a share of the texture slots
+`garments`), each re-textured with procedural fabrics (`textures`); a share of the texture slots
 reuses a texture of a neighbouring project, within small groups, so the project-texture graph has many small
 components as the split logic expects. Each textured garment is rendered in 4 views (front, back, two random
 azimuths) with simple shading on a pure white background.
@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops
 
-from .atomic import write_bytes_atomic
-from .parallel import parallel_map
-from .sample_garments import N_VARIANTS, Geometry, View, draw_hardware, draw_marks, random_geometry, rasterize, sketch
-from .sample_textures import make_fabric, stable_int, texture_kind
-from .taxonomy import CATEGORIES, DISPLAY_NAMES, VIEWS
+from ..atomic import write_bytes_atomic
+from ..parallel import parallel_map
+from .garments import N_VARIANTS, Geometry, View, draw_hardware, draw_marks, random_geometry, rasterize, sketch
+from .textures import make_fabric, stable_int, texture_kind
+from ..taxonomy import CATEGORIES, DISPLAY_NAMES, VIEWS
 
 IMAGE_FORMATS = ("jpg", "png")
 _BUTTONS = ((32, 30, 30), (92, 62, 40), (236, 230, 214), (200, 170, 90), (150, 150, 156), (120, 30, 36))

@@ -17,16 +17,16 @@ from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
+from .. import __version__
+from ..atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
 from .output_jobs import OutputJob, SourceChangedError, run_output_job
-from .parallel import parallel_map, worker_pool
+from ..parallel import parallel_map, worker_pool
 from .plan import plan_shards
-from .scan import Rejected, ScanConfig, ScanResult, scan_release
-from .scan_cache import load_scan_cache, save_scan_cache
-from .schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord
-from .splits import SplitAssignment, SplitConfig, assign_splits
-from .writers import DEFAULT_ROW_GROUP_SIZE
+from ..release.scan import Rejected, ScanConfig, ScanResult, scan_release
+from ..release.scan_cache import load_scan_cache, save_scan_cache
+from ..schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord
+from ..splits import SplitAssignment, SplitConfig, assign_splits
+from ..writers import DEFAULT_ROW_GROUP_SIZE
 
 FORMATS = ("parquet", "webdataset")
 STATE_DIR = ".synfashion-build"

@@ -15,7 +15,7 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from .hub import HubError, push_dataset
+    from . import HubError, push_dataset
 
     try:
         push_dataset(
@@ -29,7 +29,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from .hub import HubError, pull_dataset
+    from . import HubError, pull_dataset
 
     try:
         pull_dataset(args.repo_id, args.out, revision=args.revision, token=args.token, verify=not args.no_verify,

@@ -13,13 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import write_json_atomic
-from .scan import file_stamp
-from .schema import (
+from ..atomic import write_json_atomic
+from ..release.scan import file_stamp
+from ..schema import (
     GARMENTS_CONFIG, RENDERS_CONFIG, RenderRecord, garment_key, garments_features, renders_features, renders_row,
 )
-from .taxonomy import CATEGORIES, VIEWS
-from .writers import ParquetShardWriter, WdsShardWriter
+from ..taxonomy import CATEGORIES, VIEWS
+from ..writers import ParquetShardWriter, WdsShardWriter
 
 
 class SourceChangedError(RuntimeError):

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .imagecheck import DEFAULT_MAX_PIXELS, VALIDATION_LEVELS, ImageInfo, ImageRejected, inspect_image
-from .parallel import parallel_map
-from .schema import DEFAULT_PATTERN, SIDECAR_NAMES, RenderRecord, make_key
-from .taxonomy import VIEWS, UnknownCategoryError, normalize_category
+from ..parallel import parallel_map
+from ..schema import DEFAULT_PATTERN, SIDECAR_NAMES, RenderRecord, make_key
+from ..taxonomy import VIEWS, UnknownCategoryError, normalize_category
 
 _VIEW_ALIASES = {"f": "front", "b": "back", "r1": "random1", "r2": "random2", "random-1": "random1", "random-2": "random2"}
 

@@ -14,8 +14,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import __version__
-from .atomic import write_json_atomic
+from .. import __version__
+from ..atomic import write_json_atomic
 from .imagecheck import ImageInfo, ImageRejected
 from .scan import CheckResult, ScanConfig
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord
+from ..schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,309 @@
+"""Publish a built dataset folder on the Hugging Face Hub.
+
+`push_dataset` uploads any built folder (card, manifest, Parquet and WebDataset shards) as **one commit**:
+`HfApi.create_commit` first pre-uploads every new blob (LFS or Xet storage is content-addressed, so a blob that
+reached the Hub in an interrupted run is not sent again), then the server creates the commit atomically. Stale
+shards (remote files under data/ or webdataset/ that the new build no longer has) are deleted in that same commit,
+and the commit names the head it was computed against, so the revision never shows a half-updated dataset.
+(We deliberately do not call `upload_folder`: with hf_xet installed, huggingface_hub 2.x splits large folders
+into several commits.)
+
+License guardrail: SynFashion is CC BY-NC-ND 4.0. Pushes are private by default; a public push (or a push into
+an existing public repo) needs `allow_public=True` (`--public`) and prints a plain warning about NoDerivatives.
+The card must carry a `license:`.
+
+Tokens come from the argument, `HF_TOKEN` or the huggingface_hub login; this module never prints, logs or writes
+one, and scrubs it from error messages. Errors are `HubError` subclasses that name the repo, the file and a fix.
+Production pushes go through whatever transfer the installed client uses (Xet when hf_xet is installed); the
+test suite runs the classic LFS path against `synfashion.testing.hub_server` with HF_HUB_DISABLE_XET=1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.hf_api import RepoFile
+from huggingface_hub.utils.sha import git_hash
+from rich.console import Console
+
+from .. import __version__
+from .errors import (
+    HubAuthError, HubError, HubRepoTypeError, LicenseGuardError, _Context, _hub_errors, _progress_bars, _token_source,
+)
+
+REPO_TYPE = "dataset"
+LICENSE_IDS = ("cc-by-nc-nd-4.0",)  # SynFashion's license, as the card's `license:` spells it
+MANAGED_PREFIXES = ("data/", "webdataset/")  # remote files here that a new build lacks are stale, and deleted
+PUBLISHED = ("README.md", "manifest.json", *MANAGED_PREFIXES)  # what a push sends (stats/ sheets stay local)
+IGNORED = ("*/.*", "*.tmp-*")  # hidden files and atomic-write temps inside the published folders
+MAX_FILES_PER_COMMIT = 20_000  # the Hub caps a commit at 25k LFS files
+
+PUBLIC_WARNING = """\
+WARNING: this makes {repo} PUBLIC. The card's license is {license}.
+SynFashion is licensed CC BY-NC-ND 4.0 (Attribution, NonCommercial, NoDerivatives):
+- NoDerivatives: you may share the images unchanged, with attribution, but you may NOT distribute modified
+  material. A translated (rendered-to-real) variant, a re-cropped or re-encoded copy, or any image generated
+  from a SynFashion render is modified material: do not publish it without the rights holders' permission.
+- NonCommercial: no commercial use, including training models for commercial products.
+A verbatim repackaging (this build keeps every image's original bytes) is redistribution, not a derivative."""
+
+
+# ----------------------------------------------------------------------------------------------------- the folder
+@dataclass(frozen=True)
+class _LocalFile:
+    path: Path
+    size: int
+    sha256: str
+
+    def same_as(self, remote: RepoFile) -> bool:
+        if remote.lfs is not None:
+            return remote.lfs.sha256 == self.sha256 and remote.size == self.size
+        return remote.size == self.size and remote.blob_id == git_hash(self.path.read_bytes())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _scan_folder(folder: Path) -> tuple[dict[str, _LocalFile], dict]:
+    """Every file to publish (path in repo -> local file), checked against the build's manifest.
+
+    Only the card, the manifest and the shards under data/ and webdataset/ are published (PUBLISHED).
+    """
+    if not folder.is_dir():
+        raise HubError(f"{folder} is not a folder: pass the output folder of `synfashion build`")
+    if (folder / ".synfashion-build").exists():
+        raise HubError(f"{folder} holds an unfinished build (.synfashion-build/ is there): run the build again first")
+    for name in ("README.md", "manifest.json"):
+        if not (folder / name).is_file():
+            raise HubError(f"{folder / name} is missing: {folder} is not a finished build (run synfashion build)")
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise HubError(f"{folder / 'manifest.json'} is not valid JSON ({e})") from None
+    files: dict[str, _LocalFile] = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if (p.is_file() and any(rel == x or (x.endswith("/") and rel.startswith(x)) for x in PUBLISHED)
+                and not any(fnmatch.fnmatch(rel, pat) for pat in IGNORED)):
+            files[rel] = _LocalFile(p, p.stat().st_size, _sha256(p))
+    if len(files) > MAX_FILES_PER_COMMIT:
+        raise HubError(f"{folder} holds {len(files)} files, more than one Hub commit takes ({MAX_FILES_PER_COMMIT}): "
+                       "rebuild with larger shards (--shard-size)")
+    for shard in manifest.get("shards", []):
+        local = files.get(shard["path"])
+        if local is None:
+            raise HubError(f"{folder / shard['path']} is listed in manifest.json but missing: run synfashion verify")
+        if local.size != shard["num_bytes"] or local.sha256 != shard["sha256"]:
+            raise HubError(f"{folder / shard['path']} differs from manifest.json (size or sha256): the build was "
+                           "modified or is corrupt; run synfashion verify, then rebuild")
+    return files, manifest
+
+
+def card_license(folder: str | Path) -> str | None:
+    """The `license:` of the folder's dataset card (README.md YAML), or None."""
+    from huggingface_hub import DatasetCard
+
+    card = Path(folder) / "README.md"
+    if not card.is_file():
+        return None
+    try:
+        return DatasetCard(card.read_text(encoding="utf-8")).data.to_dict().get("license") or None
+    except ValueError as e:  # malformed YAML header
+        raise HubError(f"{card}: the YAML header cannot be read ({e}); rebuild the card") from None
+
+
+# ----------------------------------------------------------------------------------------------------- push
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did. `commit_url` is None when the revision already held exactly this build."""
+
+    repo_id: str
+    revision: str
+    commit_oid: str  # head of `revision` after the push
+    commit_url: str | None
+    private: bool
+    created: bool
+    added: tuple[str, ...]
+    replaced: tuple[str, ...]
+    deleted: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    upload_bytes: int  # size of added + replaced files (blobs already on the Hub are not sent again)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.deleted)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def push_dataset(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = True,
+    allow_public: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    commit_message: str | None = None,
+    commit_description: str | None = None,
+    endpoint: str | None = None,
+    console: Console | None = None,
+    progress: bool = True,
+    num_threads: int = 5,
+) -> PushResult:
+    """Push a built folder to the dataset repo `repo_id` (created if needed) as one commit on `revision`.
+
+    Private by default. `private=False` also needs `allow_public=True` (the CLI's `--public` sets both), and so
+    does pushing into a repo that is already public. A private repo pushed with `--public` is made public after
+    the commit. Re-pushing only sends what changed and deletes stale shards in the same commit; an interrupted
+    push, run again, does not re-send blobs that already reached the Hub. `endpoint` defaults to HF_ENDPOINT.
+    """
+    console = console or Console(stderr=True)
+    folder = Path(folder)
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise HubError(f"repo id {repo_id!r} must be namespace/name, e.g. your-user/synfashion")
+    license_id = card_license(folder) if (folder / "README.md").is_file() else None
+    files, manifest = _scan_folder(folder)
+    if license_id is None:
+        raise LicenseGuardError(f"{folder / 'README.md'} has no `license:` in its YAML header: a SynFashion card must "
+                                f"carry its license ({LICENSE_IDS[0]}); rebuild the card")
+    if not private and not allow_public:
+        raise LicenseGuardError(
+            f"refusing to make {repo_id} public without an explicit flag: SynFashion is CC BY-NC-ND 4.0 "
+            "(no derivatives, non-commercial). Pass --public (allow_public=True) once you have read the license."
+        )
+    source = _token_source(token)
+    if source is None:
+        raise HubAuthError(f"no Hugging Face token for pushing to {repo_id}: set HF_TOKEN, run `hf auth login`, "
+                           "or pass --token")
+    if not private:
+        console.print(PUBLIC_WARNING.format(repo=repo_id, license=license_id), style="yellow", markup=False,
+                      highlight=False, soft_wrap=True)
+
+    rev = revision or "main"
+    if re.fullmatch(r"[0-9a-f]{40}", rev) or rev.startswith("refs/"):
+        raise HubError(f"--revision {rev!r}: a push commits to a branch; give a branch name (created if missing)")
+    api = HfApi(endpoint=endpoint, token=token, library_name="synfashion", library_version=__version__)
+    ctx = _Context("push", repo_id, rev, api.endpoint, source, token,
+                   oid_paths={f.sha256: p for p, f in files.items()})
+    with _hub_errors(ctx), _progress_bars(progress):
+        ctx.action = "reading the repo"
+        created, info = False, None
+        with contextlib.suppress(RepositoryNotFoundError):
+            info = api.dataset_info(repo_id)
+        if info is None:
+            ctx.action = "creating the repo"
+            created = _create_repo(api, repo_id, private=private, ctx=ctx)
+            info = api.dataset_info(repo_id)
+            visibility = "private" if private else "public"
+            console.print(f"created {visibility} dataset repo {repo_id}", highlight=False, soft_wrap=True)
+        elif info.private is False and not allow_public:
+            raise LicenseGuardError(
+                f"dataset repo {repo_id} already exists and is PUBLIC: pushing SynFashion data there publishes it "
+                "(CC BY-NC-ND 4.0). Make the repo private on the Hub, or pass --public after reading the license."
+            )
+        if rev != "main":
+            ctx.action = f"creating branch {rev}"
+            branches = {b.name for b in api.list_repo_refs(repo_id, repo_type=REPO_TYPE).branches}
+            if rev not in branches:
+                api.create_branch(repo_id, branch=rev, repo_type=REPO_TYPE)
+                console.print(f"created branch {rev} of {repo_id} from main", highlight=False, soft_wrap=True)
+
+        ctx.action = f"listing {rev}"
+        head = api.dataset_info(repo_id, revision=rev).sha
+        remote = {
+            f.path: f for f in api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=head, recursive=True)
+            if isinstance(f, RepoFile)
+        }
+        added, replaced, unchanged, ops = [], [], [], []
+        for rel, local in files.items():
+            r = remote.get(rel)
+            if r is not None and local.same_as(r):
+                unchanged.append(rel)
+                continue
+            (replaced if r is not None else added).append(rel)
+            op = CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.path))
+            op.upload_info.sha256 = bytes.fromhex(local.sha256)  # hashed once, while checking the manifest
+            ops.append(op)
+        deleted = sorted(p for p in remote if p.startswith(MANAGED_PREFIXES) and p not in files)
+        ops += [CommitOperationDelete(path_in_repo=p) for p in deleted]
+        upload_bytes = sum(files[p].size for p in added + replaced)
+        console.print(
+            f"{repo_id}@{rev}: {len(added)} new, {len(replaced)} changed ({_human(upload_bytes)}), "
+            f"{len(deleted)} stale to delete, {len(unchanged)} unchanged",
+            highlight=False, soft_wrap=True,
+        )
+
+        commit_url = None
+        if ops:
+            shards = [s for s in manifest.get("shards", []) if s["path"] in files]
+            message = commit_message or (
+                f"Upload {manifest.get('source', {}).get('name') or folder.name}: {len(shards)} shards "
+                f"(synfashion {manifest.get('builder_version', __version__)})"
+            )
+            description = commit_description or (
+                f"{len(added)} added, {len(replaced)} replaced, {len(deleted)} stale files removed, "
+                f"{len(unchanged)} unchanged. Pushed with synfashion {__version__}."
+            )
+            ctx.action = f"uploading and committing to {rev}"
+            info_commit = api.create_commit(
+                repo_id, ops, commit_message=message, commit_description=description, repo_type=REPO_TYPE,
+                revision=rev, parent_commit=head, num_threads=num_threads,
+            )
+            head, commit_url = info_commit.oid, info_commit.commit_url
+        made_public = False
+        if not private and info.private:
+            ctx.action = "making the repo public"
+            api.update_repo_settings(repo_id, repo_type=REPO_TYPE, private=False)
+            made_public = True
+    if commit_url:
+        console.print(f"[green]pushed[/] {repo_id}@{rev} commit {head[:12]}: {commit_url}", highlight=False,
+                      soft_wrap=True)
+    else:
+        console.print(f"[green]up to date[/] {repo_id}@{rev} is already this build (commit {head[:12]})",
+                      highlight=False, soft_wrap=True)
+    if made_public:
+        console.print(f"{repo_id} is now public", style="yellow", highlight=False, soft_wrap=True)
+    return PushResult(
+        repo_id=repo_id, revision=rev, commit_oid=head, commit_url=commit_url,
+        private=bool(info.private) and not made_public, created=created, added=tuple(added),
+        replaced=tuple(replaced), deleted=tuple(deleted), unchanged=tuple(unchanged), upload_bytes=upload_bytes,
+    )
+
+
+def _create_repo(api: HfApi, repo_id: str, *, private: bool, ctx: _Context) -> bool:
+    """Create the dataset repo; a 409 means the id is taken (by a dataset created meanwhile, or another type)."""
+    try:
+        api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=False)
+        return True
+    except HfHubHTTPError as e:
+        if e.response is None or e.response.status_code != 409:
+            raise
+    if api.repo_exists(repo_id, repo_type=REPO_TYPE):
+        return False  # created by someone else in the meantime: fine
+    taken_by = next((t for t in ("model", "space") if api.repo_exists(repo_id, repo_type=t)), None)
+    if taken_by is not None:
+        raise HubRepoTypeError(
+            f"{repo_id} already exists on {ctx.endpoint} as a {taken_by} repo, not a dataset: choose another name "
+            f"for the dataset (e.g. {repo_id}-dataset)"
+        )
+    raise HubRepoTypeError(f"{ctx.endpoint} refused to create dataset repo {repo_id} (409 Conflict): the id is taken")
