@@ -11,6 +11,7 @@ seconds of start-up for a command that never needs it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tarfile
 from pathlib import Path
@@ -53,11 +54,17 @@ class WdsShardWriter:
         self.count += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        failure = (exc_type, exc, tb)
         try:
             if exc_type is None:  # end of archive: two zero blocks, then zeros to a whole 10 KiB record
                 self._file.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
                 self._file.write(tarfile.NUL * (-self._file.tell() % tarfile.RECORDSIZE))
-            self._file.close()
+            self._file.close()  # raises what the write thread met (a full disk): then nothing may be renamed
             self.sha256, self.num_bytes = self._file.sha256, self._file.num_bytes
+        except BaseException as e:
+            failure = (type(e), e, e.__traceback__)
+            with contextlib.suppress(BaseException):
+                self._file.close()
+            raise
         finally:
-            self._atomic.__exit__(exc_type, exc, tb)
+            self._atomic.__exit__(*failure)  # renames the tar into place only when nothing failed
