@@ -129,7 +129,7 @@ def bench_build(root: Path, n: int, out: Path, workers: int, **config) -> tuple[
     cpu, t = _cpu_seconds(), time.perf_counter()
     r = build_dataset(root, out, BuildConfig(**config), workers=workers, progress=False)
     rate = n / (time.perf_counter() - t)
-    assert r.manifest["counts"]["total"] == n
+    assert r.manifest.counts["total"] == n
     return rate, _cpu_seconds() - cpu
 
 

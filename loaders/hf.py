@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import torch.utils.data
 from datasets.distributed import split_dataset_by_node
 
-from synfashion.schema import RENDERS_CONFIG, renders_features
+from synfashion.schema import RENDERS_CONFIG
 
 from .distributed import current_worker
 from .errors import LoaderError, OnError
@@ -76,10 +76,10 @@ def open_synfashion(
         ds = source
     elif Path(source).is_dir():
         files = parquet_files(source, split, config)
-        features = renders_features() if config == RENDERS_CONFIG else None
+        # the features come from the shards (the writer stores them): extra columns (a sidecar's, a translated
+        # variant's provenance) load as they are
         ds = datasets.load_dataset(
-            "parquet", data_files={split: files}, split=split, features=features, streaming=streaming,
-            cache_dir=cache_dir,
+            "parquet", data_files={split: files}, split=split, streaming=streaming, cache_dir=cache_dir,
         )
     else:
         ds = datasets.load_dataset(

@@ -58,7 +58,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         fsync=args.fsync,
     )
     result = build_dataset(args.source, args.out, config, workers=args.workers)
-    m = result.manifest
+    m = result.manifest.to_dict()
     console.print(
         f"[green]built[/] {result.out}: {m['counts']['total']} images "
         f"({', '.join(f'{k} {v}' for k, v in m['counts']['per_split'].items())}), {len(m['shards'])} shard files "

@@ -1,13 +1,18 @@
-"""What a SynFashion record is, and its one Arrow/JSON encoding.
+"""What a SynFashion record is, and its encodings: one `RecordSchema` per published config.
 
-Every writer (Parquet, WebDataset, translated splits) and every reader goes through the names defined here, so a
-column is renamed in one place. This module holds no I/O beyond pure encoding.
+Every writer (Parquet, WebDataset) and every reader goes through the names defined here, so a column is renamed in
+one place. A record travels as its metadata dict (the manifest's `samples` entry and the tar's `<key>.json`): the
+fields below plus any extra columns (a release's sidecar columns, a translated variant's provenance), which the
+schemas carry end to end. Image bytes are never held here: a schema asks the build's byte source for them by
+reference ("image": the record's own bytes, "source": the rendered source of a translated record). No I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import datasets
@@ -19,6 +24,7 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 # Config names of the published dataset (the YAML `configs:` of the card).
 RENDERS_CONFIG = "renders"  # one row per image (default)
 GARMENTS_CONFIG = "garments"  # one row per textured garment, its 4 views as image columns
+PAIRS_CONFIG = "pairs"  # translated variants: rendered and translated bytes side by side, for paired training
 
 # The sample release's naming, and the default for `synfashion build --pattern`: matched against the file's
 # stem (name without extension), e.g. "hoodie-p03_t0042_front".
@@ -30,13 +36,32 @@ SIDECAR_NAMES: tuple[str, ...] = ("metadata.jsonl", "metadata.csv")
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 
+# Metadata fields of every record, in the order of the renders config's columns.
+RECORD_FIELDS: tuple[str, ...] = (
+    "key", "split", "category", "project", "texture", "view", "width", "height", "mode", "format", "orientation",
+    "sha256", "num_bytes", "source_path",
+)
+# A translated record's link back to the record it was made from (byte-exact: the sha256 of the source's bytes).
+PROVENANCE_FIELDS: tuple[str, ...] = ("source_key", "source_sha256")
+# Names an extra column may not take: our fields, the image columns, and the garments/pairs columns.
+RESERVED_COLUMNS: frozenset[str] = frozenset(
+    {*RECORD_FIELDS, *PROVENANCE_FIELDS, "image", "file_name", "rendered_image", "translated_image",
+     "rendered_sha256", "translated_sha256", "edit_prompt", *VIEWS, *(f"{v}_sha256" for v in VIEWS)}
+)
+
+# (record metadata, image reference) -> bytes: "image" is the record's own bytes, "source" its rendered source's
+ReadBytes = Callable[[dict, str], bytes]
+# (record metadata, image reference) -> the file name stored beside the bytes (datasets' Image "path")
+NameBytes = Callable[[dict, str], str]
+
 
 @dataclass(frozen=True)
 class RenderRecord:
     """One image of the release, validated: identity, where it came from and what its bytes are.
 
     `width`/`height`/`mode` describe the stored pixels; `orientation` is the EXIF orientation tag (1 = none),
-    which readers apply (the packaged bytes are never re-encoded).
+    which readers apply (the packaged bytes are never re-encoded). `extra`: columns we do not interpret (a
+    sidecar's), kept in the manifest, the tar's JSON and the Parquet shards.
     """
 
     key: str
@@ -53,7 +78,7 @@ class RenderRecord:
     sha256: str
     num_bytes: int
     split: str = ""
-    extra: dict = field(default_factory=dict, compare=False)  # sidecar columns we do not interpret
+    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def garment_id(self) -> str:
@@ -73,28 +98,15 @@ class RenderRecord:
         return dataclasses.replace(self, split=split)
 
     def metadata(self) -> dict:
-        """The JSON-able metadata (every column but the image), as stored in `<key>.json` and Parquet."""
-        return {
-            "key": self.key,
-            "split": self.split,
-            "category": self.category,
-            "project": self.project,
-            "texture": self.texture,
-            "view": self.view,
-            "width": self.width,
-            "height": self.height,
-            "mode": self.mode,
-            "format": self.format,
-            "orientation": self.orientation,
-            "sha256": self.sha256,
-            "num_bytes": self.num_bytes,
-            "source_path": self.source_path,
-        }
+        """The JSON-able metadata (every column but the image), as stored in `<key>.json` and the manifest."""
+        meta = {name: getattr(self, name) for name in RECORD_FIELDS}
+        meta.update(self.extra)
+        return meta
 
     @classmethod
     def from_metadata(cls, meta: dict) -> "RenderRecord":
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        return cls(**{k: meta[k] for k in names})
+        return cls(**{k: meta[k] for k in names}, extra={k: v for k, v in meta.items() if k not in names})
 
 
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
@@ -110,15 +122,95 @@ def garment_key(category: str, project: str, texture: str) -> str:
     return make_key(category, project, texture)
 
 
-def renders_features() -> datasets.Features:
-    return datasets.Features(
-        {
+# ------------------------------------------------------------------------------------------- extra columns
+def infer_extra_features(samples: Iterable[dict], known: Iterable[str] = RECORD_FIELDS) -> dict[str, datasets.Value]:
+    """Column types of the samples' extra fields, from their JSON values (None allowed anywhere).
+
+    All bools -> bool, all ints -> int64, ints and floats -> float64, all strings -> string; anything else (mixed
+    types, lists, objects) -> string holding the value's JSON text. Sorted by name, so the schema is stable.
+    """
+    known = set(known)
+    kinds: dict[str, set[str]] = {}
+    for s in samples:
+        for name, value in s.items():
+            if name in known:
+                continue
+            seen = kinds.setdefault(name, set())
+            if value is not None:
+                seen.add("bool" if isinstance(value, bool) else "int" if isinstance(value, int)
+                         else "float" if isinstance(value, float) else "str" if isinstance(value, str) else "json")
+    out = {}
+    for name in sorted(kinds):
+        k = kinds[name]
+        dtype = ("bool" if k == {"bool"} else "int64" if k == {"int"} else "float64" if k <= {"int", "float"} and k
+                 else "string")
+        out[name] = datasets.Value(dtype)
+    return out
+
+
+def _cell(value, feature: datasets.Value):
+    """An extra field's value as its column stores it (see infer_extra_features)."""
+    if value is None:
+        return None
+    if feature.dtype == "string" and not isinstance(value, str):
+        return json.dumps(value, sort_keys=True)
+    if feature.dtype == "float64":
+        return float(value)
+    return value
+
+
+# ------------------------------------------------------------------------------------------- the schemas
+def _category_label(name: str) -> int:
+    return CATEGORIES.index(name)
+
+
+def _base_features() -> dict:
+    return {
+        "key": datasets.Value("string"),
+        "category": datasets.ClassLabel(names=list(CATEGORIES)),
+        "project": datasets.Value("string"),
+        "texture": datasets.Value("string"),
+        "view": datasets.Value("string"),
+    }
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    """One Parquet config of a built dataset: its features, and how rows are made from records and their bytes.
+
+    `rows(metas, read, name)` gets a shard's records in write order and yields its rows; `num_rows` counts them
+    without reading bytes (the manifest's `num_samples`). Subclasses define the three configs.
+    """
+
+    config: str
+    extra: dict[str, datasets.Value] = field(default_factory=dict)  # extra columns (name -> type), appended
+
+    @property
+    def features(self) -> datasets.Features:
+        raise NotImplementedError
+
+    def rows(self, metas: Sequence[dict], read: ReadBytes, name: NameBytes) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def num_rows(self, metas: Sequence[dict]) -> int:
+        return len(metas)
+
+    def _extra_cells(self, meta: dict) -> dict:
+        return {k: _cell(meta.get(k), f) for k, f in self.extra.items()}
+
+
+@dataclass(frozen=True)
+class RendersSchema(RecordSchema):
+    """One row per image: the image's bytes, untouched, and every metadata field as a column (split excepted:
+    it is the Parquet file's split). A translated variant adds its provenance fields through `extra`."""
+
+    config: str = RENDERS_CONFIG
+
+    @property
+    def features(self) -> datasets.Features:
+        return datasets.Features({
             "image": datasets.Image(),
-            "key": datasets.Value("string"),
-            "category": datasets.ClassLabel(names=list(CATEGORIES)),
-            "project": datasets.Value("string"),
-            "texture": datasets.Value("string"),
-            "view": datasets.Value("string"),
+            **_base_features(),
             "width": datasets.Value("int32"),
             "height": datasets.Value("int32"),
             "mode": datasets.Value("string"),
@@ -127,27 +219,133 @@ def renders_features() -> datasets.Features:
             "sha256": datasets.Value("string"),
             "num_bytes": datasets.Value("int64"),
             "source_path": datasets.Value("string"),
-        }
-    )
+            **self.extra,
+        })
+
+    def row(self, meta: dict, data: bytes, file_name: str) -> dict:
+        row = {"image": {"bytes": data, "path": file_name}}
+        row.update({k: meta[k] for k in RECORD_FIELDS if k != "split"})
+        row["category"] = _category_label(meta["category"])
+        row.update(self._extra_cells(meta))
+        return row
+
+    def rows(self, metas: Sequence[dict], read: ReadBytes, name: NameBytes) -> Iterator[dict]:
+        for meta in metas:
+            yield self.row(meta, read(meta, "image"), name(meta, "image"))
+
+
+@dataclass(frozen=True)
+class GarmentsSchema(RecordSchema):
+    """One row per textured garment, a column per view (None where the release lacks that view). A shard's
+    records are sorted by key, so a garment's views are adjacent (the plan never splits a garment)."""
+
+    config: str = GARMENTS_CONFIG
+
+    @property
+    def features(self) -> datasets.Features:
+        cols: dict = {k: v for k, v in _base_features().items() if k != "view"}
+        for view in VIEWS:
+            cols[view] = datasets.Image()
+        for view in VIEWS:
+            cols[f"{view}_sha256"] = datasets.Value("string")
+        return datasets.Features(cols)
+
+    def num_rows(self, metas: Sequence[dict]) -> int:
+        return len({garment_key(m["category"], m["project"], m["texture"]) for m in metas})
+
+    def rows(self, metas: Sequence[dict], read: ReadBytes, name: NameBytes) -> Iterator[dict]:
+        groups: dict[str, list[dict]] = {}
+        for meta in metas:
+            groups.setdefault(garment_key(meta["category"], meta["project"], meta["texture"]), []).append(meta)
+        for gkey, members in groups.items():
+            first = members[0]
+            row = {"key": gkey, "category": _category_label(first["category"]), "project": first["project"],
+                   "texture": first["texture"]}
+            views = {m["view"]: m for m in members}
+            for view in VIEWS:
+                meta = views.get(view)
+                row[view] = {"bytes": read(meta, "image"), "path": name(meta, "image")} if meta else None
+                row[f"{view}_sha256"] = meta["sha256"] if meta else None
+            yield row
+
+
+EDIT_PROMPT = "make it a real photo"  # the instruction of every pairs row (diffusers' instruct-pix2pix script)
+
+
+@dataclass(frozen=True)
+class PairsSchema(RecordSchema):
+    """A translated variant for paired image-to-image training: the rendered source bytes (unchanged) and the
+    translated bytes side by side, named as diffusers' InstructPix2Pix script takes them as arguments
+    (`--original_image_column rendered_image --edited_image_column translated_image --edit_prompt_column
+    edit_prompt`)."""
+
+    config: str = PAIRS_CONFIG
+
+    @property
+    def features(self) -> datasets.Features:
+        return datasets.Features({
+            "rendered_image": datasets.Image(),
+            "translated_image": datasets.Image(),
+            "edit_prompt": datasets.Value("string"),
+            **_base_features(),
+            "source_key": datasets.Value("string"),
+            "rendered_sha256": datasets.Value("string"),
+            "translated_sha256": datasets.Value("string"),
+            **self.extra,
+        })
+
+    def rows(self, metas: Sequence[dict], read: ReadBytes, name: NameBytes) -> Iterator[dict]:
+        for meta in metas:
+            row = {
+                "rendered_image": {"bytes": read(meta, "source"), "path": name(meta, "source")},
+                "translated_image": {"bytes": read(meta, "image"), "path": name(meta, "image")},
+                "edit_prompt": EDIT_PROMPT,
+                "key": meta["key"], "category": _category_label(meta["category"]), "project": meta["project"],
+                "texture": meta["texture"], "view": meta["view"], "source_key": meta["source_key"],
+                "rendered_sha256": meta["source_sha256"], "translated_sha256": meta["sha256"],
+            }
+            row.update(self._extra_cells(meta))
+            yield row
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a build writes per shard: these Parquet configs (when "parquet" is among its formats) and, when
+    "webdataset" is, a tar of `<key>.<ext>` (the "image" bytes) + `<key>.json` (the metadata)."""
+
+    configs: tuple[RecordSchema, ...]
+
+    def config(self, name: str) -> RecordSchema:
+        return next(c for c in self.configs if c.config == name)
+
+    def features(self) -> dict[str, dict]:
+        """config name -> its features as a dict (what the manifest stores, for cards and readers)."""
+        return {c.config: c.features.to_dict() for c in self.configs}
+
+
+def release_layout(extra: dict[str, datasets.Value] | None = None, *, garments: bool = True) -> Layout:
+    """The original release: renders (+ the sidecar's extra columns) and garments."""
+    renders = RendersSchema(extra=dict(extra or {}))
+    return Layout((renders, GarmentsSchema()) if garments else (renders,))
+
+
+def translated_layout(extra: dict[str, datasets.Value] | None = None) -> Layout:
+    """A translated variant: renders with provenance columns, and pairs."""
+    extra = dict(extra or {})
+    provenance = {name: datasets.Value("string") for name in PROVENANCE_FIELDS}
+    return Layout((RendersSchema(extra={**provenance, **extra}), PairsSchema(extra=extra)))
+
+
+# Kept for callers that build rows by hand (tests, fixtures): the release's renders / garments features and row.
+def renders_features() -> datasets.Features:
+    return RendersSchema().features
 
 
 def garments_features() -> datasets.Features:
-    cols: dict = {
-        "key": datasets.Value("string"),
-        "category": datasets.ClassLabel(names=list(CATEGORIES)),
-        "project": datasets.Value("string"),
-        "texture": datasets.Value("string"),
-    }
-    for view in VIEWS:
-        cols[view] = datasets.Image()  # None where the release lacks that view
-    for view in VIEWS:
-        cols[f"{view}_sha256"] = datasets.Value("string")
-    return datasets.Features(cols)
+    return GarmentsSchema().features
 
 
 def renders_row(record: RenderRecord, data: bytes) -> dict:
     """The Parquet row of a record: the image column holds the original file bytes, untouched."""
     meta = record.metadata()
-    meta.pop("split")
-    meta["category"] = CATEGORIES.index(record.category)
-    return {"image": {"bytes": data, "path": record.source_path.rsplit("/", 1)[-1]}, **meta}
+    return RendersSchema(extra=infer_extra_features([meta])).row(meta, data, record.source_path.rsplit("/", 1)[-1])

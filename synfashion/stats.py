@@ -6,7 +6,6 @@ Reads only the manifest (for counts) and the Parquet shards (for the sheet's thu
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .atomic import atomic_path
-from .build import MANIFEST
+from .manifest import Manifest
 from .schema import RENDERS_CONFIG, SPLITS
 from .taxonomy import CATEGORIES, VIEWS
 
@@ -76,7 +75,7 @@ def contact_sheet(root: Path, manifest: dict, split: str, *, per_category: int =
 def write_stats(root: str | Path, sheets_dir: str | Path | None = None, *, console: Console | None = None) -> list[Path]:
     root = Path(root)
     console = console or Console()
-    manifest = json.loads((root / MANIFEST).read_text())
+    manifest = Manifest.read(root).to_dict()
     for table in stats_tables(manifest):
         console.print(table)
     if "parquet" not in manifest["parameters"]["formats"]:

@@ -86,6 +86,23 @@ def disk_full_as_error(folder: str | Path, needed: int | None = None, what: str 
         raise
 
 
+_HELD_LOCK_FDS: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    """In a forked child (a pool worker, a DataLoader worker): close the copies of the parent's lock descriptors.
+    The lock stays the parent's (flock belongs to the open file description, which the parent still holds), and
+    once the parent dies nothing else keeps the folder locked: a rerun right after a `kill -9` is not refused while
+    orphaned workers linger."""
+    for fd in list(_HELD_LOCK_FDS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCK_FDS.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 class FolderBusyError(RuntimeError):
     """Another process is writing the same output folder."""
 
@@ -101,22 +118,29 @@ def folder_lock(folder: str | Path, what: str = "run", *, slot: str | Path | Non
     hold it without a slot.
     """
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     fds: list[int] = []
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)  # CLOEXEC: a subprocess's exec drops it too
         fds.append(fd)
+        _HELD_LOCK_FDS.add(fd)
         _take(fd, folder, what, shared=slot is not None)
         if slot is not None:
             slot = Path(slot)
             slot.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(slot, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(slot, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             fds.append(fd)
+            _HELD_LOCK_FDS.add(fd)
             _take(fd, folder, f"{what} ({slot.name})", shared=False)
         yield
     finally:
         for fd in reversed(fds):
+            _HELD_LOCK_FDS.discard(fd)
             os.close(fd)  # closing releases the lock
+        if created:  # a run that failed before writing anything leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _take(fd: int, folder: Path, what: str, *, shared: bool) -> None:

@@ -155,7 +155,7 @@ def test_rejected_inputs_stop_the_build_by_default(tmp_path):
     assert "hat-p09_t1_front.jpg" in str(e.value) and "--allow-rejected" in str(e.value)
     assert not (tmp_path / "out").exists()
     r = build_dataset(rel, tmp_path / "out", BuildConfig(allow_rejected=True), progress=False)
-    rejected = {x["source_path"]: x["reason"] for x in r.manifest["rejected"]}
+    rejected = {x["source_path"]: x["reason"] for x in r.manifest.rejected}
     assert rejected == {"Hat/hat-p09_t1_front.jpg": "corrupt", "Hat/garbage.bin": "unparseable-name"}
     assert verify_dataset(tmp_path / "out").ok
 
@@ -169,7 +169,7 @@ def test_odd_modes_are_packaged_with_original_bytes(tmp_path):
     }
     rel = write_release(tmp_path / "rel", files)
     r = build_dataset(rel, tmp_path / "out", BuildConfig(split=SplitConfig(fractions={"train": 1.0})), progress=False)
-    modes = {s["source_path"]: s["mode"] for s in r.manifest["samples"]}
+    modes = {s["source_path"]: s["mode"] for s in r.manifest.samples}
     assert modes == {"Coat/coat-p1_t1_front.jpg": "CMYK", "Coat/coat-p1_t1_back.png": "RGBA",
                      "Coat/coat-p1_t1_random1.png": "I;16", "Coat/coat-p1_t1_random2.png": "P"}
     ds = datasets.load_dataset(str(tmp_path / "out"), split="train").cast_column("image", datasets.Image(decode=False))
@@ -287,7 +287,7 @@ def test_fsync_is_opt_in(release, tmp_path, monkeypatch, fsync):
     r = build_dataset(release, tmp_path / "o", BuildConfig(shard_size=20_000, fsync=fsync), workers=1,
                       progress=False)
     # with it: at least every output and the folder holding it (their done records, card and manifest too)
-    assert len(synced) >= 2 * len(r.manifest["shards"]) + 4 if fsync else synced == []
+    assert len(synced) >= 2 * len(r.manifest.shards) + 4 if fsync else synced == []
 
 
 def test_verify_in_parallel_reports_what_one_process_reports(built, tmp_path):
@@ -303,7 +303,7 @@ def test_verify_in_parallel_reports_what_one_process_reports(built, tmp_path):
 
 def _interrupted_build(release, out, monkeypatch, after=4) -> list[str]:
     """Run a build that a Ctrl-C stops after `after` output files; return those files' paths under `out`."""
-    import synfashion.build.release as build_module
+    import synfashion.build.core as build_module
 
     real, calls = build_module.run_output_job, []
 

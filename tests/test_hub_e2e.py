@@ -101,7 +101,8 @@ def real_build(request, tmp_path_factory) -> Path:
 
 def test_build_push_load_stream_pull_verify(client, real_build, tmp_path):
     from synfashion.hub import pull_dataset, push_dataset
-    from synfashion.schema import garments_features, renders_features
+    from synfashion.manifest import Manifest
+    from synfashion.schema import garments_features
     from synfashion.taxonomy import VIEWS
     from synfashion.verify import verify_dataset
 
@@ -119,8 +120,9 @@ def test_build_push_load_stream_pull_verify(client, real_build, tmp_path):
         assert got["garments/arrow"] == garments and got["garments/streaming"] == garments
         if got["webdataset"] is not None:  # (None: no curl on this machine)
             assert got["webdataset"] == renders  # private repo: the pipe: URLs pass HF_TOKEN to curl
-        assert got["renders/features"] == renders_features().to_dict()
-        assert got["garments/features"] == garments_features().to_dict()
+        stored = Manifest.read(real_build).features  # the build's features, sidecar columns included
+        assert got["renders/features"] == stored["renders"] and "azimuth_deg" in stored["renders"]
+        assert got["garments/features"] == stored["garments"] == garments_features().to_dict()
 
         pulled = pull_dataset(repo, tmp_path / "pulled", endpoint=hub.endpoint, token=DEFAULT_TOKEN, console=quiet,
                               progress=False)  # verify=True: raises if verify finds a problem

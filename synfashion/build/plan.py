@@ -9,9 +9,10 @@ the shard that holds its four `renders` rows and tar samples.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord
+from ..schema import SPLITS, Layout, garment_key
 
 
 @dataclass(frozen=True)
@@ -21,39 +22,44 @@ class ShardPlan:
     count: int  # shards in this split
     keys: tuple[str, ...]  # record keys, in write order (sorted, so a garment's views are adjacent)
 
-    def paths(self, formats: tuple[str, ...], *, garments: bool = True) -> dict[str, str]:
-        """output name -> relative path of each file this shard produces."""
+    def paths(self, layout: Layout, formats: tuple[str, ...]) -> dict[str, str]:
+        """output name (a Parquet config, or "webdataset") -> relative path of each file this shard produces."""
         stem = f"{self.split}-{self.index:05d}-of-{self.count:05d}"
         out = {}
         if "parquet" in formats:
-            out[RENDERS_CONFIG] = f"data/{RENDERS_CONFIG}/{stem}.parquet"
-            if garments:
-                out[GARMENTS_CONFIG] = f"data/{GARMENTS_CONFIG}/{stem}.parquet"
+            for schema in layout.configs:
+                out[schema.config] = f"data/{schema.config}/{stem}.parquet"
         if "webdataset" in formats:
             out["webdataset"] = f"webdataset/{self.split}/{self.split}-{self.index:05d}.tar"
         return out
 
 
-def plan_shards(records: list[RenderRecord], shard_size: int) -> list[ShardPlan]:
-    """Greedy in-order partition per split: a shard closes when the next garment would take it past shard_size."""
+def garment_of(meta: dict) -> str:
+    return garment_key(meta["category"], meta["project"], meta["texture"])
+
+
+def plan_shards(samples: Sequence[dict], shard_size: int,
+                size: Callable[[dict], int] = lambda meta: meta["num_bytes"]) -> list[ShardPlan]:
+    """Greedy in-order partition per split: a shard closes when the next garment would take it past shard_size
+    bytes (`size` of each sample: its bytes, or an estimate when they are not made yet)."""
     if shard_size <= 0:
         raise ValueError(f"shard size must be positive, got {shard_size}")
-    by_split: dict[str, list[RenderRecord]] = defaultdict(list)
-    for r in records:
-        by_split[r.split].append(r)
+    by_split: dict[str, list[dict]] = defaultdict(list)
+    for meta in samples:
+        by_split[meta["split"]].append(meta)
     plans: list[ShardPlan] = []
     for split in SPLITS:
-        garments: dict[str, list[RenderRecord]] = defaultdict(list)
-        for r in sorted(by_split.get(split, []), key=lambda r: r.key):
-            garments[r.garment_id].append(r)
+        garments: dict[str, list[dict]] = defaultdict(list)
+        for meta in sorted(by_split.get(split, []), key=lambda m: m["key"]):
+            garments[garment_of(meta)].append(meta)
         shards: list[list[str]] = []
-        size = 0
+        total = 0
         for gid in sorted(garments):
-            nbytes = sum(r.num_bytes for r in garments[gid])
-            if not shards or (size + nbytes > shard_size and shards[-1]):
+            nbytes = sum(size(m) for m in garments[gid])
+            if not shards or (total + nbytes > shard_size and shards[-1]):
                 shards.append([])
-                size = 0
-            shards[-1] += [r.key for r in garments[gid]]
-            size += nbytes
+                total = 0
+            shards[-1] += [m["key"] for m in garments[gid]]
+            total += nbytes
         plans += [ShardPlan(split, i, len(shards), tuple(keys)) for i, keys in enumerate(shards)]
     return plans

@@ -1,38 +1,38 @@
-"""`synfashion build`: release folder -> validated records -> leak-free splits -> planned shards -> folder.
+"""`synfashion build`: release folder -> validated records -> leak-free splits -> planned shards -> built folder.
 
-The output folder is Hub-ready: Parquet shards under data/ (two configs), WebDataset tars under webdataset/,
-README.md (dataset card) and manifest.json. The build is deterministic, atomic per file and resumable: the plan
-is fingerprinted in a state folder, a rerun after a kill skips shards already on disk and yields byte-identical
-output. The manifest is written last; its presence means the build completed.
+The release's front end of the build core (`core.py`): it scans, assigns splits, plans shards and reads the image
+bytes from the release files (`ReleaseFiles`, which proves each file is the one the scan hashed); the core writes
+the outputs, the card and the manifest. Deterministic, atomic per file, resumable (`state.py`), one build per
+output folder at a time (`storage.folder_lock`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import shutil
+import os
 from collections import Counter, defaultdict
 from concurrent.futures import Executor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
-from .output_jobs import OutputJob, SourceChangedError, run_output_job
-from ..parallel import parallel_map, worker_pool
-from .plan import plan_shards
-from ..release.scan import Rejected, ScanConfig, ScanResult, scan_release
+from ..manifest import MANIFEST, Manifest
+from ..parallel import worker_pool
+from ..release.scan import Rejected, ScanConfig, ScanResult, file_stamp, scan_release
 from ..release.scan_cache import load_scan_cache, save_scan_cache
-from ..schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, RenderRecord
+from ..schema import infer_extra_features, release_layout
 from ..splits import SplitAssignment, SplitConfig, assign_splits
+from ..storage import disk_full_as_error, ensure_space, folder_lock
 from ..writers import DEFAULT_ROW_GROUP_SIZE
+from .core import FORMATS, OutputSettings, PlannedBuild, assemble_manifest, finalize, write_outputs
+from .output_jobs import SourceChangedError
+from .plan import ShardPlan, plan_shards
+from .state import STATE_DIR, BuildError, BuildState, fingerprint_of
 
-FORMATS = ("parquet", "webdataset")
-STATE_DIR = ".synfashion-build"
 SCAN_CACHE = "scan-cache.json"
-MANIFEST = "manifest.json"
 DEFAULT_SHARD_SIZE = 256 * 2**20  # bytes of image data per shard
+
+__all__ = ["DEFAULT_SHARD_SIZE", "FORMATS", "MANIFEST", "STATE_DIR", "BuildConfig", "BuildError", "BuildResult",
+           "RejectedInputsError", "ReleaseFiles", "build_dataset"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,10 @@ class BuildConfig:
     fsync: bool = False
 
     def __post_init__(self) -> None:
-        bad = set(self.formats) - set(FORMATS)
-        if bad or not self.formats:
-            raise ValueError(f"unknown format(s) {sorted(bad)}; choose from {', '.join(FORMATS)}")
-        if self.row_group_size <= 0:
-            raise ValueError("row group size must be positive")
+        self.output_settings()  # validates formats and row group size
+
+    def output_settings(self) -> OutputSettings:
+        return OutputSettings(formats=tuple(self.formats), row_group_size=self.row_group_size, durable=self.fsync)
 
     def parameters(self) -> dict:
         """What determines the output bytes (recorded in the manifest and fingerprinted)."""
@@ -74,10 +73,6 @@ class BuildConfig:
         }
 
 
-class BuildError(RuntimeError):
-    pass
-
-
 class RejectedInputsError(BuildError):
     def __init__(self, rejected: list[Rejected], root: Path):
         self.rejected = rejected
@@ -92,68 +87,43 @@ class RejectedInputsError(BuildError):
 @dataclass(frozen=True)
 class BuildResult:
     out: Path
-    manifest: dict
+    manifest: Manifest
     shards_written: int  # shard files (each format and config counts) written by this run
     shards_reused: int  # shard files an interrupted or finished earlier run left, re-hashed and kept
 
 
-# --------------------------------------------------------------------------------------------------- the build
-def _done_record(out: Path, rel: str) -> Path:
-    return out / STATE_DIR / "done" / (rel.replace("/", "__") + ".json")
+@dataclass(frozen=True)
+class ReleaseFiles:
+    """The release's bytes, for the shard writers: each file is read again (from the page cache) but not hashed
+    again; its (size, mtime_ns) from the scan must still hold, the rule make and rsync use. `stamps` covers the
+    records of one shard, so a job carries only its own; None (a hand-made scan) falls back to the sha256."""
 
+    root: str
+    stamps: dict[str, tuple[int, int] | None]
 
-def _counts(records: list[RenderRecord]) -> dict:
-    per_split = Counter(r.split for r in records)
-    return {
-        "total": len(records),
-        "per_split": {s: per_split.get(s, 0) for s in SPLITS},
-        "per_split_category": {
-            s: dict(sorted(Counter(r.category for r in records if r.split == s).items())) for s in SPLITS
-        },
-        "per_split_view": {s: dict(sorted(Counter(r.view for r in records if r.split == s).items())) for s in SPLITS},
-        "projects": len({r.project_id for r in records}),
-        "textures": len({r.texture for r in records}),
-        "garments": len({r.garment_id for r in records}),
-    }
+    def read(self, meta: dict, ref: str) -> bytes:
+        path = Path(self.root, meta["source_path"])
+        stamp = self.stamps.get(meta["source_path"])
+        try:
+            with open(path, "rb") as f:
+                now = file_stamp(os.fstat(f.fileno()))
+                data = f.read()
+        except OSError as e:
+            raise SourceChangedError(f"{path}: cannot read it any more ({e}); run build again") from None
+        if stamp is None:
+            import hashlib
 
-
-def _known_entries(out: Path, fingerprint: str) -> dict[str, dict]:
-    """rel path -> manifest entry of every output an earlier run of the same plan finished (re-hashed before reuse)."""
-    known: dict[str, dict] = {}
-    with contextlib.suppress(OSError, ValueError):
-        manifest = json.loads((out / MANIFEST).read_text())
-        if manifest.get("fingerprint") == fingerprint:
-            known.update({e["path"]: e for e in manifest["shards"]})
-    for record in sorted((out / STATE_DIR / "done").glob("*.json")):
-        with contextlib.suppress(OSError, ValueError):  # a torn record (power cut): the output is written again
-            entry = json.loads(record.read_text())
-            known[entry["path"]] = entry
-    return known
-
-
-def _prepare_out(out: Path, fingerprint: str, overwrite: bool, durable: bool) -> None:
-    """Decide whether `out` is fresh, a resumable partial build of the same plan, or something to refuse."""
-    state = out / STATE_DIR / "fingerprint"
-    manifest = out / MANIFEST
-    ours = [out / "data", out / "webdataset", out / "README.md", manifest, out / STATE_DIR]
-    if out.exists() and any(out.iterdir()):
-        if state.exists() and state.read_text().strip() == fingerprint:
-            remove_stale_temps(out)
-            return  # resume
-        if manifest.exists() and json.loads(manifest.read_text()).get("fingerprint") == fingerprint:
-            return  # already built from the same inputs: shards are reused, card and manifest rewritten identically
-        if not (state.exists() or manifest.exists()):
-            raise BuildError(f"output folder {out} is not empty and holds no synfashion build; choose another folder")
-        if manifest.exists() and not overwrite:
-            raise BuildError(
-                f"{out} holds a finished build of different inputs or parameters; pass --overwrite to replace it"
+            unchanged = hashlib.sha256(data).hexdigest() == meta["sha256"]
+        else:
+            unchanged = now == tuple(stamp) and len(data) == stamp[0]
+        if not unchanged:
+            raise SourceChangedError(
+                f"{path} changed while the build was running (it differs from the scan); run build again"
             )
-        for p in ours:  # a different plan: clear what an earlier build of ours left
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    write_bytes_atomic(state, fingerprint.encode(), durable=durable)
+        return data
+
+    def name(self, meta: dict, ref: str) -> str:
+        return meta["source_path"].rsplit("/", 1)[-1]
 
 
 def build_dataset(
@@ -166,84 +136,69 @@ def build_dataset(
     scan: ScanResult | None = None,
 ) -> BuildResult:
     source, out = Path(source), Path(out)
-    with worker_pool(workers) as pool:  # forked once, for the scan and the writes
+    with folder_lock(out, "synfashion build"), worker_pool(workers) as pool:  # workers forked once: scan + writes
         return _build(source, out, config, workers, progress, scan, pool)
 
 
-def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress: bool, scan: ScanResult | None,
-           pool: Executor | None) -> BuildResult:
-    from cards.dataset_card import render_synfashion_card  # cards depends on synfashion's schema, not vice versa
-
-    scan_cache = out / STATE_DIR / SCAN_CACHE
-    if scan is None:  # a resumed build reads only the files that changed since its first scan
-        cached = load_scan_cache(scan_cache, config.scan) if (out / STATE_DIR / "fingerprint").is_file() else {}
-        scan = scan_release(source, config.scan, workers=workers, progress=progress, cache=cached, pool=pool)
-    if scan.rejected and not config.allow_rejected:
-        raise RejectedInputsError(scan.rejected, source)
-    if not scan.records:
-        raise BuildError(f"no images found under {source}: expected <category>/<image files>")
-
+def _splits(scan: ScanResult, config: SplitConfig) -> SplitAssignment:
     project_textures: dict[str, set[str]] = defaultdict(set)
     images_per_project: Counter = Counter()
     for r in scan.records:
         project_textures[r.project_id].add(r.texture)
         images_per_project[r.project_id] += 1
-    assignment: SplitAssignment = assign_splits(project_textures, config.split, group_sizes=images_per_project)
+    return assign_splits(project_textures, config, group_sizes=images_per_project)
+
+
+def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress: bool, scan: ScanResult | None,
+           pool: Executor | None) -> BuildResult:
+    from cards.dataset_card import render_dataset_card  # cards imports nothing of synfashion: no cycle
+
+    from ..taxonomy import DISPLAY_NAMES
+
+    cache_path = out / STATE_DIR / SCAN_CACHE
+    if scan is None:  # a resumed build reads only the files that changed since its first scan
+        cached = load_scan_cache(cache_path, config.scan) if (out / STATE_DIR / "fingerprint").is_file() else {}
+        scan = scan_release(source, config.scan, workers=workers, progress=progress, cache=cached, pool=pool)
+    if scan.rejected and not config.allow_rejected:
+        raise RejectedInputsError(scan.rejected, source)
+    if not scan.records:
+        if scan.rejected:
+            raise BuildError(f"every image under {source} was rejected ({len(scan.rejected)} file(s)); nothing to "
+                             "build")
+        raise BuildError(f"no images found under {source}: expected <category>/<image files>")
+
+    assignment = _splits(scan, config.split)
     records = sorted((r.with_split(assignment.split_of(r.project_id)) for r in scan.records), key=lambda r: r.key)
-    plans = plan_shards(records, config.shard_size)
-
     samples = [r.metadata() for r in records]
-    identity = {
-        "builder": "synfashion", "builder_version": __version__, "parameters": config.parameters(),
-        "samples": samples, "plans": [asdict(p) for p in plans],
-    }
-    fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    _prepare_out(out, fingerprint, config.overwrite, config.fsync)
-    save_scan_cache(scan_cache, scan.checked, config.scan, durable=config.fsync)
+    layout = release_layout(infer_extra_features(samples), garments=config.garments)
+    build = PlannedBuild(layout, samples, plan_shards(samples, config.shard_size), config.output_settings())
+    fingerprint = fingerprint_of({"builder": "synfashion", "builder_version": __version__,
+                                  "parameters": config.parameters(), **build.identity()})
+    state = BuildState(out, fingerprint, durable=config.fsync)
+    state.prepare(build.all_outputs(), overwrite=config.overwrite)
+    save_scan_cache(cache_path, scan.checked, config.scan, durable=config.fsync)
 
-    by_key = {s["key"]: s for s in samples}
-    known = _known_entries(out, fingerprint)
-    outputs = [(p, p.paths(config.formats, garments=config.garments)) for p in plans]  # name -> rel, per shard
-    jobs = [
-        OutputJob(str(source), str(out), name, rel, p.split, tuple(by_key[k] for k in p.keys),
-                  tuple(scan.stamps.get(by_key[k]["source_path"]) for k in p.keys), config.row_group_size,
-                  config.fsync, known.get(rel), str(_done_record(out, rel)))
-        for p, paths in outputs for name, rel in paths.items()
-    ]
-    # bytes to write; of a shard's three files the tar is the slowest (a header per member), so one byte more puts
-    # it first among equals
-    weights = [sum(s["num_bytes"] for s in j.records) + (j.name == "webdataset") for j in jobs]
-    try:
-        results = list(parallel_map(
-            run_output_job, jobs, workers=workers, chunksize=1, description="writing shards", progress=progress,
-            weights=weights, weights_in_bytes=True, largest_first=True, pool=pool,
-        ))
-    except SourceChangedError as e:
-        raise BuildError(str(e)) from None
-    shard_entries = [entry for entry, _ in results]
-    reused = sum(was_reused for _, was_reused in results)
-    shard_of = {}  # where each sample is: format -> shard path
-    for p, paths in outputs:
-        where = {("parquet" if n == RENDERS_CONFIG else n): rel for n, rel in paths.items() if n != GARMENTS_CONFIG}
-        shard_of.update(dict.fromkeys(p.keys, where))
+    def release_files(plan: ShardPlan) -> ReleaseFiles:
+        paths = [build.by_key[k]["source_path"] for k in plan.keys]
+        return ReleaseFiles(str(source), {p: scan.stamps.get(p) for p in paths})
 
-    counts = _counts(records)
-    manifest = {
-        "format": "synfashion-build/1",
-        "builder_version": __version__,
-        "fingerprint": fingerprint,
-        "source": {"name": source.name, "sidecar": Path(scan.sidecar).name if scan.sidecar else None},
-        "parameters": config.parameters(),
-        "counts": counts,
-        "splits": {"groups": len(assignment.groups), "notes": assignment.notes},
-        "shards": shard_entries,
-        "samples": [{**s, "shards": shard_of.get(s["key"], {})} for s in samples],
-        "rejected": [r.as_dict() for r in scan.rejected],
-        "ignored": scan.ignored,
-    }
-    card = render_synfashion_card(manifest)
-    write_bytes_atomic(out / "README.md", card.encode(), durable=config.fsync)
-    # one line: 10k samples stay quick to write and parse. Written last: its presence means the build completed
-    write_json_atomic(out / MANIFEST, manifest, indent=None, durable=config.fsync)
-    shutil.rmtree(out / STATE_DIR, ignore_errors=True)
-    return BuildResult(out=out, manifest=manifest, shards_written=len(jobs) - reused, shards_reused=reused)
+    # each output holds every image once, plus headers (a tar member's header and padding: about 2 KiB per file)
+    needed = (sum(s["num_bytes"] for s in samples) + 2048 * len(samples)) * len(build.outputs(build.plans[0]))
+    with disk_full_as_error(out, needed, "the shards"):
+        ensure_space(out, needed - _bytes_in_place(state, build), "the shards")
+        written, reused = write_outputs(build, state, release_files, workers=workers, progress=progress, pool=pool)
+        entries = [written[rel] for rel in build.all_outputs()]
+        manifest = assemble_manifest(
+            build, entries, kind="synfashion", fingerprint=fingerprint, parameters=config.parameters(),
+            source={"name": source.name, "sidecar": Path(scan.sidecar).name if scan.sidecar else None},
+            splits={"groups": len(assignment.groups), "notes": assignment.notes},
+            rejected=[r.as_dict() for r in scan.rejected], ignored=scan.ignored,
+        )
+        manifest = finalize(state, manifest, render_dataset_card(manifest.to_dict(), display_names=DISPLAY_NAMES))
+    return BuildResult(out=out, manifest=manifest, shards_written=len(entries) - reused, shards_reused=reused)
+
+
+def _bytes_in_place(state: BuildState, build: PlannedBuild) -> int:
+    """Bytes of outputs an earlier run left (a resumed build does not need room for them again)."""
+    known = state.known_entries()
+    return sum(known[rel].get("num_bytes", 0) for rel in build.all_outputs() if rel in known)

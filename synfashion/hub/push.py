@@ -21,9 +21,7 @@ test suite runs the classic LFS path against `synfashion.testing.hub_server` wit
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from huggingface_hub.utils.sha import git_hash
 from rich.console import Console
 
 from .. import __version__
+from ..manifest import Manifest, ManifestError
 from .errors import (
     HubAuthError, HubError, HubRepoTypeError, LicenseGuardError, _Context, _hub_errors, _progress_bars, _token_source,
 )
@@ -42,8 +41,6 @@ from .errors import (
 REPO_TYPE = "dataset"
 LICENSE_IDS = ("cc-by-nc-nd-4.0",)  # SynFashion's license, as the card's `license:` spells it
 MANAGED_PREFIXES = ("data/", "webdataset/")  # remote files here that a new build lacks are stale, and deleted
-PUBLISHED = ("README.md", "manifest.json", *MANAGED_PREFIXES)  # what a push sends (stats/ sheets stay local)
-IGNORED = ("*/.*", "*.tmp-*")  # hidden files and atomic-write temps inside the published folders
 MAX_FILES_PER_COMMIT = 20_000  # the Hub caps a commit at 25k LFS files
 
 PUBLIC_WARNING = """\
@@ -77,11 +74,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _scan_folder(folder: Path) -> tuple[dict[str, _LocalFile], dict]:
-    """Every file to publish (path in repo -> local file), checked against the build's manifest.
+def _scan_folder(folder: Path, *, workers: int | None = None, progress: bool = False) -> tuple[dict[str, _LocalFile], Manifest]:
+    """Every file to publish (path in repo -> local file): exactly the files `verify` vouched for.
 
-    Only the card, the manifest and the shards under data/ and webdataset/ are published (PUBLISHED).
+    The whole folder is verified first (every shard and sample re-hashed, every row read, every file accounted
+    for); a push of a folder with any problem is refused, so a stray shard, a tar member named `../x` or a card
+    with another licence never reaches the Hub. Only the card, the manifest and the shards are published.
     """
+    from ..parallel import default_workers
+    from ..verify import verify_dataset
+
     if not folder.is_dir():
         raise HubError(f"{folder} is not a folder: pass the output folder of `synfashion build`")
     if (folder / ".synfashion-build").exists():
@@ -90,25 +92,25 @@ def _scan_folder(folder: Path) -> tuple[dict[str, _LocalFile], dict]:
         if not (folder / name).is_file():
             raise HubError(f"{folder / name} is missing: {folder} is not a finished build (run synfashion build)")
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise HubError(f"{folder / 'manifest.json'} is not valid JSON ({e})") from None
+        manifest = Manifest.read(folder)
+    except ManifestError as e:
+        raise HubError(str(e)) from None
+    report = verify_dataset(folder, workers=workers or default_workers(), progress=progress)
+    if not report.ok:
+        shown = "\n".join(f"  - {p}" for p in report.problems[:20])
+        more = f"\n  ... and {len(report.problems) - 20} more" if len(report.problems) > 20 else ""
+        raise HubError(f"{folder} does not pass synfashion verify ({len(report.problems)} problem(s)); nothing was "
+                       f"pushed:\n{shown}{more}")
+    by_path = {s.path: s for s in manifest.shards}
     files: dict[str, _LocalFile] = {}
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder).as_posix()
-        if (p.is_file() and any(rel == x or (x.endswith("/") and rel.startswith(x)) for x in PUBLISHED)
-                and not any(fnmatch.fnmatch(rel, pat) for pat in IGNORED)):
-            files[rel] = _LocalFile(p, p.stat().st_size, _sha256(p))
+    for rel in sorted(report.vouched):
+        path = folder / rel
+        shard = by_path.get(rel)  # verify re-hashed it against these figures
+        files[rel] = (_LocalFile(path, shard.num_bytes, shard.sha256) if shard is not None
+                      else _LocalFile(path, path.stat().st_size, _sha256(path)))
     if len(files) > MAX_FILES_PER_COMMIT:
         raise HubError(f"{folder} holds {len(files)} files, more than one Hub commit takes ({MAX_FILES_PER_COMMIT}): "
                        "rebuild with larger shards (--shard-size)")
-    for shard in manifest.get("shards", []):
-        local = files.get(shard["path"])
-        if local is None:
-            raise HubError(f"{folder / shard['path']} is listed in manifest.json but missing: run synfashion verify")
-        if local.size != shard["num_bytes"] or local.sha256 != shard["sha256"]:
-            raise HubError(f"{folder / shard['path']} differs from manifest.json (size or sha256): the build was "
-                           "modified or is corrupt; run synfashion verify, then rebuild")
     return files, manifest
 
 
@@ -182,8 +184,7 @@ def push_dataset(
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise HubError(f"repo id {repo_id!r} must be namespace/name, e.g. your-user/synfashion")
     license_id = card_license(folder) if (folder / "README.md").is_file() else None
-    files, manifest = _scan_folder(folder)
-    if license_id is None:
+    if license_id is None and folder.is_dir() and (folder / "manifest.json").is_file():
         raise LicenseGuardError(f"{folder / 'README.md'} has no `license:` in its YAML header: a SynFashion card must "
                                 f"carry its license ({LICENSE_IDS[0]}); rebuild the card")
     if not private and not allow_public:
@@ -191,6 +192,7 @@ def push_dataset(
             f"refusing to make {repo_id} public without an explicit flag: SynFashion is CC BY-NC-ND 4.0 "
             "(no derivatives, non-commercial). Pass --public (allow_public=True) once you have read the license."
         )
+    files, manifest = _scan_folder(folder, progress=progress)
     source = _token_source(token)
     if source is None:
         raise HubAuthError(f"no Hugging Face token for pushing to {repo_id}: set HF_TOKEN, run `hf auth login`, "
@@ -255,10 +257,10 @@ def push_dataset(
 
         commit_url = None
         if ops:
-            shards = [s for s in manifest.get("shards", []) if s["path"] in files]
+            shards = [s for s in manifest.shards if s.path in files]
             message = commit_message or (
-                f"Upload {manifest.get('source', {}).get('name') or folder.name}: {len(shards)} shards "
-                f"(synfashion {manifest.get('builder_version', __version__)})"
+                f"Upload {manifest.source.get('name') or folder.name}: {len(shards)} shards "
+                f"(synfashion {manifest.builder_version or __version__})"
             )
             description = commit_description or (
                 f"{len(added)} added, {len(replaced)} replaced, {len(deleted)} stale files removed, "

@@ -60,6 +60,7 @@ def make_built_folder(out: str | Path, *, seed: int = 0, train_shards: int = 2, 
                        "num_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
 
     counter = 0
+    locations: list[tuple[str, str]] = []  # per sample: its renders Parquet file and its tar
     for split in SPLITS:
         n_shards = train_shards if split == "train" else 1
         rows_all = []
@@ -92,6 +93,7 @@ def make_built_folder(out: str | Path, *, seed: int = 0, train_shards: int = 2, 
                             (f"{r['key']}.json", json.dumps(sample, sort_keys=True).encode())]
             _tar(out / tar_rel, members)
             record(tar_rel, "webdataset", "renders", split, len(rows))
+            locations += [(rel, tar_rel)] * len(rows)
             rows_all += rows
         garments = {k: [] for k in garments_features()}
         for r in rows_all:
@@ -118,8 +120,14 @@ def make_built_folder(out: str | Path, *, seed: int = 0, train_shards: int = 2, 
     card = ("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n# SynFashion (test fixture)\n\n"
             "License: CC BY-NC-ND 4.0 (no derivatives, non-commercial).\n")
     (out / "README.md").write_text(card, encoding="utf-8")
-    manifest = {"format": "synfashion-build/1", "builder_version": "fixture", "source": {"name": f"fixture-{seed}"},
-                "parameters": {"formats": ["parquet", "webdataset"], "garments": True}, "shards": shards,
-                "samples": samples}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    from synfashion.manifest import Manifest, ShardEntry, compute_counts
+
+    for sample, (split_rel, tar_rel) in zip(samples, locations):
+        sample["shards"] = {"parquet": split_rel, "webdataset": tar_rel}
+    Manifest(
+        samples=samples, shards=[ShardEntry(**s) for s in shards], counts=compute_counts(samples),
+        parameters={"formats": ["parquet", "webdataset"], "garments": True}, builder_version="fixture",
+        source={"name": f"fixture-{seed}"}, fingerprint=f"fixture-{seed}",
+        features={"renders": renders_features().to_dict(), "garments": garments_features().to_dict()},
+    ).write(out)
     return out

@@ -1,0 +1,205 @@
+"""Resume and ownership of an output folder: the fingerprint, the done records, and what a build may remove.
+
+A build (of a release, or of a translated variant) keeps its state in `OUT/.synfashion-build/`: the fingerprint of
+what it is building, a done record per finished output (its sha256 and size), and whatever the build stages there.
+A rerun with the same fingerprint resumes; a finished build of the same fingerprint is reused. Anything else in a
+non-empty folder is refused, except a finished or interrupted build of ours with `overwrite`, and then only the
+files that build provably wrote are removed: each one's bytes must still hash to what our manifest or done record
+says (the card: to the manifest's `card_sha256`). A user's file is never deleted, and a foreign file where this
+build would write, or under data/ or webdataset/, makes the build refuse rather than mix with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..atomic import TMP_MARK, write_bytes_atomic, write_json_atomic
+from ..manifest import MANIFEST, Manifest, ManifestError
+from ..safepath import path_problem
+
+STATE_DIR = ".synfashion-build"
+CARD = "README.md"
+MANAGED_DIRS = ("data", "webdataset")  # every file under these belongs to the build that wrote them
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def fingerprint_of(identity: dict) -> str:
+    """The hash of everything that determines a build's output bytes."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _matches(path: Path, num_bytes: int | None, sha256: str | None) -> bool:
+    """The file is still exactly what a record of ours says it is."""
+    try:
+        return path.is_file() and not path.is_symlink() and path.stat().st_size == num_bytes \
+            and file_sha256(path) == sha256
+    except OSError:
+        return False
+
+
+class BuildState:
+    """The state folder of one build in `out` (see the module docstring)."""
+
+    def __init__(self, out: str | Path, fingerprint: str, *, durable: bool = False):
+        self.out, self.fingerprint, self.durable = Path(out), fingerprint, durable
+        self.dir = self.out / STATE_DIR
+
+    # ------------------------------------------------------------------------------------------- records
+    def done_record(self, rel: str) -> Path:
+        return self.dir / "done" / (rel.replace("/", "__") + ".json")
+
+    def known_entries(self) -> dict[str, dict]:
+        """rel path -> manifest entry of every output an earlier run of the same plan finished (the caller
+        re-hashes before reusing one)."""
+        known: dict[str, dict] = {}
+        with contextlib.suppress(ManifestError, OSError):
+            manifest = Manifest.read(self.out)
+            if manifest.fingerprint == self.fingerprint:
+                known.update({s.path: s.to_dict() for s in manifest.shards})
+        for record in sorted((self.dir / "done").glob("*.json")):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # a torn record: written again
+                entry = json.loads(record.read_text())
+                if path_problem(entry["path"]) is None:
+                    known[entry["path"]] = entry
+        return known
+
+    def record_done(self, rel: str, entry: dict) -> None:
+        write_json_atomic(self.done_record(rel), entry, durable=self.durable)
+
+    # ------------------------------------------------------------------------------------------- the folder
+    def _stored_fingerprint(self) -> str | None:
+        with contextlib.suppress(OSError):
+            return (self.dir / "fingerprint").read_text().strip()
+        return None
+
+    def prepare(self, outputs: Iterable[str], *, overwrite: bool, what: str = "build",
+                describe_difference=None) -> str:
+        """Make `out` ready for this build; returns "fresh", "resume" or "finished" (same fingerprint, complete).
+
+        `outputs`: the relative paths of the shards this build writes (the card and manifest are added here).
+        Under the same fingerprint, those paths are this build's own (a killed run may have renamed an output into
+        place before recording it; it is re-hashed or rewritten). `describe_difference(old_manifest_or_None)`: a
+        sentence saying how an earlier build differs, for the refusal message, when the caller can tell.
+        """
+        out = self.out
+        outputs = set(outputs) | {CARD, MANIFEST}
+        if out.exists() and not out.is_dir():
+            raise BuildError(f"output {out} exists and is not a folder")
+        stored = self._stored_fingerprint()
+        manifest, manifest_problem = None, None
+        if (out / MANIFEST).exists():
+            try:
+                manifest = Manifest.read(out)
+            except ManifestError as e:
+                manifest_problem = str(e)
+        if stored == self.fingerprint or (stored is None and manifest is not None
+                                          and manifest.fingerprint == self.fingerprint):
+            self._check_foreign(outputs, owned=outputs)
+            self.remove_stale_temps()
+            return "resume" if stored is not None else "finished"
+        if out.is_dir() and any(out.iterdir()):
+            if stored is None and manifest is None:
+                why = f" ({manifest_problem})" if manifest_problem else ""
+                raise BuildError(f"output folder {out} is not empty and holds no synfashion {what}{why}; choose "
+                                 "another folder (nothing in it was changed)")
+            if not overwrite:
+                differs = describe_difference(manifest) if describe_difference else None
+                state = "a finished" if stored is None else "an interrupted"
+                raise BuildError(f"{out} holds {state} {what} of different inputs or settings"
+                                 + (f" ({differs})" if differs else "")
+                                 + "; pass --overwrite to replace it (only files that build wrote are removed), or "
+                                   "choose another folder")
+            self._clear_ours(manifest)
+            self._check_foreign(outputs, owned=set())
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(self.dir / "fingerprint", self.fingerprint.encode(), durable=self.durable)
+        return "fresh"
+
+    def _owned(self, manifest: Manifest | None) -> set[str]:
+        """Relative paths of the files in `out` that a build of ours provably wrote (bytes still match)."""
+        owned: set[str] = set()
+        if manifest is not None:
+            for s in manifest.shards:
+                if _matches(self.out / s.path, s.num_bytes, s.sha256):
+                    owned.add(s.path)
+            card = self.out / CARD
+            if manifest.card_sha256 and card.is_file() and file_sha256(card) == manifest.card_sha256:
+                owned.add(CARD)
+        for record in sorted((self.dir / "done").glob("*.json")):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                entry = json.loads(record.read_text())
+                if path_problem(entry["path"]) is None and _matches(self.out / entry["path"], entry["num_bytes"],
+                                                                   entry["sha256"]):
+                    owned.add(entry["path"])
+        return owned
+
+    def _check_foreign(self, outputs: set[str], owned: set[str]) -> None:
+        """Refuse when a file we did not write sits where this build writes, or among the managed folders."""
+        foreign = [rel for rel in sorted(outputs) if (self.out / rel).exists() and rel not in owned]
+        for top in MANAGED_DIRS:
+            base = self.out / top
+            if base.is_dir():
+                for p in sorted(base.rglob("*")):
+                    rel = p.relative_to(self.out).as_posix()
+                    if (p.is_file() or p.is_symlink()) and rel not in owned and TMP_MARK not in p.name:
+                        foreign.append(rel)
+        foreign = sorted(set(foreign))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise BuildError(
+                f"{self.out} holds file(s) that no synfashion build of these inputs wrote: {shown}. They are left "
+                "untouched; move them away (or choose another folder) and run again"
+            )
+
+    def _clear_ours(self, manifest: Manifest | None) -> None:
+        """Remove what an earlier build of ours provably wrote; leave everything else where it is."""
+        for rel in sorted(self._owned(manifest)):
+            (self.out / rel).unlink()
+        self.remove_stale_temps()
+        if manifest is not None:
+            (self.out / MANIFEST).unlink()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        for top in MANAGED_DIRS:  # folders the removed shards leave empty
+            base = self.out / top
+            if base.is_dir():
+                for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                    with contextlib.suppress(OSError):
+                        d.rmdir()
+                with contextlib.suppress(OSError):
+                    base.rmdir()
+
+    def remove_stale_temps(self) -> int:
+        """Temp files an interrupted run of ours left (only in our folders, and only our temp names)."""
+        n = 0
+        places = [self.out / d for d in (*MANAGED_DIRS, STATE_DIR)]
+        candidates = [p for base in places if base.is_dir() for p in base.rglob(f"*{TMP_MARK}*")]
+        candidates += [p for name in (CARD, MANIFEST) for p in self.out.glob(f"{name}{TMP_MARK}*")]
+        for p in candidates:
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                n += 1
+        return n
+
+    def finish(self) -> None:
+        """The build is complete (its manifest is in place): the state folder goes."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.durable:
+            fd = os.open(self.out, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
