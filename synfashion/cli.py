@@ -155,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, RuntimeError, OSError) as e:
-        console.print(f"[red]error[/]: {e}", markup=True, highlight=False)
+    except (ValueError, RuntimeError, OSError) as e:  # expected failures: one line naming the file and the problem
+        from rich.markup import escape
+
+        console.print(f"[red]error[/]: {escape(str(e))}", highlight=False)
         return 2
 
 

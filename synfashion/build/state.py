@@ -123,8 +123,9 @@ class BuildState:
                                  + (f" ({differs})" if differs else "")
                                  + "; pass --overwrite to replace it (only files that build wrote are removed), or "
                                    "choose another folder")
-            self._clear_ours(manifest)
-            self._check_foreign(outputs, owned=set())
+            owned = self._owned(manifest) | ({MANIFEST} if manifest is not None else set())
+            self._check_foreign(outputs, owned=owned)  # before anything is removed: refuse, or clear only ours
+            self._clear_ours(manifest, owned)
         self.dir.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(self.dir / "fingerprint", self.fingerprint.encode(), durable=self.durable)
         return "fresh"
@@ -165,13 +166,13 @@ class BuildState:
                 "untouched; move them away (or choose another folder) and run again"
             )
 
-    def _clear_ours(self, manifest: Manifest | None) -> None:
-        """Remove what an earlier build of ours provably wrote; leave everything else where it is."""
-        for rel in sorted(self._owned(manifest)):
-            (self.out / rel).unlink()
+    def _clear_ours(self, manifest: Manifest | None, owned: set[str]) -> None:
+        """Remove what an earlier build of ours provably wrote (`owned`); leave everything else where it is."""
         self.remove_stale_temps()
+        for rel in sorted(owned - {MANIFEST}):
+            (self.out / rel).unlink()
         if manifest is not None:
-            (self.out / MANIFEST).unlink()
+            (self.out / MANIFEST).unlink()  # last: until here the folder still says whose files these are
         shutil.rmtree(self.dir, ignore_errors=True)
         for top in MANAGED_DIRS:  # folders the removed shards leave empty
             base = self.out / top
