@@ -20,7 +20,7 @@ from pathlib import Path
 
 import PIL.Image
 
-from .config import ModelSpec, RIGParams
+from ..config import ModelSpec, RIGParams
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 RUN_RECORD = "r2r_run.json"
@@ -59,7 +59,7 @@ def output_name(rel: Path) -> Path:
 
 def _settings(job: TranslateJob) -> dict:
     """What determines the outputs (device and batch size do not, beyond float rounding)."""
-    from .models import model_identity
+    from ..models import model_identity
 
     ident = model_identity(job.model)
     ident["spec"] = {k: v for k, v in ident["spec"].items() if k != "device"}
@@ -127,7 +127,7 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
 
     from synfashion.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
 
-    from .models import load_pipeline
+    from ..models import load_pipeline
 
     if job.batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {job.batch_size}")
