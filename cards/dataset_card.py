@@ -46,7 +46,7 @@ def _configs(manifest: dict, splits: list[str]) -> list[dict]:
 def _dataset_info(manifest: dict, splits: list[str]) -> list[dict]:
     info = []
     for name in _parquet_configs(manifest):
-        features = datasets.Features.from_dict(manifest["features"][name])
+        features = _features(manifest, name)
         shards = [s for s in manifest["shards"] if s["config"] == name and s["format"] == "parquet"]
         split_info = [
             {"name": s, "num_examples": sum(x["num_samples"] for x in shards if x["split"] == s),
@@ -55,6 +55,11 @@ def _dataset_info(manifest: dict, splits: list[str]) -> list[dict]:
         ]
         info.append({"config_name": name, "features": features._to_yaml_list(), "splits": split_info})
     return info
+
+
+def _features(manifest: dict, config: str) -> datasets.Features:
+    """A config's features from the manifest's [column, spec] pairs (a list keeps the column order)."""
+    return datasets.Features.from_dict(dict(manifest["features"][config]))
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -79,15 +84,15 @@ def _fields_section(manifest: dict) -> str:
         return ""
     parts = []
     for name in _parquet_configs(manifest):
-        features = datasets.Features.from_dict(manifest["features"][name])
+        features = _features(manifest, name)
         rows = [[f"`{col}`", _describe_feature(f)] for col, f in features.items()]
         parts.append(f"**{name}**\n\n" + _table(["column", "type"], rows))
     return "### Data fields\n\n" + "\n\n".join(parts) + "\n"
 
 
 def _category_names(manifest: dict) -> list[str]:
-    features = manifest.get("features", {}).get(RENDERS)
-    if features and "names" in features.get("category", {}):
+    features = dict(manifest.get("features", {}).get(RENDERS) or [])
+    if "names" in features.get("category", {}):
         return list(features["category"]["names"])
     counts = manifest["counts"]["per_split_category"]
     return sorted({c for per in counts.values() for c in per})
@@ -208,7 +213,7 @@ The card's `license` field repeats the source's licence because it binds this va
 
 def _settings_rows(provenance: dict) -> list[list]:
     params = provenance.get("params", {})
-    rows = [[f"`{k}`", f"`{v}`"] for k, v in params.items()]
+    rows = [[f"`{k}`", f"`{v}`"] for k, v in sorted(params.items())]  # sorted: the manifest's JSON sorts keys
     for k in ("dtype", "device", "batch_size", "seed"):
         if k in provenance:
             rows.append([f"`{k}`", f"`{provenance[k]}`"])

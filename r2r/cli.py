@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        Console(stderr=True).print(f"[red]error[/]: {e}", highlight=False)
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[red]error[/]: {escape(str(e))}", highlight=False)
         return 2
 
 

@@ -123,7 +123,7 @@ class Manifest:
     builder_version: str = ""
     source: dict = field(default_factory=dict)
     splits: dict = field(default_factory=dict)
-    features: dict[str, dict] = field(default_factory=dict)
+    features: dict[str, list] = field(default_factory=dict)  # config -> [[column, datasets feature spec], ...]
     provenance: dict = field(default_factory=dict)
     rejected: list[dict] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
@@ -145,6 +145,13 @@ class Manifest:
         names = {s.config for s in self.shards if s.format == "parquet"} | set(self.features)
         return sorted(names, key=lambda n: (n != RENDERS_CONFIG, n != GARMENTS_CONFIG, n))
 
+    def features_of(self, config: str):
+        """The datasets features of a Parquet config as the build wrote them (None for an older manifest)."""
+        from .schema import features_from
+
+        pairs = self.features.get(config)
+        return features_from(pairs) if pairs else None
+
     def samples_of(self, split: str) -> list[dict]:
         return [s for s in self.samples if s["split"] == split]
 
@@ -160,6 +167,11 @@ class Manifest:
             "shards": [s.to_dict() for s in self.shards], "samples": self.samples, "rejected": self.rejected,
             "ignored": self.ignored, "card_sha256": self.card_sha256,
         }
+
+    def document(self) -> dict:
+        """The manifest exactly as its JSON file reads back (tuples become lists): what cards are rendered from, so
+        a card made right after a build equals one made from the file later."""
+        return json.loads(json.dumps(self.to_dict(), sort_keys=True))
 
     @classmethod
     def from_dict(cls, doc: object, where: str = MANIFEST) -> "Manifest":
@@ -197,6 +209,11 @@ class Manifest:
             if not isinstance(value, want):
                 raise ManifestError(f"{where}: {key!r} must be a {want.__name__}, got {type(value).__name__}")
             values[key] = value
+        for config, pairs in values["features"].items():
+            if not isinstance(pairs, list) or not all(
+                    isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], dict)
+                    for p in pairs):
+                raise ManifestError(f"{where}: features.{config} must be a list of [column, spec] pairs")
         return cls(samples=samples, shards=shards, kind=kind, fingerprint=str(doc.get("fingerprint", "")),
                    builder_version=str(doc.get("builder_version", "")), card_sha256=doc.get("card_sha256"),
                    format=fmt, parameters=doc["parameters"], **values)

@@ -46,11 +46,12 @@ def safe_relpath(rel: object, *, where: str = "") -> str:
     return rel  # type: ignore[return-value]
 
 
-def inside(root: str | Path, rel: object, *, where: str = "") -> Path:
-    """`root / rel` after `safe_relpath`, and still inside `root` once symlinks in existing parents resolve."""
+def inside(root: str | Path, rel: object, *, where: str = "", links_within: str | Path | None = None) -> Path:
+    """`root / rel` after `safe_relpath`, and still inside `root` once symlinks resolve (or inside `links_within`:
+    a Hub cache snapshot's files are links into its repo folder's blobs)."""
     root = Path(root)
     path = root / safe_relpath(rel, where=where)
-    resolved_root = root.resolve()
+    resolved_root = Path(links_within or root).resolve()
     if not path.resolve().is_relative_to(resolved_root):
         origin = f"{where}: " if where else ""
         raise UnsafePathError(f"{origin}path {rel!r} leads outside {root} through a symbolic link")

@@ -318,9 +318,15 @@ class Layout:
     def config(self, name: str) -> RecordSchema:
         return next(c for c in self.configs if c.config == name)
 
-    def features(self) -> dict[str, dict]:
-        """config name -> its features as a dict (what the manifest stores, for cards and readers)."""
-        return {c.config: c.features.to_dict() for c in self.configs}
+    def features(self) -> dict[str, list]:
+        """config name -> its features as [column, spec] pairs (what the manifest stores, for cards and readers:
+        a list, so the column order survives JSON written with sorted keys). `features_from` reads it back."""
+        return {c.config: [[name, spec] for name, spec in c.features.to_dict().items()] for c in self.configs}
+
+
+def features_from(pairs: list) -> datasets.Features:
+    """The datasets features of one config from the manifest's [column, spec] pairs."""
+    return datasets.Features.from_dict(dict(pairs))
 
 
 def release_layout(extra: dict[str, datasets.Value] | None = None, *, garments: bool = True) -> Layout:

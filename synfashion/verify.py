@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from .manifest import MANIFEST, Manifest, ManifestError, compute_counts
 from .parallel import parallel_map
-from .schema import GARMENTS_CONFIG, PAIRS_CONFIG, PROVENANCE_FIELDS, RECORD_FIELDS, RENDERS_CONFIG
+from .schema import GARMENTS_CONFIG, PAIRS_CONFIG, PROVENANCE_FIELDS, RENDERS_CONFIG
 from .splits import find_leaks
 from .taxonomy import CATEGORIES, VIEWS
 
@@ -33,7 +33,6 @@ LICENSE_IDS = ("cc-by-nc-nd-4.0",)  # SynFashion's licence; it binds translated 
 # data. .gitattributes and .cache/huggingface come with a Hub download; stats/ is `synfashion stats` output.
 LOCAL_ONLY = (".gitattributes",)
 LOCAL_ONLY_DIRS = (".cache/huggingface/", "stats/")
-_COMPARED = tuple(c for c in RECORD_FIELDS if c not in ("key", "split", "category", "sha256"))
 
 
 @dataclass

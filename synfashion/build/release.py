@@ -194,7 +194,7 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
             splits={"groups": len(assignment.groups), "notes": assignment.notes},
             rejected=[r.as_dict() for r in scan.rejected], ignored=scan.ignored,
         )
-        manifest = finalize(state, manifest, render_dataset_card(manifest.to_dict(), display_names=DISPLAY_NAMES))
+        manifest = finalize(state, manifest, render_dataset_card(manifest.document(), display_names=DISPLAY_NAMES))
     return BuildResult(out=out, manifest=manifest, shards_written=len(entries) - reused, shards_reused=reused)
 
 

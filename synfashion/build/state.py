@@ -87,13 +87,14 @@ class BuildState:
         return None
 
     def prepare(self, outputs: Iterable[str], *, overwrite: bool, what: str = "build",
-                describe_difference=None) -> str:
+                describe_difference=None, clean_temps: bool = True) -> str:
         """Make `out` ready for this build; returns "fresh", "resume" or "finished" (same fingerprint, complete).
 
         `outputs`: the relative paths of the shards this build writes (the card and manifest are added here).
         Under the same fingerprint, those paths are this build's own (a killed run may have renamed an output into
         place before recording it; it is re-hashed or rewritten). `describe_difference(old_manifest_or_None)`: a
         sentence saying how an earlier build differs, for the refusal message, when the caller can tell.
+        `clean_temps=False` for a rank of a distributed run: the other ranks' temp files are in flight.
         """
         out = self.out
         outputs = set(outputs) | {CARD, MANIFEST}
@@ -109,9 +110,12 @@ class BuildState:
         if stored == self.fingerprint or (stored is None and manifest is not None
                                           and manifest.fingerprint == self.fingerprint):
             self._check_foreign(outputs, owned=outputs)
-            self.remove_stale_temps()
+            if clean_temps:
+                self.remove_stale_temps()
             return "resume" if stored is not None else "finished"
-        if out.is_dir() and any(out.iterdir()):
+        # a state folder without a fingerprint (lock files of ranks starting side by side) is not an earlier build
+        others = out.is_dir() and any(p.name != STATE_DIR for p in out.iterdir())
+        if others or stored is not None:
             if stored is None and manifest is None:
                 why = f" ({manifest_problem})" if manifest_problem else ""
                 raise BuildError(f"output folder {out} is not empty and holds no synfashion {what}{why}; choose "

@@ -1,0 +1,348 @@
+"""`r2r translate-dataset`: a built split in, a built translated dataset out, by synfashion's own build core.
+
+Tiny random-weight SD-1.5-architecture model, 48x64 images, a few steps: the real code path, offline on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from r2r.cli import main
+from synfashion.build import BuildConfig, build_dataset
+from synfashion.manifest import Manifest
+from synfashion.verify import verify_dataset
+from tests.conftest import image_bytes, small_release, write_release
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--steps", "10", "--strength", "0.3", "--no-progress", "--num-workers", "0"]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tr") / "tiny"
+    assert main(["tiny-model", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A built SynFashion folder: 2 categories x 3 projects x 2 textures x 4 views of 48x64 JPEGs, with a sidecar
+    column (`shade`) that must travel into the translated rows."""
+    root = tmp_path_factory.mktemp("src")
+    release = small_release(root / "release", categories=("Hoodie", "Dress"))
+    files = sorted(p.relative_to(release).as_posix() for p in release.rglob("*.jpg"))
+    rows = [json.dumps({"file_name": f, "shade": i % 3}) for i, f in enumerate(files)]  # a sidecar extra column
+    (release / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    out = root / "synfashion-hf"
+    build_dataset(release, out, BuildConfig(shard_size=40_000), progress=False)
+    return out
+
+
+def _args(model, source, out, *extra):
+    return ["translate-dataset", str(source), str(out), "--model", str(model), "--split", "test", "--limit", "4",
+            "--batch-size", "2", *FAST, *extra]
+
+
+@pytest.fixture(scope="module")
+def translated(model, source, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tr-out") / "synfashion-r2r"
+    assert main(_args(model, source, out)) == 0
+    return out
+
+
+def test_writes_a_built_dataset_that_verifies(translated):
+    report = verify_dataset(translated)
+    assert report.ok, report.problems
+    assert report.checked["parquet rows"] == report.checked["pairs rows"] == report.checked["webdataset samples"] == 4
+    assert not (translated / ".synfashion-build").exists()
+    manifest = Manifest.read(translated)
+    assert manifest.kind == "translated" and manifest.counts["total"] == 4
+    assert manifest.source["kind"] == "folder" and manifest.source["fingerprint"]
+    assert manifest.source["path"] == os.path.relpath(translated.parent.parent / "src" / "synfashion-hf", translated) \
+        or manifest.source["path"].endswith("synfashion-hf")
+    prov = manifest.provenance
+    assert prov["params"]["strength"] == 0.3 and prov["dtype"] == "float32" and "torch" in prov["versions"]
+    assert "/" not in prov["model"]["spec"]["model"]  # a folder's name, never an absolute path
+
+
+def test_rows_keep_the_source_row_and_join_back_byte_exactly(translated, source):
+    src = {s["key"]: s for s in Manifest.read(source).samples}
+    src_bytes = {}
+    for p in (source / "data" / "renders").glob("test-*.parquet"):
+        for row in pq.read_table(p, columns=["key", "image"]).to_pylist():
+            src_bytes[row["key"]] = row["image"]["bytes"]
+    ds = datasets.load_dataset(str(translated), split="test").cast_column("image", datasets.Image(decode=False))
+    assert len(ds) == 4
+    for row in ds:
+        origin = src[row["source_key"]]
+        assert row["key"] == row["source_key"] and row["source_sha256"] == origin["sha256"]
+        assert hashlib.sha256(src_bytes[row["source_key"]]).hexdigest() == row["source_sha256"]
+        for col in ("project", "texture", "view", "source_path", "shade"):
+            assert row[col] == origin.get(col), col
+        assert row["image"]["bytes"].startswith(b"\x89PNG") and row["format"] == "PNG"
+        assert (row["width"], row["height"]) == (origin["width"], origin["height"])
+    pairs = datasets.load_dataset(str(translated), "pairs", split="test")
+    pairs = pairs.cast_column("rendered_image", datasets.Image(decode=False)).cast_column(
+        "translated_image", datasets.Image(decode=False))
+    for row in pairs:
+        assert row["rendered_image"]["bytes"] == src_bytes[row["source_key"]]
+        assert hashlib.sha256(row["translated_image"]["bytes"]).hexdigest() == row["translated_sha256"]
+    streamed = list(datasets.load_dataset(str(translated), "pairs", split="test", streaming=True))
+    assert sorted(r["key"] for r in streamed) == sorted(pairs["key"])
+
+
+def test_webdataset_library_reads_the_tars(translated):
+    import webdataset as wds
+
+    urls = sorted(str(p) for p in (translated / "webdataset" / "test").glob("*.tar"))
+    samples = list(wds.WebDataset(urls, shardshuffle=False))
+    assert len(samples) == 4 and all("png" in s and "json" in s for s in samples)
+    meta = json.loads(samples[0]["json"])
+    assert meta["source_key"] == samples[0]["__key__"] and meta["format"] == "PNG"
+
+
+def test_card_says_derivative_and_licence(translated):
+    from cards.common import validate_dataset_card
+
+    text = (translated / "README.md").read_text()
+    card = validate_dataset_card(text).data.to_dict()
+    assert card["license"] == "cc-by-nc-nd-4.0" and card["source_datasets"] == ["SynFashion"]
+    assert "derivative of SynFashion" in text and "NoDerivatives" in text and "not share it publicly" in text
+    assert "strength" in text and "rendered_image" in text
+
+
+def test_verify_catches_a_flipped_byte(translated, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(translated, out)
+    shard = next((out / "data" / "pairs").glob("*.parquet"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert any(shard.name in p for p in verify_dataset(out).problems)
+
+
+def test_rerun_reuses_and_other_settings_are_refused_with_the_differences(model, source, translated, tmp_path,
+                                                                          capsys):
+    out = tmp_path / "again"
+    shutil.copytree(translated, out)
+    before = _tree(out)
+    assert main(_args(model, source, out)) == 0
+    assert _tree(out) == before
+    capsys.readouterr()
+    assert main(_args(model, source, out, "--guidance", "3.0")) == 2
+    err = capsys.readouterr().err
+    assert "guidance_scale: 7.5 -> 3.0" in err and "--overwrite" in err
+    assert _tree(out) == before
+
+
+def _wait_for_unit(out: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    units = out / ".synfashion-build" / "staged" / "units"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if units.is_dir() and any(units.glob("*.json")):
+            return
+        time.sleep(0.05)
+    raise AssertionError("no batch was committed before the timeout")
+
+
+def test_kill_9_and_rerun_is_byte_identical(model, source, translated, tmp_path):
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "r2r.cli", *_args(model, source, out, "--batch-size", "1")]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_unit(out, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "manifest.json").exists()
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "from earlier runs" in done.stderr
+    uninterrupted = tmp_path / "whole"  # in a process like the killed one (same torch threads: same float sums)
+    whole = [sys.executable, "-m", "r2r.cli", *_args(model, source, uninterrupted, "--batch-size", "1")]
+    assert subprocess.run(whole, cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+    assert _tree(out) == _tree(uninterrupted)
+
+
+def test_two_ranks_give_the_same_bytes_as_one(model, source, tmp_path):
+    """torchrun with two CPU processes (gloo), and two --rank runs plus --finalize, against one process."""
+    one = tmp_path / "one"
+    extra = ["--shard-size", "6KB"]  # several shards (one garment each at most), so each rank has some
+    assert main(_args(model, source, one, *extra)) == 0
+    assert len(Manifest.read(one).shards_where(format="webdataset")) >= 2
+
+    two = tmp_path / "torchrun"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "r2r.cli",
+           *_args(model, source, two, *extra)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _tree(two) == _tree(one)
+
+    manual = tmp_path / "manual"
+    for rank in (1, 0):
+        assert main(_args(model, source, manual, *extra, "--rank", str(rank), "--world-size", "2")) == 0
+        assert not (manual / "manifest.json").exists()
+    assert main(_args(model, source, manual, *extra, "--finalize")) == 0
+    assert _tree(manual) == _tree(one)
+
+
+def test_non_finite_output_is_an_error_naming_the_image_and_nothing_is_written(model, source, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "nan-model"
+    shutil.copytree(model, broken)
+    weights = broken / "unet" / "diffusion_pytorch_model.safetensors"
+    state = load_file(weights)
+    name = next(k for k in state if k.endswith("conv_out.bias"))
+    state[name][:] = float("nan")
+    save_file(state, weights)
+    out = tmp_path / "nan"
+    assert main(_args(model, source, out, "--model", str(broken))) == 2
+    err = capsys.readouterr().err
+    assert "not finite" in err and "__" in err  # names the sample keys
+    assert not (out / "manifest.json").exists() and not list(out.rglob("*.png")) and not list(out.rglob("*.tar"))
+    units = out / ".synfashion-build" / "staged" / "units"
+    assert not units.exists() or not list(units.glob("*.json"))
+
+
+def _odd_source(tmp_path: Path) -> Path:
+    """A one-garment test split whose front view is 44x64 (not divisible by 8)."""
+    from synfashion.splits import SplitConfig
+
+    release = small_release(tmp_path / "rel", categories=("Hat",), projects=1, textures=1)
+    next((release / "Hat").glob("*_front.jpg")).write_bytes(image_bytes(size=(44, 64), seed=5))
+    src = tmp_path / "src"
+    only_test = SplitConfig(fractions={"train": 0.0, "validation": 0.0, "test": 1.0})
+    build_dataset(release, src, BuildConfig(split=only_test), progress=False)
+    return src
+
+
+def test_sizes_not_divisible_by_8_are_rejected_by_name(tmp_path, capsys):
+    src, out = _odd_source(tmp_path), tmp_path / "o"
+    assert main(_args(tmp_path / "no-model-needed", src, out)) == 2  # refused before any model is loaded
+    err = capsys.readouterr().err
+    assert "not divisible by 8" in err and "_front" in err and "--pad" in err
+    assert not out.exists()
+
+
+def test_pad_keeps_the_source_size_and_resize_sets_one(model, tmp_path):
+    src = _odd_source(tmp_path)
+    out = tmp_path / "padded"
+    assert main(_args(model, src, out, "--pad")) == 0
+    sizes = {r["key"]: r["image"].size for r in datasets.load_dataset(str(out), split="test")}
+    assert sizes[next(k for k in sizes if k.endswith("front"))] == (44, 64)
+    assert verify_dataset(out).ok
+    resized = tmp_path / "resized"
+    assert main(_args(model, src, resized, "--resize", "32x48")) == 0
+    assert {r["image"].size for r in datasets.load_dataset(str(resized), split="test")} == {(32, 48)}
+
+
+def test_source_can_be_a_webdataset_folder(model, source, translated, tmp_path):
+    tars = tmp_path / "tars"
+    tars.mkdir()
+    for p in (source / "webdataset" / "test").glob("*.tar"):
+        shutil.copy(p, tars / p.name)
+    out = tmp_path / "from-tars"
+    assert main(_args(model, tars, out)) == 0
+    a = datasets.load_dataset(str(out), split="test").cast_column("image", datasets.Image(decode=False))
+    b = datasets.load_dataset(str(translated), split="test").cast_column("image", datasets.Image(decode=False))
+    assert {r["key"]: r["image"]["bytes"] for r in a} == {r["key"]: r["image"]["bytes"] for r in b}
+    assert Manifest.read(out).source["kind"] == "webdataset"
+
+
+# Runs in a client process (HF_ENDPOINT is read at import): the pushed variant loaded by repo id, both configs.
+CLIENT = r"""
+import hashlib, json, sys
+import datasets
+datasets.disable_progress_bars()
+sha = lambda b: hashlib.sha256(b).hexdigest()
+out = {}
+for config, column in (("renders", "image"), ("pairs", "translated_image")):
+    ds = datasets.load_dataset(sys.argv[1], config, split="test").cast_column(column, datasets.Image(decode=False))
+    out[config] = {row["key"]: sha(row[column]["bytes"]) for row in ds}
+print(json.dumps(out))
+"""
+
+
+def test_push_and_load_back_by_repo_id(translated, tmp_path):
+    from rich.console import Console
+
+    from synfashion.hub import push_dataset
+    from synfashion.testing.hub_server import DEFAULT_TOKEN, DEFAULT_USER, running_hub
+
+    repo = f"{DEFAULT_USER}/synfashion-r2r"
+    with running_hub() as hub:
+        from huggingface_hub import constants
+
+        saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET
+        constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = False, True
+        try:
+            push_dataset(translated, repo, endpoint=hub.endpoint, token=DEFAULT_TOKEN, progress=False,
+                         console=Console(file=__import__("io").StringIO()))
+        finally:
+            constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = saved
+        assert hub.is_private(repo)
+        proc = subprocess.run([sys.executable, "-c", CLIENT, repo], cwd=ROOT, timeout=300, capture_output=True,
+                              text=True, env=hub.client_env(token=DEFAULT_TOKEN, home=tmp_path / "hf_home"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    local = {m["key"]: m["sha256"] for m in Manifest.read(translated).samples}
+    assert got["renders"] == local and got["pairs"] == local
+
+
+def test_a_folder_of_other_files_is_refused(model, source, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(_args(model, source, out)) == 2
+    assert "holds no synfashion translated dataset" in capsys.readouterr().err
+    assert os.listdir(out) == ["notes.txt"]
+
+
+def test_source_can_be_a_hub_repo_pinned_to_its_commit(model, source, translated, tmp_path):
+    from rich.console import Console
+
+    from synfashion.hub import push_dataset
+    from synfashion.testing.hub_server import DEFAULT_TOKEN, DEFAULT_USER, running_hub
+
+    repo = f"{DEFAULT_USER}/synfashion-hf"
+    out = tmp_path / "from-hub"
+    with running_hub() as hub:
+        from huggingface_hub import constants
+
+        saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET
+        constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = False, True
+        try:
+            pushed = push_dataset(source, repo, endpoint=hub.endpoint, token=DEFAULT_TOKEN, progress=False,
+                                  console=Console(file=__import__("io").StringIO()))
+        finally:
+            constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = saved
+        cmd = [sys.executable, "-m", "r2r.cli", *_args(model, repo, out)]
+        proc = subprocess.run(cmd, cwd=ROOT, timeout=300, capture_output=True, text=True,
+                              env=hub.client_env(token=DEFAULT_TOKEN, home=tmp_path / "hf_home"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = Manifest.read(out)
+    assert manifest.source["kind"] == "hub" and manifest.source["repo_id"] == repo
+    assert manifest.source["revision"] == pushed.commit_oid
+    assert manifest.source["fingerprint"] == Manifest.read(source).fingerprint
+    assert {(s["key"], s["source_sha256"]) for s in manifest.samples} == \
+        {(s["key"], s["source_sha256"]) for s in Manifest.read(translated).samples}
+    assert verify_dataset(out).ok
