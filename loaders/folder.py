@@ -33,18 +33,24 @@ CaptionMode = Literal["auto", "none"]
 
 
 def _read_metadata(path: Path) -> list[dict]:
-    if path.suffix == ".jsonl":
-        rows = []
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise LoaderError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        return rows
-    with path.open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        if path.suffix == ".jsonl":
+            rows = []
+            with path.open(encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    if line.strip():
+                        try:
+                            row = json.loads(line)
+                        except (json.JSONDecodeError, RecursionError) as e:
+                            raise LoaderError(f"{path}:{n}: not valid JSON ({e})") from None
+                        if not isinstance(row, dict):
+                            raise LoaderError(f"{path}:{n}: holds a {type(row).__name__}, not a JSON object")
+                        rows.append(row)
+            return rows
+        with path.open(encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f))
+    except UnicodeDecodeError as e:
+        raise LoaderError(f"{path}: not UTF-8 text ({e})") from None
 
 
 def read_captions(root: Path, metadata: Path, caption_column: str | None) -> dict[str, str]:
@@ -117,21 +123,28 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             return self.captions[rel]
         txt = os.path.splitext(rel)[0] + ".txt"
         if txt in self._sidecars:
-            return (self.root / txt).read_text(encoding="utf-8").strip()
+            try:
+                return (self.root / txt).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as e:
+                raise FieldProblem("caption", f"sidecar {txt} cannot be read as UTF-8 text ({e})") from None
         return None
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         i, epoch = item if isinstance(item, tuple) else (item, 0)
         rel = self.files[i]
         path = self.root / rel
+        key = os.path.splitext(rel)[0]
         try:
             data = path.read_bytes()
         except OSError as e:
             raise LoaderError(f"cannot read {path}: {e}") from e
-        raw = RawSample(
-            data=data, key=os.path.splitext(rel)[0], source=str(path),
-            meta={"path": rel, "caption": self.caption_of(rel)},
-        )
+        try:
+            caption = self.caption_of(rel)
+        except FieldProblem as e:
+            if self.on_error == "skip":
+                return SkippedSample(str(path), key, f"bad metadata: {e}").as_marker()
+            raise SampleMetadataError.from_problem(e, source=str(path), key=key) from None
+        raw = RawSample(data=data, key=key, source=str(path), meta={"path": rel, "caption": caption})
         return make_sample(raw, self.transform, seed=self.seed, epoch=epoch, on_error=self.on_error)
 
 

@@ -373,3 +373,24 @@ def test_an_image_path_in_a_loaded_dataset_stays_inside_its_folders(tmp_path):
     # a Dataset object the caller built from their own files: its paths are theirs
     own = datasets.Dataset.from_list(rows, features=features)
     assert [s["caption"] for s in hf_image_loader(own, SMALL, cfg, caption_column="text")] == ["a", "b", "c"]
+
+
+def test_image_folder_captions_that_are_not_text(tmp_path):
+    from loaders import LoaderError, image_folder_loader
+
+    for i in range(2):
+        (tmp_path / f"{i}.png").write_bytes(png(i))
+    (tmp_path / "1.txt").write_bytes(b"\xff\xfe not utf-8")
+    cfg = LoaderConfig(batch_size=None, num_workers=0, shuffle=False)
+    with pytest.raises(SampleMetadataError, match=r"1\.png.*field 'caption': sidecar 1\.txt"):
+        list(image_folder_loader(tmp_path, SMALL, cfg))
+    skip = image_folder_loader(tmp_path, SMALL, LoaderConfig(batch_size=None, num_workers=0, on_error="skip"))
+    with pytest.warns(UserWarning, match="skipped 1"):
+        assert [s["key"] for s in skip] == ["0"]
+    (tmp_path / "metadata.jsonl").write_text('["0.png", "a list"]\n')
+    with pytest.raises(LoaderError, match=r"metadata\.jsonl:1: holds a list"):
+        image_folder_loader(tmp_path, SMALL, cfg)
+    (tmp_path / "metadata.jsonl").unlink()
+    (tmp_path / "metadata.csv").write_bytes(b"file_name,text\n0.png,\xff\n")
+    with pytest.raises(LoaderError, match=r"metadata\.csv: not UTF-8"):
+        image_folder_loader(tmp_path, SMALL, cfg)
