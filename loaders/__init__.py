@@ -9,11 +9,24 @@ Entry points, each returning a `SynDataLoader` (a torch DataLoader) of dicts {"i
 
 `ImageTransform(TransformConfig(...))` (presets TRAIN_512, EVAL_512, TRANSLATE_768x1024) is the transform the
 training and translation code share; `decode_image` is its decoder. This package never writes data.
+
+Datasets are data, whoever wrote them: shard paths from a manifest stay inside the folder and never reach a shell,
+Hub URLs are streamed in-process with the token in a header (`loaders.http`), and malformed metadata or shards are
+errors that name the shard, row or member, key and field (`SampleMetadataError`, `ShardFormatError`), or counted
+skips with `on_error="skip"`.
 """
 
 from .decode import decode_image, to_rgb
 from .distributed import DistInfo
-from .errors import LoaderError, SampleDecodeError, ShardReadError, SkippedSample
+from .errors import (
+    LoaderError,
+    SampleDecodeError,
+    SampleMetadataError,
+    ShardFormatError,
+    ShardReadError,
+    SkippedSample,
+    UnsafeSourceError,
+)
 from .folder import HFImageDataset, ImageFolderDataset, hf_image_loader, image_folder_loader
 from .hf import SynFashionDataset, SynFashionStream, open_synfashion, synfashion_dataset, synfashion_loader
 from .loader import LoaderConfig, SynDataLoader, collate
@@ -43,7 +56,9 @@ __all__ = [
     "LoaderError",
     "PRESETS",
     "SampleDecodeError",
+    "SampleMetadataError",
     "Selection",
+    "ShardFormatError",
     "ShardReadError",
     "SkippedSample",
     "SynDataLoader",
@@ -52,6 +67,7 @@ __all__ = [
     "TRAIN_512",
     "TRANSLATE_768x1024",
     "TransformConfig",
+    "UnsafeSourceError",
     "WebDatasetStream",
     "collate",
     "decode_image",

@@ -1,14 +1,19 @@
 """Errors that name what failed, and the skip-and-count record used when a caller opts out of raising.
 
-A sample that cannot be decoded is never dropped silently: either `SampleDecodeError` is raised naming the
-source file or shard and the sample key, or (with `on_error="skip"`) the dataset emits a `SkippedSample`
-marker that the loader removes from the batch, counts and reports. This module holds no I/O.
+A sample that cannot be read is never dropped silently: either an error is raised naming the source file or shard
+(and row or member), the sample key and, for bad metadata, the field (`SampleDecodeError` for image bytes,
+`SampleMetadataError` for a category, orientation or JSON that does not parse, `ShardFormatError` for a shard
+whose columns are not a SynFashion split), or (with `on_error="skip"`) the dataset emits a `SkippedSample` marker
+that the loader removes from the batch, counts and reports. Every error here can be rebuilt from its message alone,
+which is how torch's DataLoader re-raises a worker's exception in the main process. This module holds no I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from synfashion.safepath import UnsafePathError
 
 OnError = Literal["raise", "skip"]
 ON_ERROR_CHOICES: tuple[str, ...] = ("raise", "skip")
@@ -45,6 +50,42 @@ class SampleDecodeError(LoaderError):
 
 class ShardReadError(LoaderError):
     """A shard (tar or Parquet file) could not be opened or read to its end."""
+
+
+class ShardFormatError(ShardReadError):
+    """A whole shard is not a SynFashion split: a required column is missing or has the wrong type."""
+
+
+_SKIP_HINT = ("Fix the data, or pass on_error='skip' to skip such samples (they are counted and reported in "
+              "loader.skipped).")
+
+
+class FieldProblem(ValueError):
+    """One metadata field of one sample is malformed (raised by the field parsers, turned into an error or a skip
+    by the dataset, which knows where the sample came from)."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"field {field!r}: {problem}")
+        self.field, self.problem = field, problem
+
+
+class SampleMetadataError(LoaderError):
+    """One sample's metadata is malformed: a category that is not one of the 20, a bad orientation, a key that is
+    not a string, a tar member's JSON that does not parse or is not an object."""
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.source, self.key, self.field = source, key, field
+
+    @classmethod
+    def from_problem(cls, problem: FieldProblem, *, source: str, key: str) -> "SampleMetadataError":
+        return cls(f"bad metadata in sample {key!r} from {source}: {problem}. {_SKIP_HINT}",
+                   source=source, key=key, field=problem.field)
+
+
+class UnsafeSourceError(LoaderError, UnsafePathError):
+    """A shard path read from data (a manifest, a Hub listing) that is not a plain relative path inside its folder,
+    or a `pipe:` command the caller did not allow. Both a LoaderError and safepath's UnsafePathError (a ValueError)."""
 
 
 @dataclass(frozen=True)

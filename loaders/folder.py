@@ -4,6 +4,9 @@ Same output dict and transform as the SynFashion sources (key, source, image) pl
 `caption`: from a metadata.jsonl / metadata.csv at the folder root (datasets' imagefolder convention:
 `file_name` relative to the folder, and a `text` or `caption` column), else from a sidecar `<name>.txt` next to
 the image. The file list is sorted, so indices (and therefore the seeded order) are stable across machines.
+A `datasets` row that holds an image `path` instead of bytes is read from disk only inside the folders the dataset
+came from (its local folder, the datasets / Hub caches): a path in a stranger's Parquet is data, not a licence to
+read any file on this machine.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch.utils.data
 
 from synfashion.schema import IMAGE_EXTENSIONS
 
-from .errors import LoaderError, OnError
+from .errors import FieldProblem, LoaderError, OnError, SampleDecodeError, SampleMetadataError, SkippedSample
 from .loader import LoaderConfig, SynDataLoader, map_style_loader
 from .records import RawSample, make_sample
 from .transforms import TRAIN_512, ImageTransform, TransformConfig
@@ -30,18 +33,24 @@ CaptionMode = Literal["auto", "none"]
 
 
 def _read_metadata(path: Path) -> list[dict]:
-    if path.suffix == ".jsonl":
-        rows = []
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise LoaderError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        return rows
-    with path.open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        if path.suffix == ".jsonl":
+            rows = []
+            with path.open(encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    if line.strip():
+                        try:
+                            row = json.loads(line)
+                        except (json.JSONDecodeError, RecursionError) as e:
+                            raise LoaderError(f"{path}:{n}: not valid JSON ({e})") from None
+                        if not isinstance(row, dict):
+                            raise LoaderError(f"{path}:{n}: holds a {type(row).__name__}, not a JSON object")
+                        rows.append(row)
+            return rows
+        with path.open(encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f))
+    except UnicodeDecodeError as e:
+        raise LoaderError(f"{path}: not UTF-8 text ({e})") from None
 
 
 def read_captions(root: Path, metadata: Path, caption_column: str | None) -> dict[str, str]:
@@ -114,21 +123,28 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             return self.captions[rel]
         txt = os.path.splitext(rel)[0] + ".txt"
         if txt in self._sidecars:
-            return (self.root / txt).read_text(encoding="utf-8").strip()
+            try:
+                return (self.root / txt).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as e:
+                raise FieldProblem("caption", f"sidecar {txt} cannot be read as UTF-8 text ({e})") from None
         return None
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         i, epoch = item if isinstance(item, tuple) else (item, 0)
         rel = self.files[i]
         path = self.root / rel
+        key = os.path.splitext(rel)[0]
         try:
             data = path.read_bytes()
         except OSError as e:
             raise LoaderError(f"cannot read {path}: {e}") from e
-        raw = RawSample(
-            data=data, key=os.path.splitext(rel)[0], source=str(path),
-            meta={"path": rel, "caption": self.caption_of(rel)},
-        )
+        try:
+            caption = self.caption_of(rel)
+        except FieldProblem as e:
+            if self.on_error == "skip":
+                return SkippedSample(str(path), key, f"bad metadata: {e}").as_marker()
+            raise SampleMetadataError.from_problem(e, source=str(path), key=key) from None
+        raw = RawSample(data=data, key=key, source=str(path), meta={"path": rel, "caption": caption})
         return make_sample(raw, self.transform, seed=self.seed, epoch=epoch, on_error=self.on_error)
 
 
@@ -145,7 +161,10 @@ class HFImageDataset(torch.utils.data.Dataset):
         seed: int = 0,
         on_error: OnError = "raise",
         name: str = "<datasets>",
+        path_roots: list[str | Path] | None = None,
     ):
+        """`path_roots`: the folders a row's image `path` may point into (None: anywhere, for a dataset object the
+        caller built from their own files)."""
         if image_column not in ds.column_names:
             raise LoaderError(f"{name}: no column {image_column!r} (columns: {ds.column_names})")
         if caption_column is not None and caption_column not in ds.column_names:
@@ -154,9 +173,18 @@ class HFImageDataset(torch.utils.data.Dataset):
             ds = ds.cast_column(image_column, datasets.Image(decode=False))
         self.ds, self.image_column, self.caption_column = ds, image_column, caption_column
         self.transform, self.seed, self.on_error, self.name = transform, seed, on_error, name
+        self.path_roots = None if path_roots is None else [Path(r).resolve() for r in path_roots]
 
     def __len__(self) -> int:
         return len(self.ds)
+
+    def _read_path(self, path: str) -> bytes:
+        """The bytes of a row's image `path`; `FieldProblem` when it leads outside `path_roots`."""
+        if self.path_roots is not None:
+            resolved = Path(path).resolve()
+            if not any(resolved.is_relative_to(r) for r in self.path_roots):
+                raise FieldProblem("image", f"path {path!r} is outside the dataset's folders; not read")
+        return Path(path).read_bytes()
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         i, epoch = item if isinstance(item, tuple) else (item, 0)
@@ -165,13 +193,21 @@ class HFImageDataset(torch.utils.data.Dataset):
         data, path = None, None
         if isinstance(image, dict):
             data, path = image.get("bytes"), image.get("path")
-            if data is None and path:
-                data = Path(path).read_bytes()
         elif isinstance(image, (bytes, bytearray)):
             data = bytes(image)
         key = str(row.get("key") or path or i)
+        source = f"{self.name} row {i}" + (f" ({path})" if path else "")
+        if data is None and isinstance(path, str) and path:
+            try:
+                data = self._read_path(path)
+            except (OSError, FieldProblem) as e:
+                if self.on_error == "skip":
+                    return SkippedSample(source, key, f"{type(e).__name__}: {e}").as_marker()
+                if isinstance(e, FieldProblem):
+                    raise SampleMetadataError.from_problem(e, source=source, key=key) from None
+                raise SampleDecodeError.from_cause(e, source=source, key=key) from None
         meta = {"path": path, "caption": row.get(self.caption_column) if self.caption_column else None}
-        raw = RawSample(data=data, key=key, source=f"{self.name} row {i}" + (f" ({path})" if path else ""), meta=meta)
+        raw = RawSample(data=data, key=key, source=source, meta=meta)
         return make_sample(raw, self.transform, seed=self.seed, epoch=epoch, on_error=self.on_error)
 
 
@@ -204,13 +240,19 @@ def hf_image_loader(
 ) -> SynDataLoader:
     """A DataLoader over any `datasets` image dataset (a Dataset object, or a Hub id / local path to load)."""
     tf = transform if isinstance(transform, ImageTransform) else ImageTransform(transform)
+    roots: list[str | Path] | None = None
     if isinstance(source, datasets.Dataset):
         ds, label = source, "<datasets>"
     else:
         ds = datasets.load_dataset(str(source), name=name, split=split, cache_dir=cache_dir)
         label = f"{source}[{split}]"
+        from huggingface_hub import constants
+
+        roots = [datasets.config.HF_DATASETS_CACHE, constants.HF_HUB_CACHE, *([cache_dir] if cache_dir else [])]
+        if Path(source).is_dir():
+            roots.append(source)
     hds = HFImageDataset(
         ds, image_column=image_column, caption_column=caption_column, transform=tf, seed=loader.seed,
-        on_error=loader.on_error, name=label,
+        on_error=loader.on_error, name=label, path_roots=roots,
     )
     return map_style_loader(hds, loader)

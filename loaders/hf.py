@@ -6,6 +6,12 @@ computed on the metadata columns only, and `EpochSampler` splits indices across 
 indices), so every sample is seen exactly once per epoch. Streaming: the Parquet files are resharded per row
 group and split with `split_dataset_by_node`, once across ranks and once more across a rank's workers (reader =
 rank x workers + worker), and each worker's `state_dict()` travels with its batches so the loader can resume.
+
+The features come from the data (each shard's stored schema), never forced, so shards with more columns load as
+they are; scalar columns outside the renders schema travel with each sample (`columns=` picks them). A local shard
+without what the loader interprets (`loaders.columns`) is refused naming it, or skipped; a row whose category,
+orientation or key is malformed is an error naming its shard, row and key, or a counted skip. Shard paths come
+from the manifest only as plain relative paths inside the folder (`loaders.manifest`).
 This module knows nothing about tar files.
 """
 
@@ -13,8 +19,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -25,33 +31,34 @@ from datasets.distributed import split_dataset_by_node
 
 from synfashion.schema import RENDERS_CONFIG
 
+from .columns import category_names, extra_columns, features_problem, shard_features
 from .distributed import current_worker
-from .errors import LoaderError, OnError
+from .errors import (
+    FieldProblem,
+    LoaderError,
+    OnError,
+    SampleMetadataError,
+    ShardFormatError,
+    SkippedSample,
+)
 from .loader import STATE_FIELD, LoaderConfig, end_marker, SharedEpoch, SynDataLoader, map_style_loader
-from .records import RawSample, make_sample, orientation_of, synfashion_meta
-from .selection import Selection, category_label, category_name
+from .manifest import manifest_shards
+from .records import RawSample, make_sample, parse_category, parse_key, parse_orientation, synfashion_meta
+from .selection import Selection, category_label
 from .transforms import TRAIN_512, ImageTransform, TransformConfig
 
 META_COLUMNS: tuple[str, ...] = ("key", "category", "view", "project")  # what a Selection looks at
 SHARDS_PER_READER = 8  # split streams by whole row groups from this many per reader (at most 1/8 imbalance)
 ROW_COLUMNS: tuple[str, ...] = (*META_COLUMNS, "texture", "orientation", "source_path")  # what a sample carries
-MANIFEST = "manifest.json"
 
 Source = str | Path | datasets.Dataset | datasets.IterableDataset
 
 
 def parquet_files(folder: str | Path, split: str, config: str = RENDERS_CONFIG) -> list[str]:
-    """The Parquet shards of (config, split) in a built folder: from manifest.json, else the card's file pattern."""
-    folder = Path(folder)
-    manifest = folder / MANIFEST
-    files: list[str] = []
-    if manifest.is_file():
-        shards = json.loads(manifest.read_text()).get("shards", [])
-        files = sorted(
-            str(folder / s["path"])
-            for s in shards
-            if s.get("format") == "parquet" and s.get("config") == config and s.get("split") == split
-        )
+    """The Parquet shards of (config, split) in a built folder, as absolute paths: from manifest.json (every shard
+    path in it must be a plain relative path inside the folder), else the card's file pattern."""
+    folder = Path(folder).absolute()
+    files = manifest_shards(folder, "parquet", split, config) or []
     if not files:
         files = sorted(str(p) for p in (folder / "data" / config).glob(f"{split}-*.parquet"))
     if not files:
@@ -60,6 +67,90 @@ def parquet_files(folder: str | Path, split: str, config: str = RENDERS_CONFIG) 
             f"data/{config}/{split}-*.parquet (is this a folder written by `synfashion build`?)"
         )
     return files
+
+
+def check_shards(files: list[str], on_error: OnError = "raise") -> tuple[list[str], list[SkippedSample]]:
+    """The shards whose stored schema a renders loader can read (the same columns and types as the first usable one,
+    so datasets can concatenate them), and a skip record for each other one; with on_error="raise", the first
+    refused shard raises `ShardFormatError` naming it and the column."""
+    good: list[str] = []
+    skipped: list[SkippedSample] = []
+    first = None
+    for f in files:
+        try:
+            features, schema = shard_features(f)
+            problem = features_problem(features)
+            if problem is None and first is not None and not schema.equals(first[1]):
+                diff = sorted(set(schema.names) ^ set(first[1].names)) or [
+                    n for n in schema.names if schema.field(n).type != first[1].field(n).type]
+                problem = f"its columns differ from those of {first[0]} ({', '.join(diff)})"
+        except Exception as e:  # pyarrow: not a Parquet file, truncated footer, ...
+            problem = f"cannot read its schema ({type(e).__name__}: {e})"
+        if problem is None:
+            first = first or (f, schema)
+            good.append(f)
+        elif on_error == "skip":
+            skipped.append(SkippedSample(f, "*", f"shard refused: {problem}"))
+        else:
+            raise ShardFormatError(
+                f"Parquet shard {f}: {problem}; not a SynFashion renders split. Fix or remove the shard, or pass "
+                "on_error='skip' to skip it (reported in loader.skipped)."
+            )
+    if not good:
+        shown = "; ".join(f"{s.source}: {s.reason}" for s in skipped[:3])
+        raise ShardFormatError(f"no usable Parquet shard among {len(files)}: {shown}")
+    return good, skipped
+
+
+@dataclass
+class Opened:
+    """A split opened for reading: the datasets object, its local shard files (when known), the shards refused."""
+
+    ds: datasets.Dataset | datasets.IterableDataset
+    files: list[str] = field(default_factory=list)
+    skipped: list[SkippedSample] = field(default_factory=list)
+
+
+def open_split(
+    source: Source,
+    *,
+    split: str = "train",
+    config: str = RENDERS_CONFIG,
+    streaming: bool = False,
+    cache_dir: str | None = None,
+    revision: str | None = None,
+    on_error: OnError = "raise",
+) -> Opened:
+    """`open_synfashion` plus what the torch datasets need: local shard files, and shards refused (skip mode)."""
+    files: list[str] = []
+    skipped: list[SkippedSample] = []
+    if isinstance(source, (datasets.Dataset, datasets.IterableDataset)):
+        ds = source
+    elif Path(source).is_dir():
+        files = parquet_files(source, split, config)
+        if config == RENDERS_CONFIG:
+            files, skipped = check_shards(files, on_error)
+        ds = datasets.load_dataset(  # features: those the shards carry (never forced: extra columns are fine)
+            "parquet", data_files={split: files}, split=split, streaming=streaming, cache_dir=cache_dir,
+        )
+    else:
+        ds = datasets.load_dataset(
+            str(source), name=config, split=split, streaming=streaming, cache_dir=cache_dir, revision=revision
+        )
+    if "image" not in (ds.features or {}):
+        raise LoaderError(
+            f"{source}: no 'image' column (columns: {list(ds.features or {})}); not a SynFashion renders split"
+        )
+    if config == RENDERS_CONFIG:
+        problem = features_problem(ds.features)
+        if problem is not None:
+            raise ShardFormatError(f"{_describe(source, split)}: {problem}; not a SynFashion renders split")
+    try:
+        ds = ds.cast_column("image", datasets.Image(decode=False))
+    except Exception as e:  # pyarrow/datasets cast errors for a column that holds no image bytes
+        raise ShardFormatError(f"{_describe(source, split)}: the 'image' column cannot be read as image bytes "
+                               f"({type(e).__name__}: {e})") from None
+    return Opened(ds, files, skipped)
 
 
 def open_synfashion(
@@ -71,25 +162,17 @@ def open_synfashion(
     cache_dir: str | None = None,
     revision: str | None = None,
 ) -> datasets.Dataset | datasets.IterableDataset:
-    """The `datasets` object of one split, image column as raw bytes. `source`: built folder, Hub id, or a dataset."""
-    if isinstance(source, (datasets.Dataset, datasets.IterableDataset)):
-        ds = source
-    elif Path(source).is_dir():
-        files = parquet_files(source, split, config)
-        # the features come from the shards (the writer stores them): extra columns (a sidecar's, a translated
-        # variant's provenance) load as they are
-        ds = datasets.load_dataset(
-            "parquet", data_files={split: files}, split=split, streaming=streaming, cache_dir=cache_dir,
-        )
-    else:
-        ds = datasets.load_dataset(
-            str(source), name=config, split=split, streaming=streaming, cache_dir=cache_dir, revision=revision
-        )
-    if "image" not in (ds.features or {}):
-        raise LoaderError(
-            f"{source}: no 'image' column (columns: {list(ds.features or {})}); not a SynFashion renders split"
-        )
-    return ds.cast_column("image", datasets.Image(decode=False))
+    """The `datasets` object of one split, image column as raw bytes. `source`: built folder, Hub id, or a dataset.
+    Features are those stored in the data; a local shard that is not a renders split raises naming it."""
+    return open_split(source, split=split, config=config, streaming=streaming, cache_dir=cache_dir,
+                      revision=revision).ds
+
+
+def row_meta(row: dict, split: str, names: list[str] | None, extra: Sequence[str]) -> tuple[str, dict, int | None]:
+    """(key, sample metadata, orientation) of one row; `FieldProblem` naming the first malformed field."""
+    key = parse_key(row.get("key"))
+    meta = synfashion_meta(row, split, category_names=names, extra=extra)
+    return key, meta, parse_orientation(row.get("orientation"))
 
 
 def _describe(source: Source, split: str) -> str:
@@ -99,7 +182,11 @@ def _describe(source: Source, split: str) -> str:
 
 
 class SynFashionDataset(torch.utils.data.Dataset):
-    """Map-style: item (index, epoch) -> sample dict. Index is within the selection."""
+    """Map-style: item (index, epoch) -> sample dict. Index is within the selection.
+
+    Every row's metadata is read and checked once, up front: a malformed row raises `SampleMetadataError` naming
+    its shard, row, key and field, or (on_error="skip") is left out and listed in `preskipped`, which the loader
+    reports (rank 0, once per epoch) with the other skips."""
 
     def __init__(
         self,
@@ -111,21 +198,16 @@ class SynFashionDataset(torch.utils.data.Dataset):
         on_error: OnError = "raise",
         name: str = "",
         files: list[str] | None = None,
+        columns: Sequence[str] | None = None,
+        preskipped: list[SkippedSample] | None = None,
     ):
         self.ds, self.selection, self.transform = ds, selection, transform
         self.seed, self.on_error, self.name = seed, on_error, name or "<datasets>"
-        columns = [c for c in ROW_COLUMNS if c in ds.column_names]
-        self._meta = ds.select_columns(columns).to_dict()  # small columns, read once; rows then cost nothing
-        meta = self._meta
-        cats = [category_name(c) for c in meta["category"]]
-        if selection.filters_metadata:
-            rows = zip(meta["key"], cats, meta["view"], meta["project"])
-            self.indices = selection.select_rows(rows)
-        else:
-            self.indices = list(range(len(ds)))
-        self.labels = [category_label(cats[i]) for i in self.indices]
-        self.keys = [meta["key"][i] for i in self.indices]
-        self._images: _ArrowImageColumn | None = None  # opened lazily in each process (not pickled)
+        problem = features_problem(ds.features)
+        if problem is not None:
+            raise ShardFormatError(f"{self.name}: {problem}; not a SynFashion renders split")
+        self._names = category_names(ds.features)
+        self.extra = extra_columns(ds.features, columns)
         # Row -> Parquet file, so an error names the shard (known for local folders only).
         self._files = files or []
         self._starts: list[int] = []
@@ -136,6 +218,27 @@ class SynFashionDataset(torch.utils.data.Dataset):
                 total += pq.ParquetFile(f).metadata.num_rows
             if total != len(ds):
                 self._files, self._starts = [], []
+        wanted = [c for c in ROW_COLUMNS if c in ds.column_names] + [c for c in self.extra if c not in ROW_COLUMNS]
+        self._meta = ds.select_columns(wanted).to_dict()  # small columns, read once; rows then cost nothing
+        self.preskipped: list[SkippedSample] = list(preskipped or [])
+        rows, good = [], []
+        for r in range(len(ds)):
+            row = {c: values[r] for c, values in self._meta.items()}
+            try:
+                key, meta, _ = row_meta(row, selection.split, self._names, self.extra)
+            except FieldProblem as e:
+                where, key = self._where(r, row.get("source_path")), str(row.get("key") or f"row {r}")
+                if on_error == "skip":
+                    self.preskipped.append(SkippedSample(where, key, f"bad metadata: {e}"))
+                    continue
+                raise SampleMetadataError.from_problem(e, source=where, key=key) from None
+            good.append(r)
+            rows.append((key, meta["category"], meta["view"] or "", meta["project"] or ""))
+        picked = selection.select_rows(rows) if selection.filters_metadata else range(len(rows))
+        self.indices = [good[i] for i in picked]
+        self.labels = [category_label(rows[i][1]) for i in picked]
+        self.keys = [rows[i][0] for i in picked]
+        self._images: _ArrowImageColumn | None = None  # opened lazily in each process (not pickled)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -164,13 +267,9 @@ class SynFashionDataset(torch.utils.data.Dataset):
         i, epoch = item if isinstance(item, tuple) else (item, 0)
         r = self.indices[i]
         row = {c: values[r] for c, values in self._meta.items()}
-        raw = RawSample(
-            data=self._image_bytes(r),
-            key=row["key"],
-            source=self._where(r, row.get("source_path")),
-            meta=synfashion_meta(row, self.selection.split),
-            orientation=orientation_of(row),
-        )
+        key, meta, orientation = row_meta(row, self.selection.split, self._names, self.extra)  # checked in __init__
+        raw = RawSample(data=self._image_bytes(r), key=key, source=self._where(r, row.get("source_path")), meta=meta,
+                        orientation=orientation)
         return make_sample(raw, self.transform, seed=self.seed, epoch=epoch, on_error=self.on_error)
 
 
@@ -218,12 +317,42 @@ class SynFashionStream(torch.utils.data.IterableDataset):
         name: str,
         strategy: str = "auto",
         state_every: int = 1,
+        files: list[str] | None = None,
+        columns: Sequence[str] | None = None,
+        preskipped: list[SkippedSample] | None = None,
     ):
         self.ds, self.split, self.transform = ds, split, transform
         self.seed, self.on_error, self.name, self.strategy = seed, on_error, name, strategy
         self.state_every = max(1, state_every)  # the loader's batch size: batches are consecutive items
         self.epoch = SharedEpoch()
         self._resume: dict | None = None
+        self._names = category_names(ds.features)
+        self.extra = extra_columns(ds.features, columns)
+        self.files = files or []  # local shards, to name the file and row of a bad row
+        self._locations: dict[str, str] | None = None
+        self.preskipped: list[SkippedSample] = list(preskipped or [])  # shards refused before reading
+
+    def _where(self, row: dict) -> str:
+        key, found = row.get("key"), None
+        if self.files and isinstance(key, str):
+            if self._locations is None:  # built on the first bad row only: a stream does not say where a row is
+                self._locations = row_locations(self.files)
+            found = self._locations.get(key)
+        where = found or self.name
+        return f"{where} (release file {row.get('source_path')})" if row.get("source_path") else where
+
+    def _sample(self, row: dict, epoch: int) -> dict:
+        try:
+            key, meta, orientation = row_meta(row, self.split, self._names, self.extra)
+        except FieldProblem as e:
+            where, key = self._where(row), str(row.get("key") or "?")
+            if self.on_error == "skip":
+                return SkippedSample(where, key, f"bad metadata: {e}").as_marker()
+            raise SampleMetadataError.from_problem(e, source=where, key=key) from None
+        image = row["image"] or {}
+        source = f"{self.name} (release file {row.get('source_path')})"
+        raw = RawSample(data=image.get("bytes"), key=key, source=source, meta=meta, orientation=orientation)
+        return make_sample(raw, self.transform, seed=self.seed, epoch=epoch, on_error=self.on_error)
 
     def set_resume(self, resume: dict | None) -> None:
         self._resume = resume
@@ -246,16 +375,7 @@ class SynFashionStream(torch.utils.data.IterableDataset):
         n = 0
         for batch in ds.iter(batch_size=1):
             n += 1
-            row = {k: v[0] for k, v in batch.items()}
-            image = row["image"] or {}
-            raw = RawSample(
-                data=image.get("bytes"),
-                key=row["key"],
-                source=f"{self.name} (release file {row.get('source_path')})",
-                meta=synfashion_meta(row, self.split),
-                orientation=orientation_of(row),
-            )
-            sample = make_sample(raw, self.transform, seed=self.seed, epoch=epoch, on_error=self.on_error)
+            sample = self._sample({k: v[0] for k, v in batch.items()}, epoch)
             # Copying datasets' state costs ~0.4 ms; only the state after a batch's last sample is ever used.
             sample[STATE_FIELD] = (worker, ds.state_dict() if n % self.state_every == 0 else None)
             yield sample
@@ -272,11 +392,45 @@ def split_strategy(num_shards: int, readers: int) -> str:
     return "examples"
 
 
-def _stream_keys(ds: datasets.IterableDataset, selection: Selection) -> frozenset[str]:
-    """Resolve the evaluation subset of a stream: one pass over its metadata columns only."""
-    rows = [
-        (r["key"], category_name(r["category"]), r["view"], r["project"]) for r in ds.select_columns(list(META_COLUMNS))
-    ]
+def row_locations(files: list[str]) -> dict[str, str]:
+    """key -> "<file> row <i>" over local shards, from their key columns (for naming a bad row of a stream)."""
+    out: dict[str, str] = {}
+    for f in files:
+        try:
+            keys = pq.read_table(f, columns=["key"]).column("key").to_pylist()
+        except Exception:  # an unreadable shard was refused before; nothing to name here
+            continue
+        for i, key in enumerate(keys):
+            if isinstance(key, str):
+                out.setdefault(key, f"{f} row {i}")
+    return out
+
+
+class _SelectionFilter:
+    """The selection as a datasets filter over (key, category, view, project); a row whose metadata is malformed
+    passes, so the stream reports it (it cannot be matched). A class, not a lambda: spawned workers pickle it."""
+
+    def __init__(self, selection: Selection, names: list[str] | None):
+        self.selection, self.names = selection, names
+
+    def __call__(self, key, category, view, project) -> bool:
+        try:
+            name = parse_category(category, self.names)
+        except FieldProblem:
+            return True
+        return self.selection.matches(key, name, view or "", project or "")
+
+
+def _stream_keys(ds: datasets.IterableDataset, selection: Selection, names: list[str] | None) -> frozenset[str]:
+    """Resolve the evaluation subset of a stream: one pass over its metadata columns only (malformed rows, which
+    the stream reports, are not candidates)."""
+    rows = []
+    for r in ds.select_columns(list(META_COLUMNS)):
+        try:
+            rows.append((parse_key(r["key"]), parse_category(r["category"], names), r["view"] or "",
+                         r["project"] or ""))
+        except FieldProblem:
+            continue
     return frozenset(rows[i][0] for i in selection.select_rows(rows))
 
 
@@ -289,28 +443,26 @@ def synfashion_dataset(
     streaming: bool = False,
     cache_dir: str | None = None,
     revision: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> SynFashionDataset | SynFashionStream:
     """The torch dataset behind `synfashion_loader` (use it with your own DataLoader or sampler)."""
     tf = transform if isinstance(transform, ImageTransform) else ImageTransform(transform)
-    ds = open_synfashion(source, split=selection.split, streaming=streaming, cache_dir=cache_dir, revision=revision)
-    name = _describe(source, selection.split)
+    opened = open_split(source, split=selection.split, streaming=streaming, cache_dir=cache_dir, revision=revision,
+                        on_error=loader.on_error)
+    ds, name = opened.ds, _describe(source, selection.split)
     if not streaming:
-        files = None
-        if not isinstance(source, (datasets.Dataset, datasets.IterableDataset)) and Path(source).is_dir():
-            files = parquet_files(source, selection.split)
         return SynFashionDataset(
-            ds, selection=selection, transform=tf, seed=loader.seed, on_error=loader.on_error, name=name, files=files
+            ds, selection=selection, transform=tf, seed=loader.seed, on_error=loader.on_error, name=name,
+            files=opened.files or None, columns=columns, preskipped=opened.skipped,
         )
     if loader.balanced:
         raise ValueError("balanced sampling needs random access; use streaming=False (map-style)")
+    names = category_names(ds.features)
     ds = ds.reshard()  # one shard per Parquet row group, so workers and ranks split by shards, not by rows
     if selection.filters_metadata:
         if selection.eval_per_category is not None:
-            selection = Selection(split=selection.split, keys=_stream_keys(ds, selection))
-        ds = ds.filter(
-            lambda key, category, view, project: selection.matches(key, category_name(category), view, project),
-            input_columns=list(META_COLUMNS),
-        )
+            selection = Selection(split=selection.split, keys=_stream_keys(ds, selection, names))
+        ds = ds.filter(_SelectionFilter(selection, names), input_columns=list(META_COLUMNS))
     dist = loader.dist()
     strategy = split_strategy(ds.num_shards, dist.world_size * max(1, loader.num_workers))
     if dist.world_size > 1:
@@ -319,7 +471,8 @@ def synfashion_dataset(
         ds = ds.shuffle(seed=loader.seed, buffer_size=max(1, loader.shuffle_buffer))
     return SynFashionStream(
         ds, split=selection.split, transform=tf, seed=loader.seed, on_error=loader.on_error, name=name,
-        strategy=strategy, state_every=loader.batch_size or 1,
+        strategy=strategy, state_every=loader.batch_size or 1, files=opened.files, columns=columns,
+        preskipped=opened.skipped,
     )
 
 
@@ -332,15 +485,20 @@ def synfashion_loader(
     streaming: bool = False,
     cache_dir: str | None = None,
     revision: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> SynDataLoader:
     """A DataLoader of SynFashion renders from a built folder or Hub id.
+
+    Each sample also carries the data's scalar columns outside the renders schema (e.g. `source_key` and
+    `source_sha256` of a translated split); `columns=[...]` names exactly which extra columns travel instead.
 
     >>> dl = synfashion_loader("out/", Selection(split="train", categories=("hoodie",)))  # doctest: +SKIP
     >>> batch = next(iter(dl)); batch["image"].shape                                      # doctest: +SKIP
     torch.Size([16, 3, 512, 512])
     """
     ds = synfashion_dataset(
-        source, selection, transform, loader, streaming=streaming, cache_dir=cache_dir, revision=revision
+        source, selection, transform, loader, streaming=streaming, cache_dir=cache_dir, revision=revision,
+        columns=columns,
     )
     if isinstance(ds, SynFashionStream):
         return SynDataLoader(ds, loader, epoch_counter=ds.epoch)

@@ -37,7 +37,8 @@ class LoaderConfig:
     balanced: map-style SynFashion only: draw categories equally often (`num_samples` per epoch).
     even: map-style: drop up to world_size-1 samples so every rank gets the same count (DDP step parity).
     rank / world_size: explicit distributed slot; default from RANK/WORLD_SIZE or torch.distributed.
-    on_error: "raise" (default) or "skip" undecodable samples (counted in `loader.skipped`).
+    on_error: "raise" (default) or "skip" undecodable or malformed samples and unreadable shards (counted in
+        `loader.skipped`).
     pin_memory: None pins when CUDA is available.
     """
 
@@ -221,7 +222,8 @@ class SynDataLoader(DataLoader):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def _start_epoch(self) -> None:
+    def _start_epoch(self) -> bool:
+        """Set up the epoch; True when it starts fresh (not resumed mid-way)."""
         resume = self._resume if self._resume and self._resume["epoch"] == self.epoch else None
         self._resume = None
         if resume is None:  # a fresh epoch
@@ -238,10 +240,15 @@ class SynDataLoader(DataLoader):
         if self._iterable and self.num_workers > 1:
             nxt, ended = (resume["next_worker"], frozenset(resume["ended"])) if resume else (0, frozenset())
             self._order = _RoundRobin(self.num_workers, nxt, ended)
+        return resume is None
 
     def __iter__(self) -> Iterator:
-        self._start_epoch()
+        fresh = self._start_epoch()
         skipped_before = len(self.skipped)
+        if fresh and self.config.dist().rank == 0:
+            # shards and rows the dataset left out before reading (refused schemas, malformed map-style rows): every
+            # rank leaves them out, rank 0 reports them, once per epoch like any other skip
+            self.skipped.extend(getattr(self.dataset, "preskipped", ()))
         batches = super().__iter__()
         if self._order is not None:
             batches = self._order(batches)
@@ -267,7 +274,8 @@ class SynDataLoader(DataLoader):
         if new:
             shown = "; ".join(f"{s.key} ({s.source}): {s.reason}" for s in new[:5])
             more = f"; ... and {len(new) - 5} more" if len(new) > 5 else ""
-            warnings.warn(f"epoch {self.epoch}: skipped {len(new)} undecodable sample(s): {shown}{more}", stacklevel=2)
+            warnings.warn(f"epoch {self.epoch}: skipped {len(new)} undecodable or malformed sample(s): {shown}{more}",
+                          stacklevel=2)
         self.epoch += 1
         self._consumed, self._worker_states = 0, {}
 

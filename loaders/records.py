@@ -3,16 +3,22 @@
 Every source (datasets rows, WebDataset members, image files) reduces its sample to a `RawSample` and calls
 `make_sample`, so the output dict, the per-sample randomness and the error policy are the same everywhere.
 Output: {"image": CHW tensor, "key": str, "source": str, ...metadata}. SynFashion sources add category (name),
-label (ClassLabel id), project, texture, view, split; folders add path and caption.
+label (ClassLabel id), project, texture, view, split, and any extra scalar columns of the data (`extra_fields`);
+folders add path and caption. The field parsers here are the one place that interprets a row's metadata: whatever
+they refuse is a `FieldProblem`, which each source turns into a `SampleMetadataError` naming where the row came
+from, or a skip.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .errors import OnError, SampleDecodeError, SkippedSample
-from .selection import category_label, category_name
+from synfashion.taxonomy import CATEGORIES
+
+from .errors import FieldProblem, OnError, SampleDecodeError, SkippedSample
+from .selection import category_label
 from .transforms import ImageTransform
 
 # SynFashion metadata copied into each sample (besides key/category/label).
@@ -51,15 +57,82 @@ def make_sample(
     return {"image": image, "key": raw.key, "source": raw.source, **raw.meta}
 
 
-def synfashion_meta(row: dict, split: str) -> dict:
-    """The SynFashion metadata of a Parquet row (category as ClassLabel id) or a tar's JSON (category as name)."""
-    name = category_name(row["category"])
-    meta = {"category": name, "label": category_label(name), "split": row.get("split") or split}
+# Columns of the renders schema that a sample does not carry as such (the image, or facts of the stored file).
+_RENDERS_COLUMNS = frozenset(
+    ("image", "key", "category", "project", "texture", "view", "width", "height", "mode", "format", "orientation",
+     "sha256", "num_bytes", "source_path", "split")
+)
+# What every SynFashion sample dict already holds: an extra column of one of these names is not copied over it.
+RESERVED_FIELDS = frozenset(("image", "key", "source", "category", "label", "split", *SYNFASHION_FIELDS))
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def parse_category(value: object, names: Sequence[str] | None = None) -> str:
+    """A category name (one of the 20) from a name or a ClassLabel id; `names` are the ClassLabel names the id
+    refers to (the shard's own features; default: SynFashion's order). Anything else is a `FieldProblem`."""
+    if isinstance(value, str):
+        name = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        names = CATEGORIES if names is None else names
+        if not 0 <= value < len(names):
+            raise FieldProblem("category", f"label id {value} is not one of the {len(names)} categories "
+                                           f"(0..{len(names) - 1})")
+        name = names[value]
+    else:
+        raise FieldProblem("category", f"{value!r} is neither a category name nor a label id")
+    if name not in CATEGORIES:
+        raise FieldProblem("category", f"{name!r} is not one of the 20 SynFashion categories")
+    return name
+
+
+def parse_orientation(value: object) -> int | None:
+    """The stored EXIF orientation (an integer 1..8), or None when absent (then it is read from the image bytes)."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FieldProblem("orientation", f"{value!r} is not an integer (EXIF orientation 1..8)")
+    if not 1 <= value <= 8:
+        raise FieldProblem("orientation", f"{value} is out of range (EXIF orientation 1..8)")
+    return value
+
+
+def parse_key(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise FieldProblem("key", f"{value!r} is not a non-empty string")
+    return value
+
+
+def _text(row: Mapping, name: str) -> str | None:
+    value = row.get(name)
+    if value is not None and not isinstance(value, str):
+        raise FieldProblem(name, f"{value!r} is not a string")
+    return value
+
+
+def synfashion_meta(
+    row: Mapping, split: str, *, category_names: Sequence[str] | None = None, extra: Iterable[str] = ()
+) -> dict:
+    """The SynFashion metadata of a Parquet row (category as ClassLabel id) or a tar's JSON (category as name), plus
+    the `extra` columns named; raises `FieldProblem` naming the first malformed field."""
+    name = parse_category(row.get("category"), category_names)
+    meta = {"category": name, "label": category_label(name), "split": _text(row, "split") or split}
     for f in SYNFASHION_FIELDS:
-        meta[f] = row.get(f)
+        meta[f] = _text(row, f)
+    for column in extra:
+        meta[column] = row.get(column)
     return meta
 
 
-def orientation_of(row: dict) -> int | None:
-    value = row.get("orientation")
-    return int(value) if value is not None and 1 <= int(value) <= 8 else None
+def is_extra(name: str) -> bool:
+    """Whether a column (or JSON field) outside the renders schema travels with each sample: provenance columns like
+    `source_key`, sidecar columns. Names that a sample already uses, and `__private__` ones, do not."""
+    return name not in _RENDERS_COLUMNS and name not in RESERVED_FIELDS and not name.startswith("__")
+
+
+def scalar_extras(meta: Mapping) -> list[str]:
+    """The extra fields of one tar member's JSON whose values are scalars (lists and objects stay behind)."""
+    return [k for k, v in meta.items() if is_extra(k) and isinstance(v, _SCALARS)]
+
+
+def orientation_of(row: Mapping) -> int | None:
+    return parse_orientation(row.get("orientation"))

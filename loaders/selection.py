@@ -116,8 +116,12 @@ def eval_subset_keys(rows: Iterable[tuple[str, str]], per_category: int, seed: i
 
 
 def category_name(value: int | str) -> str:
-    """ClassLabel id or name -> name."""
-    return CATEGORIES[value] if isinstance(value, int) else value
+    """ClassLabel id (SynFashion's order) or name -> name; ValueError for anything that is not one of the 20."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(CATEGORIES):
+        return CATEGORIES[value]
+    if isinstance(value, str) and value in CATEGORIES:
+        return value
+    raise ValueError(f"{value!r} is not a SynFashion category (a name or a label id 0..{len(CATEGORIES) - 1})")
 
 
 def category_label(name: str) -> int:

@@ -5,6 +5,13 @@ readers (ranks x workers: whole shards when there are enough, else every N-th sa
 into samples (webdataset's tar iterator) -> metadata filter (the JSON only, before any decode) -> shuffle buffer
 -> resume skip -> decode. Every stage is deterministic for (seed, epoch, reader), so a finite read yields each
 sample exactly once across all readers and resuming is an exact replay that skips what was already delivered.
+
+Shards are opened here, not by webdataset's `gopen`: local files with `open`, http(s) URLs in-process with the Hub
+token in a header (`loaders.http`), never through a shell. Shard paths read from a built folder's manifest are data
+and must be plain relative paths inside the folder (`loaders.manifest`). A `pipe:` command runs only when the
+caller wrote it and said so (`allow_pipe=True`); other URL schemes the caller gives (gs://, ...) go to webdataset's
+`gopen`. A member whose JSON does not parse or whose metadata is malformed is an error naming the shard, the member
+and the field, or a counted skip.
 """
 
 from __future__ import annotations
@@ -13,21 +20,39 @@ import glob
 import json
 import os
 import random
+import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import braceexpand
 import torch.utils.data
-from webdataset.tariterators import tarfile_samples
+from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from synfashion.schema import IMAGE_EXTENSIONS
 
 from .distributed import DistInfo, ReaderSlot, reader_slot
-from .errors import OnError, ShardReadError, SkippedSample
+from .errors import (
+    FieldProblem,
+    OnError,
+    SampleMetadataError,
+    ShardReadError,
+    SkippedSample,
+    UnsafeSourceError,
+)
+from .http import HttpAccess, http_failure, is_http, open_http
 from .loader import STATE_FIELD, LoaderConfig, end_marker, SharedEpoch, SynDataLoader
-from .records import RawSample, make_sample, orientation_of, synfashion_meta
+from .manifest import manifest_samples, manifest_shards
+from .records import (
+    RawSample,
+    make_sample,
+    parse_category,
+    parse_key,
+    parse_orientation,
+    scalar_extras,
+    synfashion_meta,
+)
 from .selection import Selection
 from .transforms import TRAIN_512, ImageTransform, TransformConfig
 
@@ -35,28 +60,38 @@ SplitBy = Literal["auto", "shards", "examples"]
 # "auto" splits by whole shards when there are at least this many per reader (at most 1/8 imbalance).
 AUTO_SHARDS_PER_READER = 8
 IMAGE_SUFFIXES: tuple[str, ...] = tuple(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
-_URL_SCHEMES = ("http://", "https://", "pipe:", "gs://", "s3://", "file:")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # a URL or a command prefix (pipe:), as safepath reads it
 
 
-def resolve_shards(source: str | Path | Iterable[str | Path], split: str = "train") -> list[str]:
-    """Shard URLs from: a built folder (its webdataset/<split>/), a folder of tars, a brace pattern, a glob,
-    a URL, or a list of any of these. Local results are sorted; order of a given list is kept."""
+def _pipe_refused(text: str) -> UnsafeSourceError:
+    return UnsafeSourceError(
+        f"shard source {text[:80]!r} is a shell command (webdataset runs `pipe:` sources in a shell). Pass "
+        "allow_pipe=True if you wrote this command yourself; never for a string read from a file, a card or the Hub. "
+        "Hub shards need no command: pass the https URLs of synfashion.hub.webdataset_urls()."
+    )
+
+
+def resolve_shards(
+    source: str | Path | Iterable[str | Path], split: str = "train", *, allow_pipe: bool = False
+) -> list[str]:
+    """Shard locations from: a built folder (its manifest's tars of `split`, else webdataset/<split>/*.tar), a
+    folder of tars, a brace pattern, a glob, a URL, or a list of any of these. Local results are absolute paths,
+    sorted; the order of a given list is kept. A `pipe:` source is refused unless `allow_pipe`."""
     if not isinstance(source, (str, Path)):
-        return [u for item in source for u in resolve_shards(item, split)]
+        return [u for item in source for u in resolve_shards(item, split, allow_pipe=allow_pipe)]
     text = str(source)
-    if text.startswith(_URL_SCHEMES):
+    if text.startswith("pipe:"):
+        if not allow_pipe:
+            raise _pipe_refused(text)
         return list(braceexpand.braceexpand(text))
-    path = Path(text)
+    if _SCHEME.match(text) and not Path(text).exists():
+        return list(braceexpand.braceexpand(text))
+    path = Path(text).absolute()
     if path.is_dir():
-        manifest = path / "manifest.json"
         if (path / "webdataset").is_dir():
-            if manifest.is_file():
-                shards = json.loads(manifest.read_text()).get("shards", [])
-                found = sorted(
-                    str(path / s["path"]) for s in shards if s.get("format") == "webdataset" and s.get("split") == split
-                )
-                if found:
-                    return found
+            found = manifest_shards(path, "webdataset", split)  # every shard path in it checked first
+            if found:
+                return found
             path = path / "webdataset" / split
         found = sorted(str(p) for p in path.glob("*.tar"))
         if not found:
@@ -66,21 +101,13 @@ def resolve_shards(source: str | Path | Iterable[str | Path], split: str = "trai
     out: list[str] = []
     for item in expanded:
         if any(c in item for c in "*?["):
-            out += sorted(glob.glob(item))
+            out += sorted(os.path.abspath(p) for p in glob.glob(item))
         else:
-            out.append(item)
+            out.append(os.path.abspath(item))
     missing = [u for u in out if not os.path.exists(u)]
     if missing or not out:
         raise ShardReadError(f"shard(s) not found: {', '.join(missing[:5]) or text}")
     return out
-
-
-def manifest_samples(source: str | Path, split: str) -> list[dict] | None:
-    """The per-sample metadata of a built folder's manifest (for evaluation subsets), or None."""
-    if isinstance(source, (str, Path)) and Path(source, "manifest.json").is_file():
-        samples = json.loads(Path(source, "manifest.json").read_text()).get("samples", [])
-        return [s for s in samples if s.get("split") == split]
-    return None
 
 
 @dataclass(frozen=True)
@@ -92,6 +119,8 @@ class StreamPlan:
     shuffle: bool = True
     seed: int = 0
     shuffle_buffer: int = 256
+    allow_pipe: bool = False  # the caller wrote the `pipe:` shards themselves
+    http: HttpAccess = field(default_factory=HttpAccess)
 
     def mode(self, slot: ReaderSlot) -> str:
         """"auto": whole shards when they divide evenly among the readers (or are many enough that the
@@ -112,23 +141,61 @@ def stage_shards(plan: StreamPlan, epoch: int, slot: ReaderSlot) -> list[str]:
     return shards
 
 
-def stage_read(shards: list[str], on_error: OnError, skipped: list[SkippedSample]) -> Iterator[dict]:
+def open_shard(url: str, plan: StreamPlan) -> IO[bytes]:
+    """One shard as a binary stream; never a shell unless the caller allowed their own `pipe:` command."""
+    if url.startswith("pipe:"):
+        if not plan.allow_pipe:
+            raise _pipe_refused(url)
+        from webdataset.gopen import gopen
+
+        return gopen(url)
+    if is_http(url):
+        return open_http(url, plan.http)
+    if _SCHEME.match(url):  # a URL the caller gave (gs://, ...): webdataset's openers, which take no shell
+        from webdataset.gopen import gopen
+
+        return gopen(url)
+    return open(url, "rb")
+
+
+def stage_read(
+    shards: list[str], on_error: OnError, skipped: list[SkippedSample], plan: StreamPlan | None = None
+) -> Iterator[dict]:
     """Tar members grouped into samples; a shard that cannot be read raises naming it, or is recorded."""
+    plan = plan or StreamPlan(tuple(shards))
+    current = {"url": "an unknown shard"}
 
     def handler(exn: Exception) -> bool:
-        where = next((a for a in reversed(exn.args) if isinstance(a, str) and a in shards), None)
-        where = where or next((s for s in shards if any(s in str(a) for a in exn.args)), "an unknown shard")
+        if isinstance(exn, UnsafeSourceError):
+            raise exn
+        where = current["url"]
+        http = http_failure(exn)
+        if http is not None:
+            detail, hint = http
+        else:
+            detail = f"{type(exn).__name__}: {exn.args[0] if exn.args else exn}"
+            hint = ("Check the file (re-download or rebuild it), or pass on_error='skip' to skip it (reported in "
+                    "loader.skipped).")
+        detail = plan.http.scrub(detail)
         if on_error == "skip":
-            reason = f"shard unreadable: {type(exn).__name__}: {exn.args[0] if exn.args else ''}"
-            skipped.append(SkippedSample(where, "*", reason))
+            skipped.append(SkippedSample(where, "*", f"shard unreadable: {detail}"))
             return True
-        raise ShardReadError(
-            f"cannot read WebDataset shard {where}: {type(exn).__name__}: {exn.args[0] if exn.args else exn}. "
-            "Check the file (re-download or rebuild it), or pass on_error='skip' to skip it "
-            "(reported in loader.skipped)."
-        ) from exn
+        raise ShardReadError(f"cannot read WebDataset shard {where}: {detail}. {hint}") from exn
 
-    yield from tarfile_samples(({"url": u} for u in shards), handler=handler)
+    def streams() -> Iterator[dict]:
+        for url in shards:
+            current["url"] = url
+            try:
+                stream = open_shard(url, plan)
+            except Exception as exn:
+                handler(exn)
+                continue
+            try:
+                yield {"url": url, "stream": stream}
+            finally:
+                stream.close()
+
+    yield from group_by_keys(tar_file_expander(streams(), handler=handler), handler=handler)
 
 
 def stage_split_examples(samples: Iterator[dict], slot: ReaderSlot, mode: str) -> Iterator[dict]:
@@ -140,14 +207,41 @@ def stage_split_examples(samples: Iterator[dict], slot: ReaderSlot, mode: str) -
             yield s
 
 
+def member_meta(s: dict) -> dict:
+    """A sample's JSON member as a dict ({} when it has none); `FieldProblem` when it does not parse or is not an
+    object."""
+    if "json" not in s:
+        return {}
+    try:
+        meta = json.loads(s["json"])
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise FieldProblem("json", f"not valid JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict):
+        raise FieldProblem("json", f"holds a {type(meta).__name__}, not a JSON object")
+    return meta
+
+
 def stage_filter(samples: Iterator[dict], selection: Selection | None) -> Iterator[dict]:
-    """Parse each sample's JSON once; keep those the selection matches (no image decoded yet)."""
+    """Parse each sample's JSON once; keep those the selection matches (no image decoded yet). A sample whose
+    metadata cannot be read is kept, marked, so the decode stage reports it (it cannot be matched)."""
     for s in samples:
-        meta = json.loads(s["json"]) if "json" in s else {}
+        try:
+            meta = member_meta(s)
+        except FieldProblem as e:
+            s["__meta__"], s["__problem__"] = {}, e
+            yield s
+            continue
         s["__meta__"] = meta
         if selection is not None and meta:
-            key = meta.get("key", s["__key__"])
-            if not selection.matches(key, meta.get("category", ""), meta.get("view", ""), meta.get("project", "")):
+            try:
+                key = parse_key(meta.get("key", s["__key__"]))
+                category = parse_category(meta["category"]) if "category" in meta else ""
+            except FieldProblem:
+                yield s  # reported when it is turned into a sample
+                continue
+            view, project = meta.get("view"), meta.get("project")
+            if not selection.matches(key, category, view if isinstance(view, str) else "",
+                                     project if isinstance(project, str) else ""):
                 continue
         yield s
 
@@ -169,14 +263,25 @@ def stage_shuffle(samples: Iterator, bufsize: int, rng: random.Random) -> Iterat
     yield from buf
 
 
+def _image_ext(s: dict) -> str | None:
+    return next((e for e in IMAGE_SUFFIXES if e in s), None)
+
+
+def member_source(s: dict, ext: str | None = None) -> str:
+    """Where a sample came from: its shard and member (the image, or `ext`), for errors and skip records."""
+    ext = ext or _image_ext(s) or ("json" if "json" in s else "?")
+    return f"{s.get('__url__')} member {s['__key__']}.{ext}"
+
+
 def to_raw(s: dict) -> RawSample:
+    """A grouped tar sample -> RawSample; `FieldProblem` when its metadata is malformed."""
     meta = s.get("__meta__", {})
-    ext = next((e for e in IMAGE_SUFFIXES if e in s), None)
-    key = meta.get("key", s["__key__"])
-    source = f"{s.get('__url__')} member {s['__key__']}.{ext or '?'}"
-    out_meta = synfashion_meta(meta, meta.get("split", "")) if "category" in meta else {}
+    ext = _image_ext(s)
+    key = parse_key(meta.get("key", s["__key__"]))
+    out_meta = synfashion_meta(meta, "", extra=scalar_extras(meta)) if "category" in meta else {}
     data = s.get(ext) if ext else None
-    return RawSample(data=data, key=key, source=source, meta=out_meta, orientation=orientation_of(meta))
+    return RawSample(data=data, key=key, source=member_source(s), meta=out_meta,
+                     orientation=parse_orientation(meta.get("orientation")))
 
 
 class WebDatasetStream(torch.utils.data.IterableDataset):
@@ -203,7 +308,7 @@ class WebDatasetStream(torch.utils.data.IterableDataset):
 
     def _pass(self, epoch: int, slot: ReaderSlot, skip: int) -> Iterator[tuple[dict, int]]:
         skipped: list[SkippedSample] = []
-        samples = stage_read(stage_shards(self.plan, epoch, slot), self.on_error, skipped)
+        samples = stage_read(stage_shards(self.plan, epoch, slot), self.on_error, skipped, self.plan)
         samples = stage_split_examples(samples, slot, self.plan.mode(slot))
         samples = stage_filter(samples, self.selection)
         if self.plan.shuffle:
@@ -217,10 +322,21 @@ class WebDatasetStream(torch.utils.data.IterableDataset):
                 continue
             while skipped:
                 yield skipped.pop(0).as_marker(), n - 1
-            raw = self.to_raw(s)
-            yield make_sample(raw, self.transform, seed=self.plan.seed, epoch=epoch, on_error=self.on_error), n
+            yield self._sample(s, epoch), n
         while skipped:
             yield skipped.pop(0).as_marker(), n
+
+    def _sample(self, s: dict, epoch: int) -> dict:
+        try:
+            if "__problem__" in s:
+                raise s["__problem__"]
+            raw = self.to_raw(s)
+        except FieldProblem as e:
+            source, key = member_source(s, "json" if e.field == "json" else None), s["__key__"]
+            if self.on_error == "skip":
+                return SkippedSample(source, key, f"bad metadata: {e}").as_marker()
+            raise SampleMetadataError.from_problem(e, source=source, key=key) from None
+        return make_sample(raw, self.transform, seed=self.plan.seed, epoch=epoch, on_error=self.on_error)
 
     def __iter__(self) -> Iterator[dict]:
         slot = reader_slot(self.dist)
@@ -247,12 +363,15 @@ def webdataset_dataset(
     *,
     epochs: int | None = 1,
     split_by: SplitBy = "auto",
+    token: str | bool | None = None,
+    endpoint: str | None = None,
+    allow_pipe: bool = False,
 ) -> WebDatasetStream:
     """The IterableDataset behind `webdataset_loader`."""
     if loader.balanced:
         raise ValueError("balanced sampling needs random access; use synfashion_loader (map-style)")
     tf = transform if isinstance(transform, ImageTransform) else ImageTransform(transform)
-    shards = resolve_shards(source, selection.split)
+    shards = resolve_shards(source, selection.split, allow_pipe=allow_pipe)
     if selection.eval_per_category is not None:
         rows = manifest_samples(source, selection.split) if isinstance(source, (str, Path)) else None
         if rows is None:
@@ -262,7 +381,8 @@ def webdataset_dataset(
             )
         picked = selection.select_rows([(r["key"], r["category"], r["view"], r["project"]) for r in rows])
         selection = Selection(split=selection.split, keys=frozenset(rows[i]["key"] for i in picked))
-    plan = StreamPlan(tuple(shards), split_by, loader.shuffle, loader.seed, loader.shuffle_buffer)
+    plan = StreamPlan(tuple(shards), split_by, loader.shuffle, loader.seed, loader.shuffle_buffer,
+                      allow_pipe=allow_pipe, http=HttpAccess(token, endpoint))
     return WebDatasetStream(
         plan, transform=tf, dist=loader.dist(), selection=selection if selection.filters_metadata else None,
         epochs=epochs, on_error=loader.on_error,
@@ -277,12 +397,22 @@ def webdataset_loader(
     *,
     epochs: int | None = 1,
     split_by: SplitBy = "auto",
+    token: str | bool | None = None,
+    endpoint: str | None = None,
+    allow_pipe: bool = False,
 ) -> SynDataLoader:
     """A DataLoader over SynFashion WebDataset shards.
 
-    `source`: a built folder (reads webdataset/<split>/), a folder of tars, "shards-{00000..00009}.tar", a glob,
-    URLs ("https://...", "pipe:curl -s ..."), or a list. `epochs` passes per iteration (None: endless, for
-    step-based training); the shard order and buffers reshuffle every pass.
+    `source`: a built folder (the tars its manifest lists, else webdataset/<split>/), a folder of tars,
+    "shards-{00000..00009}.tar", a glob, http(s) URLs (e.g. `synfashion.hub.webdataset_urls(repo, split)`), or a
+    list. URLs are streamed in-process; Hub URLs (HF_ENDPOINT, or `endpoint`) carry the token (`token`, else HF_TOKEN
+    or the saved login; False: none) in a header, so private repos work without curl or a shell. `epochs` passes
+    per iteration (None: endless, for step-based training); the shard order and buffers reshuffle every pass.
+
+    `allow_pipe=True` lets a `pipe:` source of your own run in a shell, as webdataset does (say, `pipe:aws s3 cp
+    s3://bucket/shard.tar -`); it is refused by default so that a string from a file, a card or the Hub never
+    becomes a command. A manifest's shard paths are never commands, whatever this flag says.
     """
-    ds = webdataset_dataset(source, selection, transform, loader, epochs=epochs, split_by=split_by)
+    ds = webdataset_dataset(source, selection, transform, loader, epochs=epochs, split_by=split_by, token=token,
+                            endpoint=endpoint, allow_pipe=allow_pipe)
     return SynDataLoader(ds, loader, epoch_counter=ds.epoch)

@@ -50,16 +50,16 @@ class ShardEntry:
         if not isinstance(doc, dict):
             raise ManifestError(f"{where}: a shard entry is {type(doc).__name__}, not an object")
         name = doc.get("path", "?")
+        try:  # the path first: an unsafe one is named as such whatever else is wrong with the entry
+            safe_relpath(doc.get("path"), where=where)
+        except UnsafePathError as e:
+            raise ManifestError(str(e)) from None
         for key, kind in (("path", str), ("format", str), ("config", str), ("split", str), ("num_samples", int),
                           ("num_bytes", int), ("sha256", str)):
             value = doc.get(key)
             if not isinstance(value, kind) or isinstance(value, bool):
                 got = "missing" if key not in doc else f"{type(value).__name__} {value!r}"[:80]
                 raise ManifestError(f"{where}: shard {name!r} needs {key} ({kind.__name__}), got {got}")
-        try:
-            safe_relpath(doc["path"], where=where)
-        except UnsafePathError as e:
-            raise ManifestError(str(e)) from None
         if doc["format"] not in SHARD_FORMATS:
             raise ManifestError(f"{where}: shard {name!r} has format {doc['format']!r}; expected parquet or webdataset")
         if doc["num_bytes"] < 0 or doc["num_samples"] < 0 or len(doc["sha256"]) != 64:

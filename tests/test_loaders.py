@@ -11,7 +11,6 @@ import gc
 import hashlib
 import io
 import json
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -85,12 +84,13 @@ def write_built_folder(out: Path, items: list[tuple[RenderRecord, bytes]], shard
                 for rec, data in part:
                     pw.write(renders_row(rec, data))
                     tw.write(rec.key, rec.extension, data, rec.metadata())
-            for rel, fmt in ((pq_rel, "parquet"), (tar_rel, "webdataset")):
-                shards.append(
-                    {"path": rel, "format": fmt, "config": "renders", "split": split, "num_samples": len(part)}
-                )
+            for rel, fmt, writer in ((pq_rel, "parquet", pw), (tar_rel, "webdataset", tw)):
+                shards.append({"path": rel, "format": fmt, "config": "renders", "split": split,
+                               "num_samples": len(part), "num_bytes": writer.num_bytes, "sha256": writer.sha256})
             samples += [rec.metadata() for rec, _ in part]
-    (out / "manifest.json").write_text(json.dumps({"shards": shards, "samples": samples}))
+    doc = {"format": "synfashion-build/2", "parameters": {"formats": ["parquet", "webdataset"]}, "shards": shards,
+           "samples": samples}
+    (out / "manifest.json").write_text(json.dumps(doc))
     return out
 
 
@@ -532,8 +532,9 @@ def test_resume_mid_epoch_continues_exactly(built, source, workers):
 
 
 # ------------------------------------------------------------------------------------------ Hub id and URLs
-# The built sample is pushed in-process to the loopback Hub server; the loaders run in a client subprocess
-# because huggingface_hub and datasets read HF_ENDPOINT when they are imported.
+# The built sample is pushed in-process to the loopback Hub server (a private repo); the loaders run in a client
+# subprocess because huggingface_hub and datasets read HF_ENDPOINT when they are imported. The tars stream from the
+# resolve URLs with HF_TOKEN in a header, in the main process and in forked workers alike.
 ROOT = Path(__file__).resolve().parents[1]
 
 CLIENT = r"""
@@ -571,15 +572,14 @@ def hub_push(monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-saved-login"))
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="webdataset reads http URLs with curl")
 def test_hub_id_and_urls(built, hub_push, tmp_path):
     from synfashion.hub import push_dataset
     from synfashion.testing.hub_server import DEFAULT_TOKEN, DEFAULT_USER, HubServer
 
     repo = f"{DEFAULT_USER}/synfashion-loaders"
     with HubServer() as hub:
-        push_dataset(built, repo, private=False, allow_public=True, token=DEFAULT_TOKEN, endpoint=hub.endpoint,
-                     progress=False)
+        push_dataset(built, repo, token=DEFAULT_TOKEN, endpoint=hub.endpoint, progress=False)  # private
+        assert hub.is_private(repo)
         proc = subprocess.run([sys.executable, "-c", CLIENT, repo], cwd=ROOT, timeout=300, capture_output=True,
                               text=True, env=hub.client_env(token=DEFAULT_TOKEN, home=tmp_path / "home"))
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -30,14 +30,30 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from . import HubError, pull_dataset
+    from .pull import UnsafeRepoError
 
     try:
         pull_dataset(args.repo_id, args.out, revision=args.revision, token=args.token, verify=not args.no_verify,
-                     console=console)
+                     formats=args.formats, console=console)
+    except UnsafeRepoError as e:  # the repo's content is bad input, not a failure to reach it
+        console.print(f"[red]pull refused[/]: {e}", highlight=False)
+        return 2
     except HubError as e:
         console.print(f"[red]pull failed[/]: {e}", highlight=False)
         return 1
     return 0
+
+
+FORMATS = ("parquet", "webdataset")
+
+
+def formats_arg(text: str) -> tuple[str, ...]:
+    """--formats: a comma-separated subset of FORMATS (checked here, so a typo is a usage error before any request)."""
+    items = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in items if f not in FORMATS]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(FORMATS)} (comma-separated)")
+    return items
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,11 +82,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = subparsers.add_parser(
         "pull", help="download a pushed dataset repo into a folder and verify it",
         description="Download every file of the dataset repo at one commit of REVISION into OUT (resumable), "
-                    "then run `synfashion verify` on it.",
+                    "then run `synfashion verify` on it. A repo listing a file whose path is not a plain relative "
+                    "path (pipe:..., ../x, /x, a URL) is refused before anything is written (exit 2).",
     )
     q.add_argument("repo_id", help="namespace/name of the dataset repo")
     q.add_argument("out", help="an empty folder, or an earlier pull of the same repo")
     q.add_argument("--revision", default=None, help="branch, tag or commit (default main)")
     q.add_argument("--token", default=None, help=token_help)
+    q.add_argument("--formats", type=formats_arg, default=None,
+                   help="fetch only these copies of the images: parquet (data/: renders and garments) and/or "
+                        "webdataset (webdataset/: tars); comma-separated, default both. The card and manifest always "
+                        "come, and verify checks what was fetched")
     q.add_argument("--no-verify", action="store_true", help="skip `synfashion verify` after downloading")
     q.set_defaults(func=cmd_pull)

@@ -121,6 +121,7 @@ def make_built_folder(out: str | Path, *, seed: int = 0, train_shards: int = 2, 
             "License: CC BY-NC-ND 4.0 (no derivatives, non-commercial).\n")
     (out / "README.md").write_text(card, encoding="utf-8")
     from synfashion.manifest import Manifest, ShardEntry, compute_counts
+    from synfashion.schema import release_layout
 
     for sample, (split_rel, tar_rel) in zip(samples, locations):
         sample["shards"] = {"parquet": split_rel, "webdataset": tar_rel}
@@ -128,6 +129,6 @@ def make_built_folder(out: str | Path, *, seed: int = 0, train_shards: int = 2, 
         samples=samples, shards=[ShardEntry(**s) for s in shards], counts=compute_counts(samples),
         parameters={"formats": ["parquet", "webdataset"], "garments": True}, builder_version="fixture",
         source={"name": f"fixture-{seed}"}, fingerprint=f"fixture-{seed}",
-        features={"renders": renders_features().to_dict(), "garments": garments_features().to_dict()},
+        features=release_layout().features(),
     ).write(out)
     return out

@@ -16,6 +16,7 @@ What a client must know:
 
 Fault injection (`fail`, `drop`, `hang`) makes chosen requests answer an HTTP error, lose their connection half
 way through the request body, or stall until `release()`; `requests` and `uploads` record what the clients did.
+`commit_files` puts files into a repo server-side, under any path (a stranger's repo with hostile names).
 
 Deliberate simplifications: one namespace per repo id across repo types (so "exists with another type" can be
 exercised), no git protocol, no pull requests, no Xet, no gated repos, state in memory and blobs in a folder.
@@ -292,6 +293,19 @@ class HubServer:
 
     def is_private(self, repo_id: str, repo_type: str = "dataset") -> bool:
         return self._repos[(repo_type, repo_id)].private
+
+    def commit_files(self, repo_id: str, files: Mapping[str, bytes], *, revision: str = "main",
+                     title: str = "server-side commit", repo_type: str = "dataset") -> str:
+        """Commit `files` (path -> content) on top of `revision` directly, without a client: how a test makes a repo
+        hold what a well-behaved client refuses to upload (a path like `pipe:...` or `../x`), as a stranger's repo
+        might. Returns the new commit's oid."""
+        with self._lock:
+            repo = self._repos[(repo_type, repo_id)]
+            head = self._commit_at(repo, revision)
+            tree = dict(head.files)
+            for path, data in files.items():
+                tree[path] = _File(len(data), self._put_blob(data), _git_blob_oid(data), lfs=False)
+            return self._add_commit(repo, revision, head.oid, title, "", tree).oid
 
     # -- internals shared by handlers
     def _blob_path(self, sha256: str) -> Path:
