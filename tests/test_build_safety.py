@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def test_the_lock_dies_with_its_process_even_when_workers_outlive_it(release, tm
             f"with folder_lock({str(out)!r}):\n"
             f"    pool = ProcessPoolExecutor(2); pool.submit(os.getpid).result()\n"
             f"    print('locked', flush=True); sys.stdin.read()\n")
-    proc = subprocess.Popen(["python", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     with pytest.raises(FolderBusyError):
         with folder_lock(out):
@@ -170,7 +171,7 @@ def test_a_real_full_disk_is_one_clear_error_and_no_torn_shard(release, tmp_path
     _tmpfs(disk, "200k")
     try:
         out = disk / "out"
-        proc = subprocess.run(["synfashion", "build", str(release), str(out), "--formats", "webdataset",
+        proc = subprocess.run([sys.executable, "-m", "synfashion.cli", "build", str(release), str(out), "--formats", "webdataset",
                                "--workers", "1", "--shard-size", "1GB"], capture_output=True, text=True)
         assert proc.returncode == 2, proc.stderr
         assert "no space left on" in proc.stderr and "MB needed" in proc.stderr and "Traceback" not in proc.stderr
@@ -251,7 +252,7 @@ def test_a_malformed_manifest_is_one_clear_error(built, tmp_path, edit, message)
         Manifest.read(out)
     report = verify_dataset(out)
     assert not report.ok and any(message.split("'")[0] in p for p in report.problems)
-    proc = subprocess.run(["synfashion", "verify", str(out)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "synfashion.cli", "verify", str(out)], capture_output=True, text=True)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert not Path("/tmp/pwned").exists()
 
@@ -304,7 +305,7 @@ def test_cli_errors_print_names_literally(tmp_path):
     out = tmp_path / "x[bold]y"
     out.mkdir()
     (out / "foo.txt").write_text("user file")
-    proc = subprocess.run(["synfashion", "build", str(tmp_path / "missing[red]"), str(out)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "synfashion.cli", "build", str(tmp_path / "missing[red]"), str(out)], capture_output=True,
                           text=True)
     assert proc.returncode == 2 and "missing[red]" in proc.stderr and "Traceback" not in proc.stderr
     assert os.listdir(out) == ["foo.txt"]
