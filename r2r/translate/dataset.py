@@ -96,6 +96,7 @@ class DatasetReport:
     finalized: bool = False
     manifest: Manifest | None = None
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: plan, load (the model), translate, write, ...
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,9 @@ class _Run:
         report.reused = sum(len(u.indices) for u in mine if u not in todo)
         if not todo:
             return
+        t0 = time.perf_counter()
         translator = Translator(self.job.model, self.job.params, self.job.seed)
+        report.phases["load"] = time.perf_counter() - t0
         workers = self.job.num_workers
         loader = torch.utils.data.DataLoader(
             _Inputs(self.inputs, self.source.read, self.job.size, self.source.ref.name),
@@ -429,6 +432,8 @@ def translate_dataset(job: DatasetJob, *, progress: bool = True) -> DatasetRepor
     report = DatasetReport(job.out)
     run = _Run(job)
     report.rejected = run.rejected
+    report.phases["plan"] = time.perf_counter() - started
+
     slot = run.state.dir / f"rank-{job.rank:05d}.lock" if job.world_size > 1 else None
     with disk_full_as_error(job.out, what="the translated dataset"):
         if job.finalize_only:
@@ -440,13 +445,19 @@ def translate_dataset(job: DatasetJob, *, progress: bool = True) -> DatasetRepor
                 if status == "finished":
                     report.manifest = run.reuse_finished(report)
                 else:
+                    t0 = time.perf_counter()
                     run.translate(report, progress)
+                    t1 = time.perf_counter()
+                    report.phases["translate"] = t1 - t0 - report.phases.get("load", 0.0)  # the model's load apart
                     run.write_shards(progress)
+                    report.phases["write"] = time.perf_counter() - t1
             synced = _barrier() if job.world_size > 1 else False
             if job.world_size == 1 or (job.rank == 0 and synced):
                 if report.manifest is None:
+                    t0 = time.perf_counter()
                     with folder_lock(job.out, "r2r translate-dataset"):
                         report.manifest = run.finalize(report)
+                    report.phases["finalize"] = time.perf_counter() - t0
     report.seconds = time.perf_counter() - started
     return report
 
