@@ -153,7 +153,7 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _open_regular(path: str | Path) -> tuple[int, os.stat_result]:
+def open_regular_file(path: str | Path) -> tuple[int, os.stat_result]:
     """Open `path` for reading only if it is a regular file: O_NONBLOCK, so a FIFO that replaced the file since it
     was listed cannot block the open, then fstat to prove what was opened. Raises ImageRejected otherwise."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
@@ -181,7 +181,7 @@ def _read_sidecar(path: Path) -> dict[str, tuple[int, dict]]:
     column that would shadow one of ours."""
     rows: dict[str, tuple[int, dict]] = {}
     try:
-        fd, _ = _open_regular(path)
+        fd, _ = open_regular_file(path)
     except FileNotFoundError:
         raise ReleaseLayoutError(f"metadata sidecar {path} does not exist") from None
     except ImageRejected as e:
@@ -395,7 +395,7 @@ def _check_file(args: tuple[str, str, int, str, int]) -> CheckResult:
     file: the verdict comes back as an ImageRejected, which pickles (see its __reduce__)."""
     root, rel, max_pixels, validate, max_bytes = args
     try:
-        fd, st = _open_regular(Path(root, rel))
+        fd, st = open_regular_file(Path(root, rel))
     except ImageRejected as e:
         return rel, "", (0, 0), e
     except OSError as e:
