@@ -173,7 +173,9 @@ tag, which readers should apply.
 
 Splits are assigned per *group* of 3D projects joined by shared textures, so **no 3D project and no texture
 appears in more than one split** (`synfashion verify` checks this). A group's split comes from a salted hash of
-its project ids (fractions {fractions}), so adding new projects does not move existing ones.
+its project ids (fractions {fractions}), stratified by category: where the hash alone would leave a category out
+of a split, or far from its fraction, the fewest groups of that category move. Adding projects to a category
+leaves other categories' groups where they are.
 {len(rejected)} input file(s) were rejected at build time (listed with reasons in `manifest.json`).
 {"".join(f"{chr(10)}- note: {n}" for n in notes)}
 

@@ -8,8 +8,9 @@ OUT=demo-out
 mkdir -p "$OUT"
 rm -rf "$OUT/release" "$OUT/synfashion-sample"
 
-echo "== 1. sample release (20 categories x 2 projects x 2 textures x 4 views, 768x1024)"
-synfashion sample "$OUT/release"
+echo "== 1. sample release (20 categories x 8 projects x 1 texture x 4 views, 768x1024)"
+# 8 projects per category: enough groups (projects tied by shared textures) that every split holds every category
+synfashion sample "$OUT/release" --projects 8 --textures 1
 
 echo "== 2. build: Parquet (Hub layout, 2 configs) + WebDataset + card + manifest"
 synfashion build "$OUT/release" "$OUT/synfashion-sample" --shard-size 16MB

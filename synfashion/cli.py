@@ -7,8 +7,18 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 console = Console(stderr=True)
+
+
+def _say(label: tuple[str, str], text: str) -> None:
+    """One line: a coloured label, then `text` exactly as it is. Names from a release may hold rich markup
+    ("x[/bold].jpg") or control characters; Text never parses markup, and `printable` escapes control characters, so
+    a name can neither crash the output nor drive the terminal."""
+    from .release.scan import printable
+
+    console.print(Text.assemble(label, printable(text)), highlight=False, soft_wrap=True)
 
 
 def _size(text: str) -> int:
@@ -36,7 +46,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .build import BuildConfig, build_dataset
+    from .build import BuildConfig, RejectedInputsError, build_dataset
     from .release.scan import ScanConfig
     from .schema import DEFAULT_PATTERN
     from .splits import SplitConfig
@@ -51,23 +61,32 @@ def cmd_build(args: argparse.Namespace) -> int:
             pattern=args.pattern or DEFAULT_PATTERN,
             metadata=Path(args.metadata) if args.metadata else None,
             validate=args.validate,
+            follow_outside_links=args.follow_outside_links,
         ),
         allow_rejected=args.allow_rejected,
         overwrite=args.overwrite,
         garments=not args.no_garments,
         fsync=args.fsync,
     )
-    result = build_dataset(args.source, args.out, config, workers=args.workers)
+    try:
+        result = build_dataset(args.source, args.out, config, workers=args.workers)
+    except RejectedInputsError as e:
+        for r in e.rejected:  # every one: the build stopped, so no manifest lists them
+            _say(("rejected", "yellow"), f" {r.source_path}: {r.reason}: {r.detail}")
+        _say(("error", "red"), f": {len(e.rejected)} input file(s) under {args.source} cannot be packaged (listed "
+             "above); fix or remove them, or pass --allow-rejected to build without them (each is then listed in "
+             "manifest.json)")
+        return 2
     m = result.manifest.to_dict()
-    console.print(
-        f"[green]built[/] {result.out}: {m['counts']['total']} images "
-        f"({', '.join(f'{k} {v}' for k, v in m['counts']['per_split'].items())}), {len(m['shards'])} shard files "
-        f"({result.shards_reused} reused), {len(m['rejected'])} rejected"
-    )
+    _say(("built", "green"), f" {result.out}: {m['counts']['total']} images "
+         f"({', '.join(f'{k} {v}' for k, v in m['counts']['per_split'].items())}), {len(m['shards'])} shard files "
+         f"({result.shards_reused} reused), {len(m['rejected'])} rejected")
+    for note in m.get("scan", {}).get("notes", []):
+        _say(("scan note", "yellow"), f": {note}")
     for note in m["splits"]["notes"]:
-        console.print(f"[yellow]split note[/]: {note}")
+        _say(("split note", "yellow"), f": {note}")
     for r in m["rejected"]:
-        console.print(f"[yellow]rejected[/] {r['source_path']}: {r['reason']}: {r['detail']}")
+        _say(("rejected", "yellow"), f" {r['source_path']}: {r['reason']}: {r['detail']}")
     return 0
 
 
@@ -124,6 +143,9 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--pattern", default=None, help=f"file-stem regex with groups project/texture/view; with a '/' "
                    f"it is matched on the path below the category folder (default {DEFAULT_PATTERN!r})")
     b.add_argument("--metadata", default=None, help="CSV/JSONL sidecar keyed by file_name (overrides the pattern)")
+    b.add_argument("--follow-outside-links", action="store_true",
+                   help="package what symbolic links leading outside the release point to (default: reject them); "
+                        "every such link is named in the build's notes")
     b.add_argument("--validate", choices=["structure", "decode"], default="structure",
                    help="structure: PNG CRCs, JPEG marker/scan structure (default); decode: also decode every pixel")
     b.add_argument("--no-garments", action="store_true",
@@ -155,10 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, RuntimeError, OSError) as e:  # expected failures: one line naming the file and the problem
-        from rich.markup import escape
-
-        console.print(f"[red]error[/]: {escape(str(e))}", highlight=False)
+    except (ValueError, RuntimeError, OSError) as e:
+        for i, line in enumerate(str(e).split("\n")):  # messages quote names and patterns: never read as markup
+            _say(("error", "red") if i == 0 else ("", ""), (": " if i == 0 else "") + line)
         return 2
 
 

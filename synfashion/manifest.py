@@ -127,6 +127,7 @@ class Manifest:
     provenance: dict = field(default_factory=dict)
     rejected: list[dict] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    scan: dict = field(default_factory=dict)  # a release's scan: notes, candidates, links followed out of it
     card_sha256: str | None = None
     format: str = FORMAT
 
@@ -165,7 +166,7 @@ class Manifest:
             "fingerprint": self.fingerprint, "source": self.source, "parameters": self.parameters,
             "counts": self.counts, "splits": self.splits, "features": self.features, "provenance": self.provenance,
             "shards": [s.to_dict() for s in self.shards], "samples": self.samples, "rejected": self.rejected,
-            "ignored": self.ignored, "card_sha256": self.card_sha256,
+            "ignored": self.ignored, "scan": self.scan, "card_sha256": self.card_sha256,
         }
 
     def document(self) -> dict:
@@ -202,7 +203,7 @@ class Manifest:
         if twice:
             raise ManifestError(f"{where}: shard {twice[0]!r} is listed {paths[twice[0]]} times")
         optional = {"counts": dict, "source": dict, "splits": dict, "features": dict, "provenance": dict,
-                    "rejected": list, "ignored": list}
+                    "rejected": list, "ignored": list, "scan": dict}
         values = {}
         for key, want in optional.items():
             value = doc.get(key, want())

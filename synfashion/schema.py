@@ -10,8 +10,10 @@ reference ("image": the record's own bytes, "source": the rendered source of a t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -109,12 +111,35 @@ class RenderRecord:
         return cls(**{k: meta[k] for k in names}, extra={k: v for k, v in meta.items() if k not in names})
 
 
+_KEY_PLAIN = re.compile(r"[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*")  # a part kept verbatim: what the old slug left alone
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
+_KEY_SLUG_MAX = 40  # characters of a readable slug kept before the hash; the hash alone keeps keys apart
+
+
+def _key_part(part: str) -> str:
+    """One part of a key: itself when it is plain ASCII (letters, digits, inner hyphens), so keys of existing datasets
+    never change; otherwise a readable slug (accents dropped, anything else a hyphen, "u" when nothing is left), "_"
+    and 12 hex digits of the sha256 of the part's UTF-8 bytes.
+
+    Plain parts never contain "_", so a hashed part can never equal a plain one, and two different hashed parts
+    share a key only if 48 bits of sha256 collide (about 1 in 10^6 for 20,000 names that slug alike). The scan
+    still rejects a key that two different identities share, so a collision can never merge two samples silently.
+    """
+    if _KEY_PLAIN.fullmatch(part):
+        return part
+    ascii_part = unicodedata.normalize("NFKD", part).encode("ascii", "ignore").decode()
+    slug = _KEY_UNSAFE.sub("-", ascii_part).strip("-")[:_KEY_SLUG_MAX].strip("-") or "u"
+    return f"{slug}_{hashlib.sha256(part.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 def make_key(*parts: str) -> str:
-    """A stable, unique, dot-free sample key: parts slugged and joined by '__' (WebDataset splits on dots)."""
-    return "__".join(_KEY_UNSAFE.sub("-", p).strip("-") for p in parts)
+    """A stable, unique, ASCII, dot-free sample key: parts joined by '__' (WebDataset splits keys on dots).
+
+    Unique for any Unicode names: a part that is not plain ASCII gets a short hash of itself (see `_key_part`), so
+    "Mäntel" and "Möntel", or any two Chinese names, never share a key, while a plain name such as "hoodie-p03"
+    keys exactly as it always did.
+    """
+    return "__".join(_key_part(p) for p in parts)
 
 
 def garment_key(category: str, project: str, texture: str) -> str:

@@ -19,16 +19,31 @@ from .schema import RENDERS_CONFIG, SPLITS
 from .taxonomy import CATEGORIES, VIEWS
 
 
-def stats_tables(manifest: dict) -> list[Table]:
-    counts = manifest["counts"]
-    splits = [s for s in SPLITS if counts["per_split"].get(s)]
-    t = Table(title=f"images per split x category ({counts['total']} in all)")
+def stratification_table(counts: dict, splits: list[str]) -> Table:
+    """Images per category and split, each cell with its share of the category: a split with no images of a
+    category it could hold shows as a red 0 (the splits are stratified by category, see splits.py)."""
+    per = counts["per_split_category"]
+    t = Table(title=f"images per split x category ({counts['total']} in all; % of the category)")
     t.add_column("category")
     for s in splits:
         t.add_column(s, justify="right")
+    t.add_column("all", justify="right")
     for c in CATEGORIES:
-        t.add_row(c, *(str(counts["per_split_category"][s].get(c, 0)) for s in splits))
-    t.add_row("[bold]total", *(f"[bold]{counts['per_split'][s]}" for s in splits))
+        row = [per.get(s, {}).get(c, 0) for s in splits]
+        total = sum(row)
+        if not total:
+            t.add_row(f"[dim]{c}", *("[dim]-" for _ in splits), "[dim]0")
+            continue
+        t.add_row(c, *(f"{n} ({n / total:.0%})" if n else "[red]0" for n in row), str(total))
+    t.add_row("[bold]total", *(f"[bold]{counts['per_split'][s]} ({counts['per_split'][s] / max(counts['total'], 1):.0%})"
+                               for s in splits), f"[bold]{counts['total']}")
+    return t
+
+
+def stats_tables(manifest: dict) -> list[Table]:
+    counts = manifest["counts"]
+    splits = [s for s in SPLITS if counts["per_split"].get(s)]
+    t = stratification_table(counts, splits)
     v = Table(title="images per split x view")
     v.add_column("view")
     for s in splits:

@@ -36,6 +36,16 @@ class NoSpaceError(OSError):
     def __str__(self) -> str:
         return self.strerror
 
+    def __reduce__(self):  # crosses process pools: rebuilt from its message, without calling __init__ again
+        return _rebuild_no_space, (str(self.folder), self.needed, self.strerror)
+
+
+def _rebuild_no_space(folder: str, needed: int | None, message: str) -> NoSpaceError:
+    err = NoSpaceError.__new__(NoSpaceError)
+    OSError.__init__(err, errno.ENOSPC, message)
+    err.folder, err.needed = Path(folder), needed
+    return err
+
 
 def _mb(n: int | None) -> str:
     return "? MB" if n is None else f"{max(n, 0) / _MB:,.1f} MB"

@@ -156,7 +156,7 @@ def test_rejected_inputs_stop_the_build_by_default(tmp_path):
     assert not (tmp_path / "out").exists()
     r = build_dataset(rel, tmp_path / "out", BuildConfig(allow_rejected=True), progress=False)
     rejected = {x["source_path"]: x["reason"] for x in r.manifest.rejected}
-    assert rejected == {"Hat/hat-p09_t1_front.jpg": "corrupt", "Hat/garbage.bin": "unparseable-name"}
+    assert rejected == {"Hat/hat-p09_t1_front.jpg": "corrupt", "Hat/garbage.bin": "unsupported-extension"}
     assert verify_dataset(tmp_path / "out").ok
 
 

@@ -187,3 +187,20 @@ def test_sample_builds_and_verifies(built_dataset):
     report = verify_dataset(built_dataset)
     assert report.ok, report.problems
     assert report.checked["samples"] == 320
+
+
+def test_the_demos_sample_puts_every_category_in_every_split():
+    # scripts/demo.sh runs `synfashion sample --projects 8 --textures 1` (seed 0): its groups (projects tied by shared
+    # textures) must let the stratified splits give every split every category. The split depends on names only, so
+    # the plan is enough (no image is rendered).
+    from synfashion.schema import SPLITS
+
+    plan = _plan(SampleConfig(projects_per_category=8, textures_per_project=1))
+    textures, images = defaultdict(set), defaultdict(int)
+    for r in plan:
+        textures[f"{r.category}/{r.project}"].add(r.texture)
+        images[f"{r.category}/{r.project}"] += 1
+    a = assign_splits(textures, group_sizes=images)
+    cells = {(p.split("/")[0], a.split_of(p)) for p in textures}
+    assert cells == {(c, s) for c in CATEGORIES for s in SPLITS}
+    assert not a.notes

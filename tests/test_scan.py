@@ -41,7 +41,7 @@ def test_every_file_accounted_for(tmp_path):
     assert [r.source_path for r in res.records] == ["Hoodie/hoodie-p01_t1_front.jpg"]
     assert reasons == {
         "Hoodie/hoodie-p01_t1_back.jpg": "corrupt",
-        "Hoodie/notes.txt": "unparseable-name",
+        "Hoodie/notes.txt": "unsupported-extension",  # only image extensions can become records
         "Hoodie/weird-name.jpg": "unparseable-name",
         "Hoodie/hoodie-p01_t1_sideways.jpg": "unparseable-name",
         "Hoodie/sub/hoodie-p01_t1_front.png": "duplicate",

@@ -17,7 +17,8 @@ from pathlib import Path
 from .. import __version__
 from ..manifest import MANIFEST, Manifest
 from ..parallel import worker_pool
-from ..release.scan import Rejected, ScanConfig, ScanResult, file_stamp, scan_release
+from ..release.imagecheck import ImageRejected
+from ..release.scan import Rejected, ScanConfig, ScanResult, file_stamp, open_regular_file, scan_release
 from ..release.scan_cache import load_scan_cache, save_scan_cache
 from ..schema import infer_extra_features, release_layout
 from ..splits import SplitAssignment, SplitConfig, assign_splits
@@ -65,8 +66,11 @@ class BuildConfig:
             "split_fractions": self.split.fractions,
             "split_salt": self.split.salt,
             "split_tie_textures": self.split.tie_textures,
+            "split_stratify": self.split.stratify,
             "pattern": self.scan.pattern,
             "max_pixels": self.scan.max_pixels,
+            "max_bytes": self.scan.max_bytes,
+            "follow_outside_links": self.scan.follow_outside_links,
             "validate": self.scan.validate,
             "garments": self.garments,
             "allow_rejected": self.allow_rejected,
@@ -104,11 +108,12 @@ class ReleaseFiles:
     def read(self, meta: dict, ref: str) -> bytes:
         path = Path(self.root, meta["source_path"])
         stamp = self.stamps.get(meta["source_path"])
-        try:
-            with open(path, "rb") as f:
-                now = file_stamp(os.fstat(f.fileno()))
-                data = f.read()
-        except OSError as e:
+        try:  # a regular file only (a FIFO swapped in since the scan cannot block), and no more than it should hold
+            fd, st = open_regular_file(path)
+            with open(fd, "rb") as f:
+                now = file_stamp(st)
+                data = f.read(meta["num_bytes"] + 1)
+        except (OSError, ImageRejected) as e:
             raise SourceChangedError(f"{path}: cannot read it any more ({e}); run build again") from None
         if stamp is None:
             import hashlib
@@ -162,10 +167,7 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
     if scan.rejected and not config.allow_rejected:
         raise RejectedInputsError(scan.rejected, source)
     if not scan.records:
-        if scan.rejected:
-            raise BuildError(f"every image under {source} was rejected ({len(scan.rejected)} file(s)); nothing to "
-                             "build")
-        raise BuildError(f"no images found under {source}: expected <category>/<image files>")
+        raise BuildError(scan.no_records_message())
 
     assignment = _splits(scan, config.split)
     records = sorted((r.with_split(assignment.split_of(r.project_id)) for r in scan.records), key=lambda r: r.key)
@@ -193,6 +195,7 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
             source={"name": source.name, "sidecar": Path(scan.sidecar).name if scan.sidecar else None},
             splits={"groups": len(assignment.groups), "notes": assignment.notes},
             rejected=[r.as_dict() for r in scan.rejected], ignored=scan.ignored,
+            scan={"notes": scan.notes, "candidates": scan.candidates, "outside_links": scan.outside_links},
         )
         manifest = finalize(state, manifest, render_dataset_card(manifest.document(), display_names=DISPLAY_NAMES))
     return BuildResult(out=out, manifest=manifest, shards_written=len(entries) - reused, shards_reused=reused)

@@ -51,6 +51,12 @@ class ImageRejected(ValueError):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self):
+        # Scan workers return these to the parent process. BaseException pickles as cls(*self.args), i.e. with the
+        # one formatted message, which __init__ cannot take: the parent then fails to unpickle the result and the
+        # process pool reports itself broken instead of the file's verdict.
+        return type(self), (self.reason, self.detail)
+
 
 @dataclass(frozen=True)
 class _JpegHeader:
@@ -179,7 +185,11 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, validate
         raise ImageRejected("too-large", str(e)) from None
     except Image.UnidentifiedImageError:
         raise ImageRejected("not-an-image", "no image format recognised these bytes") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
+    except MemoryError:
+        raise ImageRejected("too-large", "decoding it ran out of memory") from None
+    except Exception as e:  # noqa: BLE001 - the bytes are untrusted data: whatever a decoder raises on them (PIL's
+        # plugins raise struct.error, IndexError, TypeError, ZeroDivisionError... on crafted files) is a verdict on
+        # this file, not a failure of the scan
         raise ImageRejected("corrupt", f"{type(e).__name__}: {e}") from None
     if orientation not in range(1, 9):
         orientation = 1

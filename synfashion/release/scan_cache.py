@@ -23,7 +23,8 @@ FORMAT = "synfashion-scan-cache/1"
 
 
 def _key(config: ScanConfig) -> dict:
-    return {"builder_version": __version__, "max_pixels": config.max_pixels, "validate": config.validate}
+    return {"builder_version": __version__, "max_pixels": config.max_pixels, "validate": config.validate,
+            "max_bytes": config.max_bytes}
 
 
 def load_scan_cache(path: str | Path, config: ScanConfig) -> dict[str, CheckResult]:
