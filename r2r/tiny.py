@@ -214,7 +214,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "It loads with StableDiffusionPipeline.from_pretrained(OUT) like real weights.",
     )
     p.add_argument("out", type=Path, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (same seed, same bytes)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=_cmd_tiny_model)
 

@@ -154,13 +154,19 @@ class NegativeTrainer(DKITrainer):
         """[K, D] float32 on the CPU: the trained rows."""
         return self.tokens.vectors.detach().float().cpu().contiguous()
 
+    def artifact_names(self) -> list[str]:
+        return [EMBEDDING_FILE]
+
     def export(self) -> list[Path]:
+        from synfashion.atomic import atomic_path
+
         path = self.out / EMBEDDING_FILE
-        save_file({self.run.method.token: self.learned_vectors()}, str(path))
+        with atomic_path(path) as tmp:
+            save_file({self.run.method.token: self.learned_vectors()}, str(tmp))
         return [path]
 
     def card(self, result: TrainResult) -> Path | None:
-        from cards.model_card import DKICardInfo, write_dki_card
+        from cards.model_card import DKICardInfo
 
         m = self.run.method
         info = DKICardInfo(
@@ -168,4 +174,4 @@ class NegativeTrainer(DKITrainer):
             token=m.token, num_vectors=m.num_vectors, init_token=None if m.init_embedding else m.init_token,
             prompts=tuple(t.replace("{}", m.token) for t in m.templates),
         )
-        return write_dki_card(info, self.out)
+        return self.write_card(info)
