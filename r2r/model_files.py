@@ -161,7 +161,7 @@ def check_weights_folder(folder: str | Path, what: str, convert: str | None = No
             raise _only_pickles(folder, what, convert or _convert_model(folder, "UNet2DConditionModel"))
         raise ModelFileError(f"{folder}: {what} holds no weights (*.safetensors)")
     for f in files:
-        check_safetensors(f, what)
+        check_safetensors(f, "weights")
     return files
 
 
@@ -251,8 +251,9 @@ def resolve_lora(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def loading(what: str) -> Iterator[None]:
-    """Turn a loader's OSError / SafetensorError (after the checks above) into one line naming `what`."""
+def loading(what: str, also: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Turn a loader's OSError / SafetensorError (after the checks above), and the types in `also`, into one line
+    naming `what`."""
     from synfashion.storage import NoSpaceError
 
     try:
@@ -260,7 +261,7 @@ def loading(what: str) -> Iterator[None]:
     except (ModelFileError, NoSpaceError):
         raise
     except Exception as e:
-        if not (isinstance(e, OSError) or type(e).__name__ == "SafetensorError"):
+        if not (isinstance(e, (OSError, *also)) or type(e).__name__ == "SafetensorError"):
             raise
         first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
         raise ModelFileError(f"cannot load {what}: {first}") from None

@@ -98,7 +98,7 @@ def _load_unet(path: str, dtype: torch.dtype):
 def _load_lora(pipe: R2RPipeline, path: str, scale: float) -> None:
     """Fuse a LoRA into the UNet; refuse a file that loads nothing into it (its keys match no UNet layer)."""
     lora = resolve_lora(path)
-    with loading(f"the LoRA {lora}"):
+    with loading(f"the LoRA {lora} (made for another model, or not a diffusers / peft LoRA?)", also=(ValueError,)):
         pipe.load_lora_weights(str(lora.parent), weight_name=lora.name, adapter_name="dki")
     if "dki" not in pipe.get_list_adapters().get("unet", []):
         raise ModelFileError(f"{lora}: no tensor of this LoRA matches a layer of the model's UNet; it was made for "

@@ -246,6 +246,16 @@ class TrainingFolder:
                 d.rmdir()
         return removed
 
+    def undo_claim(self, remove_folder: bool) -> None:
+        """Forget a fresh run that wrote nothing but its record: the record, the lock slots, and the folder itself
+        if this run created it and it is empty."""
+        self.record_path.unlink(missing_ok=True)
+        for lock in (self.out / STATE_DIR / LOCKS).glob("rank-*.lock"):
+            lock.unlink()
+        for d in (self.out / STATE_DIR / LOCKS, self.out / STATE_DIR, *((self.out,) if remove_folder else ())):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
     def _prune_empty_parents(self, folder: Path) -> None:
         while folder != self.out and self.out in folder.parents:
             try:

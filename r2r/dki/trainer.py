@@ -274,10 +274,19 @@ class DKITrainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
+        existed = self.out.exists()
+        decision = None
         try:
-            decision = self._claim_folder()
+            from synfashion.storage import disk_full_as_error
+
+            with disk_full_as_error(self.out, what="the run record"):
+                decision = self._claim_folder()
             self._setup_after_claim(decision)
         except BaseException:
+            if decision is not None and decision.fresh and acc.is_main_process:
+                # a run that failed before training (bad model, bad data) leaves the folder as it found it, so the
+                # corrected command runs without --overwrite
+                self.folder.undo_claim(remove_folder=not existed)
             self.close()
             raise
         self.ready = True
