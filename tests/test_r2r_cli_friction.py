@@ -104,3 +104,21 @@ def test_demo_like_run_prints_no_harmless_library_warnings(tmp_path):
     err = done.stderr
     assert "translated 2" in err
     assert "torchvision" not in err and "mean_resizing" not in err and "multivariate normal" not in err, err
+
+
+def test_the_filters_drop_only_the_named_messages():
+    import logging
+
+    import r2r  # noqa: F401  (installs the filters)
+
+    def passes(name: str, msg: str) -> bool:
+        return bool(logging.getLogger(name).filter(logging.LogRecord(name, logging.WARNING, "", 0, msg, None, None)))
+
+    torchvision = ("`CLIPImageProcessor` requires torchvision (not installed); falling back to `CLIPImageProcessorPil` "
+                   "for backward compatibility.")
+    assert not passes("transformers.utils.import_utils", torchvision)
+    assert passes("transformers.utils.import_utils", "some other import problem")
+    assert passes("transformers.modeling_utils", torchvision)  # another logger: untouched
+    assert not passes("diffusers.loaders.lora_base", "No LoRA keys associated to CLIPTextModel found with the "
+                                                     "prefix='text_encoder'. This is safe to ignore if ...")
+    assert passes("diffusers.loaders.lora_base", "No LoRA keys associated to UNet2DConditionModel found")
