@@ -16,7 +16,8 @@ silence_harmless_warnings()
 _EXPORTS = {
     "R2RPipeline": "r2r.pipeline", "R2RPipelineOutput": "r2r.pipeline", "RIGParams": "r2r.config",
     "ModelSpec": "r2r.config", "load_pipeline": "r2r.models", "model_identity": "r2r.models",
-    "load_negative_embedding": "r2r.models", "NonFiniteOutputError": "r2r.pipeline", "ModelFileError": "r2r.model_files",
+    "load_negative_embedding": "r2r.models", "NonFiniteOutputError": "r2r.pipeline",
+    "ModelFileError": "r2r.model_files",
     "TACConfig": "r2r.tac", "TACController": "r2r.tac", "TACAttnProcessor": "r2r.tac", "ForegroundMask": "r2r.tac",
     "RIGSchedule": "r2r.schedule", "ddim_invert": "r2r.inversion",
     "TinyModelConfig": "r2r.tiny", "save_tiny_model": "r2r.tiny",

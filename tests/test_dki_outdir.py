@@ -100,6 +100,7 @@ def test_overwrite_keeps_a_changed_output_and_refuses_to_write_over_it(model, re
     with pytest.raises(DKIError, match=r"README\.md is in the way .* not recorded as written by a training run"):
         NegativeTrainer(_run(model, renders, out, steps=1, overwrite=True)).setup()
     assert (out / "README.md").read_text() == "my own notes on this model"
+    assert (out / "learned_embeds.safetensors").is_file() and _steps(out) == [1]  # a refused run removed nothing
     # a folder of the user's with a file at an output path: refused before any training, nothing removed
     other = tmp_path / "other"
     other.mkdir()

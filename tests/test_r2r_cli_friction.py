@@ -88,7 +88,8 @@ def test_demo_like_run_prints_no_harmless_library_warnings(tmp_path):
         root = Path({str(tmp_path)!r})
         (root / "in").mkdir()
         for i in range(2):
-            Image.fromarray(np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(root / "in" / f"{{i}}.png")
+            rgb = np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            Image.fromarray(rgb).save(root / "in" / f"{{i}}.png")
         from r2r.tiny import TinyModelConfig, save_tiny_model
         save_tiny_model(root / "tiny", TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1))
         assert main(["train-negative", "--model", str(root / "tiny"), "--renders", str(root / "in"), "--out",

@@ -195,16 +195,19 @@ class TrainingFolder:
         """Main process: clear an earlier run (overwrite), refuse foreign files at planned paths, write the record.
 
         Returns what was removed (relative paths)."""
-        had_record = self.record_path.is_file()
-        removed = self.remove_ours() if overwrite else []
-        record = None if decision.fresh else self.read_record()
-        bad = self.collisions(record)
+        try:
+            before = self.read_record()
+        except DKIError:
+            before = None
+        bad = self.collisions(before)  # checked before anything is removed: a refused run changes nothing
         if bad:
-            hint = "" if had_record else \
+            hint = "" if before else \
                 f" ({self.out} has no run record: written by hand, or by an r2r older than run records)"
             raise DKIError(f"{self.out}: {', '.join(bad[:5])} {'is' if len(bad) == 1 else 'are'} in the way of this "
                            "run's outputs and not recorded as written by a training run here (or changed since): "
                            f"move them away, or choose another --out{hint}")
+        removed = self.remove_ours() if overwrite else []
+        record = None if decision.fresh else self.read_record()
         if record is None or record.get("run_id") != decision.run_id:
             outputs = (record or {}).get("outputs", {}) if not decision.fresh else {}
             record = {"run_id": decision.run_id, "method": self.method, "fingerprint": fingerprint,

@@ -176,7 +176,7 @@ class PositiveTrainer(DKITrainer):
 
         from diffusers import StableDiffusionPipeline
 
-        unet = copy.deepcopy(self.trained_unet()).to("cpu", torch.float32).eval()
+        unet = cast_module(copy.deepcopy(self.trained_unet()).to("cpu"), torch.float32).eval()
         pipe = StableDiffusionPipeline.from_pretrained(
             self.run.model, revision=self.run.revision, unet=unet, safety_checker=None, feature_extractor=None,
             requires_safety_checker=False, use_safetensors=True,

@@ -395,8 +395,8 @@ class DKITrainer:
                                  highlight=False)
             return path
         if failed:
-            raise DKIError(f"no checkpoint of run {decision.run_id} in {self.out} could be loaded ({'; '.join(failed)}); "
-                           "start a new run with --overwrite")
+            raise DKIError(f"no checkpoint of run {decision.run_id} in {self.out} could be loaded "
+                           f"({'; '.join(failed)}); start a new run with --overwrite")
         return None
 
     def _setup_data(self, c: Components) -> None:
