@@ -133,6 +133,15 @@ def test_resume_falls_back_past_damaged_checkpoints(model, renders, tmp_path, ca
     assert "skipped checkpoint-00000003: UnpicklingError" in err, err
     t.close()
 
+    # an explicit checkpoint starts a new folder from it (a copy elsewhere), and a damaged one is refused by name
+    t = NegativeTrainer(_run(model, renders, tmp_path / "elsewhere", steps=3, resume=str(c2))).setup()
+    assert t.resumed_from == c2 and t.state.step == 2
+    t.close()
+    with pytest.raises(DKIError, match=r"checkpoint-00000003: cannot resume from this checkpoint: model\.safetensors"):
+        (c3 / "model.safetensors").write_bytes(b"")
+        NegativeTrainer(_run(model, renders, tmp_path / "elsewhere2", steps=3, resume=str(c3))).setup()
+    assert not (tmp_path / "elsewhere2").exists()  # a refused run leaves no empty folder behind
+
     # a pickle where the safetensors weights belong, in every checkpoint: a clear error, nothing resumed
     for c in (c2, c3):
         torch.save({"w": torch.zeros(2)}, c / "model.safetensors")

@@ -124,10 +124,7 @@ class TrainingFolder:
         if busy and resume is None and not overwrite:
             raise DKIError(f"{self.out} is not empty: pass --resume to continue the training run in it, --overwrite to "
                            "start a new one (removes only what a training run wrote there), or choose another --out")
-        if overwrite or not busy:
-            return Decision(run_id=uuid.uuid4().hex, fresh=True)
-        record = self.read_record()
-        if resume != "latest":  # an explicit checkpoint folder
+        if resume is not None and resume != "latest":  # an explicit checkpoint folder (here or elsewhere)
             path = Path(resume)
             if not (path / STATE_FILE).is_file():
                 raise DKIError(f"{path}: not a complete DKI checkpoint (no {STATE_FILE}); pass --resume without a "
@@ -137,6 +134,9 @@ class TrainingFolder:
                 raise DKIError(f"{path}: cannot resume from this checkpoint: {problem}")
             state = TrainerState.from_file(path / STATE_FILE)
             return Decision(run_id=state.run_id or uuid.uuid4().hex, fresh=False, candidates=[path])
+        if overwrite or not busy:
+            return Decision(run_id=uuid.uuid4().hex, fresh=True)
+        record = self.read_record()
         found = list_checkpoints(self.out)
         if record is None:
             if found:
@@ -252,13 +252,12 @@ class TrainingFolder:
                 d.rmdir()
         return removed
 
-    def undo_claim(self, remove_folder: bool) -> None:
-        """Forget a fresh run that wrote nothing but its record: the record, the lock slots, and the folder itself
-        if this run created it and it is empty."""
+    def undo_claim(self) -> None:
+        """Forget a fresh run that wrote nothing but its record: the record and the lock slots."""
         self.record_path.unlink(missing_ok=True)
         for lock in (self.out / STATE_DIR / LOCKS).glob("rank-*.lock"):
             lock.unlink()
-        for d in (self.out / STATE_DIR / LOCKS, self.out / STATE_DIR, *((self.out,) if remove_folder else ())):
+        for d in (self.out / STATE_DIR / LOCKS, self.out / STATE_DIR):
             with contextlib.suppress(OSError):
                 d.rmdir()
 

@@ -286,8 +286,11 @@ class DKITrainer:
             if decision is not None and decision.fresh and acc.is_main_process:
                 # a run that failed before training (bad model, bad data) leaves the folder as it found it, so the
                 # corrected command runs without --overwrite
-                self.folder.undo_claim(remove_folder=not existed)
+                self.folder.undo_claim()
             self.close()
+            if not existed and acc.is_main_process:  # the lock created it; an empty folder is not worth keeping
+                with contextlib.suppress(OSError):
+                    self.out.rmdir()
             raise
         self.ready = True
         return self
@@ -295,6 +298,8 @@ class DKITrainer:
     def _claim_folder(self) -> Decision:
         """Lock the output folder and settle fresh / overwrite / resume (r2r/dki/outdir.py); returns the decision."""
         acc, run = self.accelerator, self.run
+        if self.out.exists() and not self.out.is_dir():
+            raise DKIError(f"--out {self.out} is a file, not a folder")
         self.folder = TrainingFolder(self.out, self.method, [*self.artifact_names(), LOSS_CURVE, RUN_FILE, CARD_FILE])
         fingerprint = self.fingerprint()
         kw = {"overwrite": run.overwrite, "fingerprint": fingerprint}
