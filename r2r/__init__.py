@@ -1,18 +1,23 @@
 """r2r: FashionR2R rendered-to-real translation (RIG) on diffusers, exact to the published arithmetic and batched.
 
-Exports are resolved lazily so that `import r2r` (and `r2r --help`) does not import torch / diffusers.
+Exports are resolved lazily so that `import r2r` (and `r2r --help`) does not import torch / diffusers. Importing it
+installs the targeted filters of r2r/quiet.py (known-harmless library warnings, by logger and message).
 """
 
 from __future__ import annotations
 
 import importlib
 
+from .quiet import silence_harmless_warnings
+
 __version__ = "0.1.0"
+silence_harmless_warnings()
 
 _EXPORTS = {
     "R2RPipeline": "r2r.pipeline", "R2RPipelineOutput": "r2r.pipeline", "RIGParams": "r2r.config",
     "ModelSpec": "r2r.config", "load_pipeline": "r2r.models", "model_identity": "r2r.models",
-    "load_negative_embedding": "r2r.models",
+    "load_negative_embedding": "r2r.models", "NonFiniteOutputError": "r2r.pipeline",
+    "ModelFileError": "r2r.model_files",
     "TACConfig": "r2r.tac", "TACController": "r2r.tac", "TACAttnProcessor": "r2r.tac", "ForegroundMask": "r2r.tac",
     "RIGSchedule": "r2r.schedule", "ddim_invert": "r2r.inversion",
     "TinyModelConfig": "r2r.tiny", "save_tiny_model": "r2r.tiny",

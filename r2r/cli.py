@@ -2,16 +2,20 @@
 
 Why this shape: subcommands come from several modules (translation now, DKI training later), so every module that
 offers one exposes `register(subparsers)`, which adds its parser and sets `func`. Adding a command is one line in
-COMMAND_MODULES. Expected failures (bad input, missing files) print one clear line and exit with status 2.
+COMMAND_MODULES. Expected failures (bad input, missing files, a full disk, a busy output folder) print one clear
+line and exit with status 2. Every subcommand's `--help` shows its defaults (r2r/cliargs.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 
 from rich.console import Console
+
+from .cliargs import DefaultsHelpFormatter
 
 # Modules with a `register(subparsers)` function, in the order their commands are listed.
 COMMAND_MODULES: tuple[str, ...] = ("r2r.translate", "r2r.report", "r2r.tiny", "r2r.dki.cli")
@@ -19,23 +23,40 @@ COMMAND_MODULES: tuple[str, ...] = ("r2r.translate", "r2r.report", "r2r.tiny", "
 
 def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="r2r", description="FashionR2R rendered-to-real translation (RIG) with diffusers models."
+        prog="r2r", description="FashionR2R rendered-to-real translation (RIG) with diffusers models.",
+        formatter_class=DefaultsHelpFormatter,
     )
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND",
+        parser_class=functools.partial(argparse.ArgumentParser, formatter_class=DefaultsHelpFormatter),
+    )
     for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+# What a command raises for bad input or a bad environment: printed as one line, exit status 2. NoSpaceError is an
+# OSError (a full disk); FolderBusyError (another run holds the output folder) is a RuntimeError.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, RuntimeError)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed command; expected errors become one line on stderr and exit status 2."""
+    from synfashion.storage import NoSpaceError
+
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+    except (*EXPECTED_ERRORS, NoSpaceError) as e:
         from rich.markup import escape
 
-        Console(stderr=True).print(f"[red]error[/]: {escape(str(e))}", highlight=False)
+        # soft_wrap: the message stays one line whatever the terminal width (rich would wrap it); escape: messages
+        # quote file names, which are never read as markup
+        Console(stderr=True, soft_wrap=True).print(f"[red]error[/]: {escape(str(e))}", highlight=False)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Why: translation runs need the base or positive-DKI model (a finetuned UNet folder or a LoRA) and the negative
 (source-domain) textual-inversion embedding, and each ablation swaps one of them. Loading goes through
 `StableDiffusionPipeline.from_pretrained`, the same code for real weights and for `r2r tiny-model` folders.
-Only safetensors are read here: pickled checkpoints (`.bin`, `.pt`) are refused, never `torch.load`-ed.
+Only safetensors are read here: pickled checkpoints (`.bin`, `.pt`) are refused, never `torch.load`-ed; every
+file is checked first (r2r/model_files.py), so a pickle, a truncated file or a NaN artifact is one clear error.
 `model_identity` describes what was loaded, for the run's JSON record.
 """
 
@@ -17,6 +18,15 @@ from pathlib import Path
 import torch
 
 from .config import ModelSpec
+from .model_files import (
+    ModelFileError,
+    check_weights_folder,
+    loading,
+    looks_like_path,
+    read_embedding,
+    resolve_lora,
+    resolve_model,
+)
 from .pipeline import R2RPipeline
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -37,40 +47,22 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def read_embedding_file(path: str | Path) -> tuple[str, torch.Tensor]:
-    """(token, tensor [V, D]) from a diffusers textual-inversion safetensors file `{token: tensor}`."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"negative embedding file not found: {path}")
-    if path.suffix != ".safetensors":
-        raise ValueError(f"{path}: only .safetensors embeddings are loaded (pickled .bin/.pt files are refused); "
-                         "convert it with safetensors.torch.save_file({token: tensor}, 'embedding.safetensors')")
-    state = load_file(str(path))
-    if len(state) != 1:
-        raise ValueError(f"{path}: expected one entry {{token: tensor}} (diffusers textual-inversion format), "
-                         f"found {len(state)}: {sorted(state)[:8]}")
-    token, tensor = next(iter(state.items()))
-    if tensor.ndim == 1:
-        tensor = tensor[None]
-    if tensor.ndim != 2:
-        raise ValueError(f"{path}: embedding for {token!r} must be [D] or [vectors, D], got {tuple(tensor.shape)}")
-    return token, tensor
+def read_embedding_file(path: str | Path, width: int | None = None) -> tuple[str, torch.Tensor]:
+    """(token, tensor [V, D]) from a diffusers textual-inversion safetensors file `{token: tensor}`, checked:
+    safetensors (never a pickle), complete, floating point, finite, at least one vector, `width` wide if given."""
+    return read_embedding(path, width)
 
 
 def load_negative_embedding(pipe: R2RPipeline, path: str | Path, token: str | None = None) -> str:
     """Add the embedding's token to the tokenizer / text encoder; it becomes `pipe.negative_token`. Returns it."""
-    file_token, tensor = read_embedding_file(path)
-    token = token or file_token
     width = pipe.text_encoder.get_input_embeddings().weight.shape[-1]
-    if tensor.shape[-1] != width:
-        raise ValueError(
-            f"{path}: embedding width {tensor.shape[-1]} does not match the text encoder's width {width}; "
-            "it was trained for a different base model"
-        )
+    file_token, tensor = read_embedding_file(path, width)
+    token = token or file_token
     if token in pipe.tokenizer.get_vocab():
         raise ValueError(f"{path}: token {token!r} is already in the tokenizer; pass another negative_token")
+    # diffusers grows the table to len(tokenizer) + K with transformers' default mean-resizing (a covariance of
+    # the whole vocabulary, and a warning) before overwriting the new rows; growing it first makes that a no-op.
+    pipe.text_encoder.resize_token_embeddings(len(pipe.tokenizer) + tensor.shape[0], mean_resizing=False)
     pipe.load_textual_inversion({token: tensor}, token=token)
     pipe.negative_token = token
     return token
@@ -88,38 +80,57 @@ def dtype_kwargs(dtype: torch.dtype) -> dict:
 def _load_unet(path: str, dtype: torch.dtype):
     from diffusers import UNet2DConditionModel
 
-    p = Path(path)
+    p = Path(path).expanduser()
+    if not p.exists():
+        if looks_like_path(path):
+            raise FileNotFoundError(f"UNet folder not found: {path}")
+        with loading(f"the UNet {path!r}"):
+            return UNet2DConditionModel.from_pretrained(path, use_safetensors=True, **dtype_kwargs(dtype))
     sub = "unet" if (p / "unet" / "config.json").is_file() else None
-    if p.exists() and not (p / "config.json").is_file() and sub is None:
+    if not (p / "config.json").is_file() and sub is None:
         raise FileNotFoundError(f"{p}: not a diffusers UNet folder (no config.json, no unet/config.json)")
-    return UNet2DConditionModel.from_pretrained(path, subfolder=sub, use_safetensors=True, **dtype_kwargs(dtype))
+    check_weights_folder(p / sub if sub else p, "the UNet folder")
+    with loading(f"the UNet folder {p}"):
+        return UNet2DConditionModel.from_pretrained(str(p), subfolder=sub, use_safetensors=True,
+                                                    **dtype_kwargs(dtype))
+
+
+def _load_lora(pipe: R2RPipeline, path: str, scale: float) -> None:
+    """Fuse a LoRA into the UNet; refuse a file that loads nothing into it (its keys match no UNet layer)."""
+    lora = resolve_lora(path)
+    with loading(f"the LoRA {lora} (made for another model, or not a diffusers / peft LoRA?)", also=(ValueError,)):
+        pipe.load_lora_weights(str(lora.parent), weight_name=lora.name, adapter_name="dki")
+    if "dki" not in pipe.get_list_adapters().get("unet", []):
+        raise ModelFileError(f"{lora}: no tensor of this LoRA matches a layer of the model's UNet; it was made for "
+                             "another model (or is not a diffusers / peft LoRA)")
+    pipe.fuse_lora(lora_scale=scale, adapter_names=["dki"])
+    pipe.unload_lora_weights()  # keeps the fused weights, drops the adapter layers (speed)
 
 
 def load_pipeline(spec: ModelSpec) -> R2RPipeline:
-    """The R2RPipeline for `spec`, on its device and dtype, with the DKI artifacts loaded."""
+    """The R2RPipeline for `spec`, on its device and dtype, with the DKI artifacts loaded.
+
+    Every file is checked before a library reads it (r2r/model_files.py), so a bad one is one clear error.
+    """
     from diffusers import StableDiffusionPipeline
 
     dtype = resolve_dtype(spec.dtype)
     device = resolve_device(spec.device)
-    local = Path(spec.model)
-    if local.exists() and not (local / "model_index.json").is_file():
-        raise FileNotFoundError(f"{local}: not a diffusers pipeline folder (no model_index.json)")
+    local = resolve_model(spec.model, spec.revision)
+    if spec.lora:
+        resolve_lora(spec.lora)  # checked before the (large) model is loaded
+    if spec.negative_embedding:
+        read_embedding_file(spec.negative_embedding)
     extra = {"unet": _load_unet(spec.unet, dtype)} if spec.unet else {}
-    sd = StableDiffusionPipeline.from_pretrained(
-        spec.model, revision=spec.revision, use_safetensors=True, **dtype_kwargs(dtype),
-        safety_checker=None, requires_safety_checker=False, feature_extractor=None, **extra,
-    )
+    with loading(f"the model {spec.model!r}"):
+        sd = StableDiffusionPipeline.from_pretrained(
+            str(local) if local else spec.model, revision=spec.revision, use_safetensors=True,
+            **dtype_kwargs(dtype), safety_checker=None, requires_safety_checker=False, feature_extractor=None,
+            **extra,
+        )
     pipe = R2RPipeline(vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=sd.unet)
     if spec.lora:
-        lora = Path(spec.lora)
-        if lora.is_file():
-            if lora.suffix != ".safetensors":
-                raise ValueError(f"{lora}: only .safetensors LoRA files are loaded (pickles are refused)")
-            pipe.load_lora_weights(str(lora.parent), weight_name=lora.name, adapter_name="dki")
-        else:
-            pipe.load_lora_weights(spec.lora, adapter_name="dki", use_safetensors=True)
-        pipe.fuse_lora(lora_scale=spec.lora_scale, adapter_names=["dki"])
-        pipe.unload_lora_weights()  # keeps the fused weights, drops the adapter layers (speed)
+        _load_lora(pipe, spec.lora, spec.lora_scale)
     pipe.to(device)
     if spec.negative_embedding:
         load_negative_embedding(pipe, spec.negative_embedding, spec.negative_token)

@@ -42,6 +42,24 @@ class R2RPipelineOutput(BaseOutput):
     images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
 
 
+class NonFiniteOutputError(ValueError):
+    """Some images of a batch came out non-finite (NaN/inf latents or decoded pixels), which would be saved as
+    black images. `indices`: the batch rows at fault; `output`: the whole batch's output, whose other rows are
+    good (a caller may keep them)."""
+
+    def __init__(self, indices: list[int], n: int, output: R2RPipelineOutput | None = None):
+        self.indices, self.output = list(indices), output
+        super().__init__(
+            f"non-finite values (NaN/inf) in the output of image(s) {self.indices} of a batch of {n}: the model or "
+            "one of its DKI artifacts (LoRA, embedding, UNet) produces NaN, or float16 overflowed (try --dtype "
+            "bfloat16 or float32)")
+
+
+def non_finite_rows(x: torch.Tensor) -> list[int]:
+    """Rows (dim 0) of `x` with any NaN or inf."""
+    return torch.nonzero(~torch.isfinite(x.flatten(1)).all(dim=1)).flatten().tolist()
+
+
 def images_to_tensor(images: ImageInput, multiple: int = 8) -> torch.Tensor:
     """Images -> float32 [N, 3, H, W] in [0, 1]. PIL / uint8 arrays (HWC) / float tensors ([3,H,W] or [N,3,H,W]).
 
@@ -83,6 +101,9 @@ def images_to_tensor(images: ImageInput, multiple: int = 8) -> torch.Tensor:
             f"image size {w}x{h} (width x height) is not divisible by {multiple}: the VAE downsamples by {multiple}. "
             f"Crop or resize, e.g. to {w // multiple * multiple}x{h // multiple * multiple}."
         )
+    bad = torch.nonzero(~torch.isfinite(batch.flatten(1)).all(dim=1)).flatten().tolist()
+    if bad:  # NaN passes the range check below (every comparison with NaN is False)
+        raise ValueError(f"image(s) {bad} hold non-finite values (NaN/inf)")
     if batch.min() < 0 or batch.max() > 1:
         raise ValueError("image values must be in [0, 1] (float tensors) or uint8")
     return batch
@@ -128,6 +149,20 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
         self.tac = TACController()
         install_tac(self.unet, self.tac)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """diffusers' loader on an SD-1.5-architecture folder or Hub id, safetensors only (pickles are refused),
+        with the folder checked first (r2r/model_files.py: missing folder, offline and uncached, .bin-only,
+        truncated or renamed weights are one clear error). DKI artifacts: `load_lora_weights`, and
+        `r2r.models.load_negative_embedding` (or diffusers' `load_textual_inversion` plus `negative_prompt=`)."""
+        from .model_files import loading, resolve_model
+
+        name = str(pretrained_model_name_or_path)
+        kwargs.setdefault("use_safetensors", True)
+        local = resolve_model(name, kwargs.get("revision"))
+        with loading(f"the model {name!r}"):
+            return super().from_pretrained(str(local) if local else name, **kwargs)
+
     # --- building blocks ------------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -152,7 +187,7 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        """float32 latents -> float32 [N, 3, H, W] in [0, 1] (on the CPU)."""
+        """float32 latents -> float32 [N, 3, H, W] in [0, 1] (on the CPU). NaN stays NaN (clamp keeps it)."""
         out = []
         for part in latents.split(chunk or latents.shape[0]):
             x = self.vae.decode((part / self.vae.config.scaling_factor).to(self.vae.dtype)).sample
@@ -270,6 +305,9 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
             generator: accepted for the diffusers convention; RIG draws no random numbers.
             output_type: "pil", "np" ([N, H, W, 3] float), "pt" ([N, 3, H, W] float) or "latent".
             vae_batch_size: encode/decode in chunks of this many images (memory), default all at once.
+
+        Raises NonFiniteOutputError (naming the batch rows, carrying the whole output) when an image's latents
+        or decoded pixels are NaN/inf, instead of returning black images.
         """
         x01 = images_to_tensor(images, self.vae_scale_factor)
         n, _, height, width = x01.shape
@@ -293,16 +331,20 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
             z = self._generate(stored, emb, schedule, guidance_scale, tac_steps, foreground, bar)
         del stored
 
+        bad = set(non_finite_rows(z))  # one check per batch: NaN would otherwise become black pixels
         if output_type == "latent":
             result = z
         else:
             out01 = self.decode_latents(z, vae_batch_size)
+            bad |= set(non_finite_rows(out01))
             if output_type == "pt":
                 result = out01
             elif output_type == "np":
                 result = out01.permute(0, 2, 3, 1).numpy()
             else:
-                arr = (out01 * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                arr = (out01.nan_to_num(0.0) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
                 result = [PIL.Image.fromarray(a, "RGB") for a in arr]
         self.maybe_free_model_hooks()
+        if bad:
+            raise NonFiniteOutputError(sorted(bad), n, R2RPipelineOutput(images=result))
         return R2RPipelineOutput(images=result) if return_dict else (result,)

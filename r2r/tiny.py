@@ -25,6 +25,10 @@ BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 _MERGE_WORDS = ("the", "of", "photo", "real", "rendered", "garment", "fabric", "texture")
 
 
+# What `save_tiny_model` writes into its folder (all that --overwrite may remove).
+TINY_MODEL_ENTRIES = ("model_index.json", "unet", "vae", "text_encoder", "tokenizer", "scheduler", ".tokenizer-src")
+
+
 @dataclass(frozen=True)
 class TinyModelConfig:
     """Sizes of the tiny model. Defaults: attention at latent sizes /1, /2, /4 (plus the mid block)."""
@@ -191,7 +195,17 @@ def save_tiny_model(out: str | Path, cfg: TinyModelConfig = TinyModelConfig(), o
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
-        shutil.rmtree(out)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in TINY_MODEL_ENTRIES)
+        if foreign or not (out / "model_index.json").is_file():
+            held = ", ".join(foreign[:5]) or "no model_index.json"
+            raise FileExistsError(f"{out} is not a tiny-model folder (it holds {held}); --overwrite replaces only a "
+                                  "folder this command wrote")
+        for name in TINY_MODEL_ENTRIES:  # exactly what this command writes, nothing else of the folder's
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     staging = out / ".tokenizer-src"
     write_tokenizer(staging)
@@ -214,7 +228,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "It loads with StableDiffusionPipeline.from_pretrained(OUT) like real weights.",
     )
     p.add_argument("out", type=Path, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (same seed, same bytes)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=_cmd_tiny_model)
 

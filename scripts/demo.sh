@@ -40,7 +40,7 @@ python scripts/demo_hub.py "$OUT/synfashion-sample"
 echo "== 7. FashionR2R on a tiny random-weight SD-1.5-architecture model: the real code path end to end"
 echo "   (random weights make noise, not photos: this shows the machinery; real use points --model at SD-1.5 weights)"
 r2r tiny-model "$OUT/tiny-sd" --overwrite
-r2r train-negative --model "$OUT/tiny-sd" --renders "$OUT/synfashion-sample" --split train --out "$OUT/dki-negative" \
+r2r train-negative --model "$OUT/tiny-sd" --renders "$OUT/synfashion-sample" --split train --out "$OUT/dki-negative" --overwrite \
     --steps 20 --resolution 64 --batch-size 4 --num-workers 0 --checkpoint-every 10
 rm -rf "$OUT/to-translate" "$OUT/translated"
 mkdir -p "$OUT/to-translate"

@@ -85,3 +85,22 @@ def test_self_attention_at_three_resolutions(tiny_model):
         pipe.unet(torch.randn(1, 4, 8, 8), 10, encoder_hidden_states=torch.randn(1, 77, 32))
     assert sorted(set(seen.values()), reverse=True) == [64, 16, 4, 1]  # /1, /2, /4 and the mid block
     assert sum(1 for v in seen.values() if v == 64) == 5  # 2 down + 3 up, as in SD-1.5
+
+
+def test_tiny_model_overwrite_removes_only_its_own_files(tmp_path):
+    from r2r.tiny import TinyModelConfig, save_tiny_model
+
+    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
+    out = save_tiny_model(tmp_path / "m", cfg)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"not a tiny-model folder \(it holds notes\.txt\)"):
+        save_tiny_model(out, cfg, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "unet").is_dir()
+    (out / "notes.txt").unlink()
+    save_tiny_model(out, cfg, overwrite=True)
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "a.jpg").write_bytes(b"a photo")
+    with pytest.raises(FileExistsError, match="not a tiny-model folder"):
+        save_tiny_model(other, cfg, overwrite=True)
+    assert (other / "a.jpg").read_bytes() == b"a photo"

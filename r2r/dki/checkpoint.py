@@ -9,6 +9,11 @@ Model weights are safetensors (`safe_serialization=True`; the trainer's hooks ke
 the frozen base model). accelerate still writes the optimizer and RNG states with `torch.save`; they are read back
 with `weights_only=True` (tensors and plain containers only, no code execution). This module loads no pickle
 itself. Multi-process runs need `out` on a filesystem all processes share (the usual `accelerate launch` setup).
+
+Each checkpoint names its run (`run_id`) and lists its files with their sizes, so a resume takes only checkpoints
+of the run it continues and `checkpoint_problem` can tell an intact checkpoint from one with an empty, truncated
+or substituted file (the resume then falls back to the previous one). A full disk is one `NoSpaceError`; the
+space a checkpoint needs is checked before it is written.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from synfashion.storage import disk_full_as_error, ensure_space
 
 from .errors import DKIError
 
@@ -42,6 +50,8 @@ class TrainerState:
     seconds: float = 0.0  # training wall time so far (excluding caching and saving)
     fingerprint: dict = field(default_factory=dict)  # settings a resumed run must share
     extra: dict = field(default_factory=dict)  # method-specific scalars (e.g. the EMA's step)
+    run_id: str = ""  # the run this checkpoint belongs to (r2r/dki/outdir.py); "" for checkpoints of older r2r
+    files: dict = field(default_factory=dict)  # file name -> size in bytes, as saved (integrity check on resume)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -73,17 +83,48 @@ def latest_checkpoint(out: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def resolve_resume(out: str | Path, resume: str | None) -> Path | None:
-    """`resume`: None (fresh), "latest" (the last complete checkpoint of `out`, None if there is none) or a path."""
-    if resume is None:
+def checkpoint_problem(path: str | Path) -> str | None:
+    """Why the checkpoint folder cannot be resumed from (an empty, truncated, missing or substituted file), or None.
+
+    Cheap: sizes against the saved list, safetensors headers, and torch.save files must be zip archives (a plain
+    pickle is never loaded). What only a load can find (e.g. a zip whose pickle `weights_only` refuses) is
+    caught when the trainer loads it.
+    """
+    from r2r.model_files import ModelFileError, check_safetensors
+
+    path = Path(path)
+    try:
+        state = TrainerState.from_file(path / STATE_FILE)
+    except (OSError, ValueError, TypeError) as e:
+        return f"{STATE_FILE} is unreadable ({type(e).__name__})"
+    files = state.files or {p.name: None for p in path.iterdir() if p.is_file() and p.name != STATE_FILE}
+    if "model.safetensors" not in files:
+        return "it holds no model.safetensors"
+    for name, size in sorted(files.items()):
+        f = path / name
+        if not f.is_file():
+            return f"{name} is missing"
+        actual = f.stat().st_size
+        if actual == 0:
+            return f"{name} is empty (0 bytes)"
+        if name.endswith(".safetensors"):
+            try:
+                check_safetensors(f, "checkpoint")
+            except ModelFileError as e:
+                return f"{name}: {str(e).removeprefix(f'{f}: ')}"
+        elif name.endswith((".bin", ".pkl", ".pt")) and not zipfile.is_zipfile(f):
+            return f"{name} is not a torch.save archive (a plain pickle, or damaged), so it is not loaded"
+        if size is not None and actual != size:
+            return f"{name} has {actual:,} bytes, {size:,} were saved"
+    return None
+
+
+def run_of(path: Path) -> str | None:
+    """The run id recorded in a checkpoint folder (None if its state is unreadable)."""
+    try:
+        return TrainerState.from_file(path / STATE_FILE).run_id
+    except (OSError, ValueError, TypeError):
         return None
-    if resume == "latest":
-        return latest_checkpoint(out)
-    path = Path(resume)
-    if not (path / STATE_FILE).is_file():
-        raise DKIError(f"{path}: not a complete DKI checkpoint (no {STATE_FILE}); pass --resume without a value to "
-                       f"continue from the last complete checkpoint in {checkpoint_dir(out)}")
-    return path
 
 
 def _fsync_dir(path: Path) -> None:
@@ -114,22 +155,33 @@ class CheckpointManager:
         self.accelerator = accelerator
         self.keep = keep
 
-    def save(self, state: TrainerState, tensors: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
-        """Write checkpoint-<step> atomically. `tensors`: extra safetensors files (name -> state dict), main only."""
+    def save(self, state: TrainerState, tensors: dict[str, dict[str, torch.Tensor]] | None = None,
+             needed: int | None = None) -> Path:
+        """Write checkpoint-<step> atomically. `tensors`: extra safetensors files (name -> state dict), main only.
+
+        `needed`: the bytes it will take (checked up front, so a full disk fails before the save, not within it).
+        """
         acc = self.accelerator
         final = self.root / f"{PREFIX}{state.step:08d}"
         tmp = self.root / f"{TMP_PREFIX}{state.step:08d}"
-        if acc.is_main_process:
-            self.root.mkdir(parents=True, exist_ok=True)
-            for stale in self.root.glob(f"{TMP_PREFIX}*"):  # left by a run killed mid-save
-                shutil.rmtree(stale, ignore_errors=True)
-        acc.wait_for_everyone()
-        acc.save_state(str(tmp), safe_serialization=True)
-        if acc.is_main_process:
-            for name, sd in (tensors or {}).items():
-                save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(tmp / f"{name}.safetensors"))
-            _write_text(tmp / STATE_FILE, state.to_json())  # last: its presence marks the folder complete
-            _fsync_dir(tmp)
+        what = f"checkpoint {final.name}"
+        with disk_full_as_error(self.root.parent, needed, what=what):
+            if acc.is_main_process:
+                self.root.mkdir(parents=True, exist_ok=True)
+                for stale in self.root.glob(f"{TMP_PREFIX}*"):  # left by a run killed mid-save
+                    shutil.rmtree(stale, ignore_errors=True)
+                if needed:
+                    ensure_space(self.root.parent, needed, what=what)
+            acc.wait_for_everyone()
+            acc.save_state(str(tmp), safe_serialization=True)
+            acc.wait_for_everyone()  # every rank's files are in before the list is taken
+            if acc.is_main_process:
+                for name, sd in (tensors or {}).items():
+                    save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()},
+                              str(tmp / f"{name}.safetensors"))
+                state.files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
+                _write_text(tmp / STATE_FILE, state.to_json())  # last: its presence marks the folder complete
+                _fsync_dir(tmp)
         acc.wait_for_everyone()
         if acc.is_main_process:
             if final.exists():  # the same step saved before (e.g. a run resumed from an older checkpoint)
@@ -140,12 +192,14 @@ class CheckpointManager:
             else:
                 os.replace(tmp, final)
             _fsync_dir(self.root)
-            self._prune()
+            self._prune(state.run_id)
         acc.wait_for_everyone()
         return final
 
-    def _prune(self) -> None:
-        for _, path in list_checkpoints(self.root.parent)[: -self.keep]:
+    def _prune(self, run_id: str) -> None:
+        """Keep the newest `keep` checkpoints of this run (other runs' checkpoints are not this run's to remove)."""
+        mine = [path for _, path in list_checkpoints(self.root.parent) if run_of(path) == run_id]
+        for path in mine[: -self.keep]:
             shutil.rmtree(path, ignore_errors=True)
 
     def load(self, path: Path, tensor_files: tuple[str, ...] = ()) -> tuple[TrainerState, dict[str, dict]]:

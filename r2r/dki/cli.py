@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from r2r.cliargs import deprecated_alias
+
 from .config import STYLE_TEMPLATES, DataConfig, NegativeConfig, PositiveConfig, RunConfig, TrainConfig
 
 DEFAULTS = {"negative": {"steps": 2000, "lr": 2e-3}, "positive": {"steps": 5000, "lr": 1e-4, "lr_full": 1e-5}}
@@ -18,7 +20,9 @@ DEFAULTS = {"negative": {"steps": 2000, "lr": 2e-3}, "positive": {"steps": 5000,
 
 def _common(p: argparse.ArgumentParser, method: str) -> None:
     p.add_argument("--model", required=True, help="SD-1.5-architecture diffusers folder or Hub id (safetensors)")
-    p.add_argument("--out", required=True, type=Path, help="output folder (artifacts, card, loss curve, checkpoints)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output folder (artifacts, card, loss curve, checkpoints); a non-empty one needs --resume or "
+                        "--overwrite")
     p.add_argument("--revision", help="Hub revision of --model")
     d = p.add_argument_group("data")
     d.add_argument("--source-type", choices=("auto", "folder", "synfashion", "datasets"), default="auto",
@@ -41,22 +45,27 @@ def _common(p: argparse.ArgumentParser, method: str) -> None:
                    + (f"; {DEFAULTS['positive']['lr_full']:g} with --full)" if method == "positive" else ")"))
     t.add_argument("--batch-size", type=int, default=8, help="per process and micro-step")
     t.add_argument("--grad-accum", type=int, default=1, help="micro-steps per optimizer step")
-    t.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
-    t.add_argument("--warmup-steps", type=int, default=0)
-    t.add_argument("--weight-decay", type=float, default=1e-2)
+    t.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no",
+                   help="compute dtype of the frozen weights (trainable ones stay float32)")
+    t.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up steps")
+    t.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay")
     t.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (0: off)")
     t.add_argument("--snr-gamma", type=float, help="Min-SNR loss weighting (e.g. 5.0); off by default")
-    t.add_argument("--gradient-checkpointing", action="store_true")
+    t.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations (less memory)")
     t.add_argument("--compile", action="store_true", help="torch.compile the UNet (CUDA)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order, noise and timesteps")
     t.add_argument("--checkpoint-every", type=int, default=500,
                    help="steps between resumable checkpoints (0: at the end only)")
-    t.add_argument("--keep-checkpoints", type=int, default=2)
-    t.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
-                   help="continue from the last complete checkpoint in OUT/checkpoints (or the one given)")
+    t.add_argument("--keep-checkpoints", type=int, default=2, help="checkpoints kept (older ones are removed)")
+    again = t.add_mutually_exclusive_group()
+    again.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
+                       help="continue the run in OUT from its newest intact checkpoint (or the one given)")
+    again.add_argument("--overwrite", action="store_true",
+                       help="start a new run in a non-empty OUT: removes what an earlier training run wrote there "
+                            "(checkpoints, artifacts, card, loss curve, run record), never other files")
     t.add_argument("--log-every", type=int, default=10, help="steps between loss read-backs (each one syncs)")
     t.add_argument("--base-model-id", help="the model card's base_model (default: --model, or the folder name)")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(neg, "negative")
     neg.add_argument("--renders", required=True, dest="source",
                      help="rendered images: a SynFashion build folder, an image folder or a datasets id")
-    neg.add_argument("--token", default="<rendered>", help="the new token (must not be in the vocabulary)")
+    neg.add_argument("--placeholder-token", dest="token", default="<rendered>",
+                     help="the new token learned on the renders, the negative prompt later (must not be in the "
+                          "vocabulary)")
+    deprecated_alias(neg, "--token", "--placeholder-token", dest="token")
     neg.add_argument("--init-token", default="rendered", help="word whose embedding initialises the vectors")
     neg.add_argument("--init-embedding", help="start from a saved {token: tensor} .safetensors embedding")
     neg.add_argument("--num-vectors", type=int, default=1, help="embedding vectors for the token (K)")
@@ -100,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pos.add_argument("--caption-template", default="",
                      help="caption of images without one (default empty); '{category}' is filled for SynFashion")
     pos.add_argument("--ema", action="store_true", help="export an exponential moving average of the weights")
-    pos.add_argument("--ema-decay", type=float, default=0.9999)
+    pos.add_argument("--ema-decay", type=float, default=0.9999, help="decay of the EMA (with --ema)")
     pos.set_defaults(func=_cmd_positive)
 
 
@@ -134,7 +146,8 @@ def negative_run(args: argparse.Namespace) -> RunConfig:
     )
     return RunConfig(model=args.model, out=str(args.out), data=_data(args),
                      train=_train(args, args.lr or DEFAULTS["negative"]["lr"]), method=method,
-                     revision=args.revision, base_model_id=args.base_model_id, resume=args.resume)
+                     revision=args.revision, base_model_id=args.base_model_id, resume=args.resume,
+                     overwrite=args.overwrite)
 
 
 def positive_run(args: argparse.Namespace) -> RunConfig:
@@ -142,7 +155,8 @@ def positive_run(args: argparse.Namespace) -> RunConfig:
                             ema_decay=args.ema_decay)
     lr = args.lr or (DEFAULTS["positive"]["lr_full"] if args.full else DEFAULTS["positive"]["lr"])
     return RunConfig(model=args.model, out=str(args.out), data=_data(args), train=_train(args, lr), method=method,
-                     revision=args.revision, base_model_id=args.base_model_id, resume=args.resume)
+                     revision=args.revision, base_model_id=args.base_model_id, resume=args.resume,
+                     overwrite=args.overwrite)
 
 
 def _report(result) -> int:
@@ -176,16 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m r2r.dki.cli train-...` (and `accelerate launch -m r2r.dki.cli ...`) with `r2r`'s error handling."""
     import sys
 
-    from r2r.cli import build_parser
+    from r2r.cli import build_parser, run_command
 
-    args = build_parser(("r2r.dki.cli",)).parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        from rich.console import Console
-
-        Console(stderr=True).print(f"[red]error[/]: {e}", highlight=False)
-        return 2
+        return run_command(build_parser(("r2r.dki.cli",)).parse_args(argv))
     finally:
         sys.stdout.flush()
 

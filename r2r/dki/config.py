@@ -191,7 +191,13 @@ class RunConfig:
     method: NegativeConfig | PositiveConfig = field(default_factory=NegativeConfig)
     revision: str | None = None
     base_model_id: str | None = None  # the model card's `base_model` (default: `model` unless it is a local path)
-    resume: str | None = None  # None: fresh; "latest": the last complete checkpoint in out/checkpoints; or a path
+    resume: str | None = None  # None: fresh; "latest": the newest intact checkpoint of the run in `out`; or a path
+    overwrite: bool = False  # start a new run in a non-empty `out` (removes only what a training run wrote there)
+
+    def __post_init__(self) -> None:
+        if self.resume is not None and self.overwrite:
+            raise DKIError("resume and overwrite exclude each other: resume continues the run in the output folder, "
+                           "overwrite starts a new one")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .errors import DKIError
 from .trainer import Components, Denoiser, DKITrainer, TrainResult, cast_module
@@ -66,24 +66,18 @@ class TrainableTokens(torch.nn.Module):
 
 
 def read_embedding(path: str | Path, width: int | None = None) -> tuple[str, torch.Tensor]:
-    """(token, [K, D]) of a `{token: tensor}` safetensors file; errors name the file and the width expected."""
+    """(token, [K, D]) of a `{token: tensor}` safetensors file, checked as translation checks it (r2r/model_files.py:
+    never a pickle, complete, floating point, finite, not empty); errors name the file and the width expected."""
+    from r2r.model_files import ModelFileError
+    from r2r.model_files import read_embedding as read_checked
+
     path = Path(path)
     if not path.is_file():
         raise DKIError(f"embedding file not found: {path}")
-    if path.suffix != ".safetensors":
-        raise DKIError(f"{path}: only .safetensors embeddings are read (pickled .bin/.pt files are refused)")
-    state = load_file(str(path))
-    if len(state) != 1:
-        raise DKIError(f"{path}: expected one entry {{token: tensor}}, found {len(state)}: {sorted(state)[:5]}")
-    token, tensor = next(iter(state.items()))
-    if tensor.ndim == 1:
-        tensor = tensor[None]
-    if tensor.ndim != 2:
-        raise DKIError(f"{path}: the embedding of {token!r} must be [D] or [K, D], got {tuple(tensor.shape)}")
-    if width is not None and tensor.shape[1] != width:
-        raise DKIError(f"{path}: embedding width {tensor.shape[1]} does not match the text encoder's width {width} "
-                       f"(it was trained for another base model)")
-    return token, tensor
+    try:
+        return read_checked(path, width)
+    except ModelFileError as e:
+        raise DKIError(str(e)) from None
 
 
 def initial_vectors(tokenizer, table: torch.Tensor, init_token: str, num_vectors: int) -> torch.Tensor:
@@ -154,13 +148,19 @@ class NegativeTrainer(DKITrainer):
         """[K, D] float32 on the CPU: the trained rows."""
         return self.tokens.vectors.detach().float().cpu().contiguous()
 
+    def artifact_names(self) -> list[str]:
+        return [EMBEDDING_FILE]
+
     def export(self) -> list[Path]:
+        from synfashion.atomic import atomic_path
+
         path = self.out / EMBEDDING_FILE
-        save_file({self.run.method.token: self.learned_vectors()}, str(path))
+        with atomic_path(path) as tmp:
+            save_file({self.run.method.token: self.learned_vectors()}, str(tmp))
         return [path]
 
     def card(self, result: TrainResult) -> Path | None:
-        from cards.model_card import DKICardInfo, write_dki_card
+        from cards.model_card import DKICardInfo
 
         m = self.run.method
         info = DKICardInfo(
@@ -168,4 +168,4 @@ class NegativeTrainer(DKITrainer):
             token=m.token, num_vectors=m.num_vectors, init_token=None if m.init_embedding else m.init_token,
             prompts=tuple(t.replace("{}", m.token) for t in m.templates),
         )
-        return write_dki_card(info, self.out)
+        return self.write_card(info)

@@ -21,6 +21,7 @@ from .data import LatentBatch, LatentCache
 from .trainer import Components, Denoiser, DKITrainer, TrainResult, cast_module
 
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' LORA_WEIGHT_NAME_SAFE
+FULL_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")  # the folders of a full export
 MAX_CACHED_CAPTIONS = 4096
 
 
@@ -132,6 +133,17 @@ class PositiveTrainer(DKITrainer):
     def trained_unet(self) -> torch.nn.Module:
         return _base_unet(self.accelerator.unwrap_model(self.model).unet)
 
+    def artifact_names(self) -> list[str]:
+        if self.run.method.full:  # what StableDiffusionPipeline.save_pretrained writes
+            return ["model_index.json", *(f"{c}/" for c in FULL_COMPONENTS)]
+        return [LORA_FILE]
+
+    def export_bytes(self) -> int:
+        if not self.run.method.full:
+            return super().export_bytes()
+        c = self.components
+        return sum(p.numel() * 4 for m in (c.unet, c.vae, c.text_encoder) for p in m.parameters()) + 2**20
+
     def export(self) -> list[Path]:
         if self.ema is not None:  # export the averaged weights, keep the raw ones for a later resume
             self.ema.store(self.params)
@@ -150,10 +162,13 @@ class PositiveTrainer(DKITrainer):
         unet = self.trained_unet()
         state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
         state = {k: v.detach().float().cpu().contiguous() for k, v in state.items()}
-        StableDiffusionPipeline.save_lora_weights(
-            save_directory=str(self.out), unet_lora_layers=state, safe_serialization=True,
-            unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
-        )
+        from synfashion.atomic import atomic_path
+
+        with atomic_path(self.out / LORA_FILE) as tmp:  # diffusers writes the file in place
+            StableDiffusionPipeline.save_lora_weights(
+                save_directory=str(self.out), weight_name=tmp.name, unet_lora_layers=state, safe_serialization=True,
+                unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
+            )
         return [self.out / LORA_FILE]
 
     def _export_full(self) -> list[Path]:
@@ -161,16 +176,16 @@ class PositiveTrainer(DKITrainer):
 
         from diffusers import StableDiffusionPipeline
 
-        unet = copy.deepcopy(self.trained_unet()).to("cpu", torch.float32).eval()
+        unet = cast_module(copy.deepcopy(self.trained_unet()).to("cpu"), torch.float32).eval()
         pipe = StableDiffusionPipeline.from_pretrained(
             self.run.model, revision=self.run.revision, unet=unet, safety_checker=None, feature_extractor=None,
             requires_safety_checker=False, use_safetensors=True,
         )
         pipe.save_pretrained(str(self.out), safe_serialization=True)
-        return [self.out / "model_index.json", self.out / "unet"]
+        return [self.out / "model_index.json", *(self.out / c for c in FULL_COMPONENTS)]
 
     def card(self, result: TrainResult) -> Path | None:
-        from cards.model_card import DKICardInfo, write_dki_card
+        from cards.model_card import DKICardInfo
 
         p = self.run.method
         info = DKICardInfo(
@@ -179,4 +194,4 @@ class PositiveTrainer(DKITrainer):
             lora_alpha=None if p.full else (p.lora_alpha or p.lora_rank), ema=p.ema,
             prompts=(self.run.data.caption_template,) if self.run.data.caption_template else (),
         )
-        return write_dki_card(info, self.out)
+        return self.write_card(info)

@@ -13,8 +13,11 @@ conditioned and what is exported. Everything else is here, once:
 - noise, timesteps and data order from per-micro-step generators: a resumed run continues exactly where an
   uninterrupted one would be;
 - checkpoints every N steps (r2r/dki/checkpoint.py, atomic), rich progress with loss and samples/s, the loss curve
-  PNG, and a fixed-batch loss before and after training for the model card.
-Subclasses (negative.py, positive.py) implement `build`, `conditioning` and `export`.
+  PNG, and a fixed-batch loss before and after training for the model card;
+- the output folder's rules (r2r/dki/outdir.py): locked for the run, a non-empty one needs resume or overwrite,
+  resume takes the newest intact checkpoint of the same run, every output is recorded as this run's; a full disk
+  is one `NoSpaceError` naming the folder.
+Subclasses (negative.py, positive.py) implement `build`, `conditioning`, `export` and `artifact_names`.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from .checkpoint import (
     TrainerState,
     check_fingerprint,
     make_state_hooks,
-    resolve_resume,
 )
 from .config import RunConfig
 from .data import (
@@ -48,10 +50,12 @@ from .data import (
     step_generator,
 )
 from .errors import DKIError
+from .outdir import Decision, TrainingFolder, run_lock
 from .plot import loss_curve
 
 LOSS_CURVE = "loss_curve.png"
 RUN_FILE = "training_run.json"
+CARD_FILE = "README.md"
 EVAL_BATCH = 4
 _EVAL_STREAM = 1 << 20  # generator stream of the fixed evaluation batch
 
@@ -72,19 +76,23 @@ def load_components(model: str, revision: str | None = None) -> Components:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    local = Path(model)
-    if local.exists() and not (local / "model_index.json").is_file():
-        raise DKIError(f"{local}: not a diffusers pipeline folder (no model_index.json)")
+    from r2r.model_files import ModelFileError, loading, resolve_model
+
+    try:  # the files are checked first: missing folder, offline and uncached, .bin only, renamed or truncated
+        local = resolve_model(model, revision)
+    except (ModelFileError, FileNotFoundError) as e:
+        raise DKIError(str(e)) from None
+    source = str(local) if local else model
     kw = {"revision": revision}
     try:
-        tokenizer = CLIPTokenizer.from_pretrained(model, subfolder="tokenizer", **kw)
-        text_encoder = CLIPTextModel.from_pretrained(model, subfolder="text_encoder", use_safetensors=True, **kw)
-        vae = AutoencoderKL.from_pretrained(model, subfolder="vae", use_safetensors=True, **kw)
-        unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet", use_safetensors=True, **kw)
-        scheduler = DDPMScheduler.from_pretrained(model, subfolder="scheduler", **kw)
-    except OSError as e:
-        raise DKIError(f"cannot load {model!r} as an SD-1.5-architecture diffusers pipeline (safetensors weights): "
-                       f"{e}") from None
+        with loading(f"{model!r} as an SD-1.5-architecture diffusers pipeline (safetensors weights)"):
+            tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kw)
+            text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", use_safetensors=True, **kw)
+            vae = AutoencoderKL.from_pretrained(source, subfolder="vae", use_safetensors=True, **kw)
+            unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=True, **kw)
+            scheduler = DDPMScheduler.from_pretrained(source, subfolder="scheduler", **kw)
+    except ModelFileError as e:
+        raise DKIError(str(e)) from None
     return Components(tokenizer, text_encoder.float().eval(), vae.float().eval(), unet.float().eval(), scheduler)
 
 
@@ -156,6 +164,7 @@ class DKITrainer:
         self._accelerator = accelerator
         self.state = TrainerState()
         self.ready = False
+        self._held = contextlib.ExitStack()  # the output folder's lock, from setup() to the end of fit() / close()
 
     # ------------------------------------------------------------------------------------------ subclass API
     def build(self, c: Components) -> tuple[Denoiser, list[torch.nn.Parameter]]:
@@ -182,6 +191,20 @@ class DKITrainer:
     def export(self) -> list[Path]:
         """Write the artifacts (main process) and return their paths."""
         raise NotImplementedError
+
+    def artifact_names(self) -> list[str]:
+        """What `export` writes, relative to the output folder ('/' at the end: a folder)."""
+        raise NotImplementedError
+
+    def export_bytes(self) -> int:
+        """About how many bytes `export` writes (checked against the free space first): the trained weights."""
+        return sum(p.numel() * 4 for p in self.params)
+
+    def checkpoint_bytes(self) -> int:
+        """About how many bytes one checkpoint takes: trainable weights and two AdamW moments (float32), extras."""
+        _, tensors = self.extra_state()
+        extra = sum(t.numel() * t.element_size() for sd in tensors.values() for t in sd.values())
+        return 3 * sum(p.numel() * 4 for p in self.params) + extra + 2**20
 
     def method_fingerprint(self) -> dict:
         return asdict(self.run.method)
@@ -251,10 +274,68 @@ class DKITrainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
-        resume_path = resolve_resume(self.out, self.run.resume)
-        if resume_path is not None:
-            saved = TrainerState.from_file(resume_path / "trainer_state.json")
-            check_fingerprint(saved.fingerprint, self.fingerprint(), resume_path)
+        existed = self.out.exists()
+        decision = None
+        try:
+            from synfashion.storage import disk_full_as_error
+
+            with disk_full_as_error(self.out, what="the run record"):
+                decision = self._claim_folder()
+            self._setup_after_claim(decision)
+        except BaseException:
+            if decision is not None and decision.fresh and acc.is_main_process:
+                # a run that failed before training (bad model, bad data) leaves the folder as it found it, so the
+                # corrected command runs without --overwrite
+                self.folder.undo_claim()
+            self.close()
+            if not existed and acc.is_main_process:  # the lock created it; an empty folder is not worth keeping
+                with contextlib.suppress(OSError):
+                    self.out.rmdir()
+            raise
+        self.ready = True
+        return self
+
+    def _claim_folder(self) -> Decision:
+        """Lock the output folder and settle fresh / overwrite / resume (r2r/dki/outdir.py); returns the decision."""
+        acc, run = self.accelerator, self.run
+        if self.out.exists() and not self.out.is_dir():
+            raise DKIError(f"--out {self.out} is a file, not a folder")
+        self.folder = TrainingFolder(self.out, self.method, [*self.artifact_names(), LOSS_CURVE, RUN_FILE, CARD_FILE])
+        fingerprint = self.fingerprint()
+        kw = {"overwrite": run.overwrite, "fingerprint": fingerprint}
+        removed: list[str] = []
+        if self.world == 1:
+            self._held.enter_context(run_lock(self.out, 0, 1))
+            decision = self.folder.decide(resume=run.resume, **kw)
+            removed = self.folder.apply(decision, **kw)
+        else:
+            decision = self.folder.decide(resume=run.resume, **kw)  # read-only: the same answer on every rank
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                with run_lock(self.out, 0, 1):  # exclusive while the folder is cleared and the run recorded
+                    removed = self.folder.apply(decision, **kw)
+            acc.wait_for_everyone()
+            self._held.enter_context(run_lock(self.out, self.rank, self.world))  # ranks share it, slot each
+            decision.run_id = self.folder.read_record()["run_id"]  # a fresh id was drawn on the main process
+        if acc.is_main_process:
+            console = _console()
+            if removed:
+                console.print(f"[yellow]overwrite[/]: removed {len(removed)} item(s) an earlier training run wrote "
+                              f"in {self.out}", highlight=False)
+            for note in decision.notes:
+                console.print(f"[yellow]resume[/]: {note}", highlight=False)
+        return decision
+
+    def close(self) -> None:
+        """Release the output folder (fit() does this when it ends)."""
+        self._held.close()
+
+    def _setup_after_claim(self, decision: Decision) -> None:
+        cfg, acc = self.cfg, self.accelerator
+        cuda = self.device.type == "cuda"
+        for path in decision.candidates:
+            saved = TrainerState.from_file(path / "trainer_state.json")
+            check_fingerprint(saved.fingerprint, self.fingerprint(), path)
 
         # the data first: a bad source fails before gigabytes of weights are loaded
         self.source: ImageSource = open_source(self.run.data, seed=cfg.seed, for_cache=self.cached)
@@ -297,15 +378,31 @@ class DKITrainer:
         acc.register_load_state_pre_hook(load_hook)
         self.checkpoints = CheckpointManager(self.out, acc, keep=cfg.keep_checkpoints)
 
-        self.state = TrainerState(fingerprint=self.fingerprint())
-        if resume_path is not None:
-            self.state, extras = self.checkpoints.load(resume_path, self.tensor_files)
+        self.state = TrainerState(fingerprint=self.fingerprint(), run_id=decision.run_id)
+        self.resumed_from = self._resume(decision)
+
+    def _resume(self, decision: Decision) -> Path | None:
+        """Load the newest candidate checkpoint that loads; say which, and why others were passed over."""
+        failed = []
+        for path in decision.candidates:
+            try:
+                state, extras = self.checkpoints.load(path, self.tensor_files)
+            except Exception as e:  # noqa: BLE001 - e.g. a pickle weights_only refuses: fall back to the previous
+                failed.append(f"{path.name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                continue
+            self.state = state
+            self.state.run_id = decision.run_id
             self.load_extra_state(self.state.extra, extras)
-            self.resumed_from = resume_path
-        else:
-            self.resumed_from = None
-        self.ready = True
-        return self
+            if self.accelerator.is_main_process:
+                for note in failed:
+                    _console().print(f"[yellow]resume[/]: skipped {note}", highlight=False)
+                _console().print(f"[cyan]resume[/]: run {decision.run_id} from {path} (step {state.step})",
+                                 highlight=False)
+            return path
+        if failed:
+            raise DKIError(f"no checkpoint of run {decision.run_id} in {self.out} could be loaded "
+                           f"({'; '.join(failed)}); start a new run with --overwrite")
+        return None
 
     def _setup_data(self, c: Components) -> None:
         dcfg, cfg, acc = self.run.data, self.cfg, self.accelerator
@@ -411,11 +508,17 @@ class DKITrainer:
     def save_checkpoint(self) -> Path:
         scalars, tensors = self.extra_state()
         self.state.extra.update(scalars)
-        return self.checkpoints.save(self.state, tensors)
+        return self.checkpoints.save(self.state, tensors, needed=self.checkpoint_bytes())
 
     def fit(self) -> TrainResult:
         """Train to `steps` (continuing a resumed run), checkpointing; export artifacts, curve and card."""
         self.setup()
+        try:
+            return self._fit()
+        finally:
+            self.close()
+
+    def _fit(self) -> TrainResult:
         acc, cfg = self.accelerator, self.cfg
         start = self.state.step
         if "eval_before" not in self.state.extra:
@@ -457,17 +560,40 @@ class DKITrainer:
         )
         acc.wait_for_everyone()
         if acc.is_main_process:
-            self.out.mkdir(parents=True, exist_ok=True)
-            result.artifacts = self.export()
-            curve = loss_curve(self.state.losses, self.out / LOSS_CURVE, title=f"{self.method} training loss")
-            result.artifacts.append(curve)
-            (self.out / RUN_FILE).write_text(json.dumps(self._run_record(result), indent=1, default=str))
-            result.artifacts.append(self.out / RUN_FILE)
-            card = self.card(result)
-            if card is not None:
-                result.artifacts.append(card)
+            self._write_outputs(result)
         acc.wait_for_everyone()
         return result
+
+    def _write_outputs(self, result: TrainResult) -> None:
+        """Artifacts, loss curve, run record and card, each recorded as this run's (outdir.py); a full disk is
+        one NoSpaceError naming the folder (the checkpoints are intact: `--resume` writes them again)."""
+        from synfashion.atomic import atomic_path, write_json_atomic
+        from synfashion.storage import disk_full_as_error, ensure_space
+
+        what = "the trained artifacts"
+        with disk_full_as_error(self.out, self.export_bytes(), what=what):
+            ensure_space(self.out, self.export_bytes(), what=what)
+            with self.folder.writing(self.artifact_names()):
+                result.artifacts = self.export()
+        with disk_full_as_error(self.out, what="the loss curve, run record and model card"):
+            with self.folder.writing([LOSS_CURVE, RUN_FILE, CARD_FILE]):
+                with atomic_path(self.out / LOSS_CURVE, durable=False) as tmp:
+                    loss_curve(self.state.losses, tmp, title=f"{self.method} training loss")
+                result.artifacts.append(self.out / LOSS_CURVE)
+                write_json_atomic(self.out / RUN_FILE, json.loads(json.dumps(self._run_record(result), default=str)))
+                result.artifacts.append(self.out / RUN_FILE)
+                card = self.card(result)
+                if card is not None:
+                    result.artifacts.append(card)
+
+    def write_card(self, info) -> Path:
+        """The model card (cards.model_card) written atomically as OUT/README.md."""
+        from cards.model_card import render_dki_card
+        from synfashion.atomic import write_bytes_atomic
+
+        path = self.out / CARD_FILE
+        write_bytes_atomic(path, render_dki_card(info).encode("utf-8"))
+        return path
 
     def _run_record(self, result: TrainResult) -> dict:
         import diffusers
@@ -480,7 +606,7 @@ class DKITrainer:
             "processes": self.world, "device": str(self.device),
             "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                          "transformers": transformers.__version__},
-            "resumed_from": str(self.resumed_from) if self.resumed_from else None,
+            "resumed_from": str(self.resumed_from) if self.resumed_from else None, "run_id": self.state.run_id,
         }
 
     # ------------------------------------------------------------------------------------------ progress
@@ -518,7 +644,7 @@ def _tail_mean(losses: list[float], n: int = 10) -> float:
 def _console():
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)  # messages stay one line each (paths are long)
 
 
 def _sdpa():

@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..cliargs import add_parser
 from ..config import ModelSpec, RIGParams
 
 
@@ -78,8 +79,8 @@ def model_spec(args: argparse.Namespace) -> ModelSpec:
 
 
 def register_dataset(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "translate-dataset", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = add_parser(
+        subparsers, "translate-dataset",
         help="translate splits of a built SynFashion dataset into a built translated dataset (verify, push, load)",
         description="Rendered-to-real translation (FashionR2R RIG) of a built SynFashion dataset (a folder, a Hub "
                     "dataset id, or a folder of WebDataset tars) into a new built dataset: Parquet configs 'renders' "

@@ -128,12 +128,14 @@ class Translator:
     def __call__(self, images: torch.Tensor, names: Sequence[str],
                  crop_to: Sequence[tuple[int, int]] | None = None) -> list[torch.Tensor]:
         """uint8 [N, 3, H, W] -> N uint8 [3, H, W] outputs (each cropped to `crop_to[i]` = (width, height))."""
+        from ..pipeline import NonFiniteOutputError
+
         x01 = images.float().div_(255.0)
         generators = [torch.Generator().manual_seed(self.seed) for _ in names]
-        out = self.pipe(x01, generator=generators, output_type="pt", **asdict(self.params)).images
-        bad = [n for n, ok in zip(names, torch.isfinite(out).flatten(1).all(1).tolist()) if not ok]
-        if bad:
-            raise BadOutputError(bad, "the translation is not finite (NaN or Inf)")
+        try:
+            out = self.pipe(x01, generator=generators, output_type="pt", **asdict(self.params)).images
+        except NonFiniteOutputError as e:  # the pipeline names batch rows; the caller's names say which images
+            raise BadOutputError([names[i] for i in e.indices], "the translation is not finite (NaN or Inf)") from None
         u8 = (out * 255).round_().to(torch.uint8)
         flat = [n for n, img in zip(names, u8) if bool((img == img[:, :1, :1]).all())]
         if flat:

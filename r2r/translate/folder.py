@@ -4,7 +4,8 @@ Why: a dataset run (10k images) must survive interruption and must never mix set
 atomically (temp file + os.replace), outputs that exist are skipped (resume), the folder's settings are recorded in
 `r2r_run.json` (parameters, model identity, versions) and a second run with different settings is refused.
 Images are grouped by size into batches; unreadable files and sizes not divisible by 8 are reported by name, the
-rest is translated. No translation math here: that is `R2RPipeline`.
+rest is translated. An image whose output comes out NaN/inf is not written (a rerun retries it) and is named in the
+error; a full disk is one `NoSpaceError` naming the folder. No translation math here: that is `R2RPipeline`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class TranslateReport:
     translated: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)  # relative path -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # relative path -> why no output was written (NaN)
     seconds: float = 0.0
     record: Path | None = None
 
@@ -126,8 +128,10 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
     )
 
     from synfashion.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
+    from synfashion.storage import disk_full_as_error, ensure_space
 
     from ..models import load_pipeline
+    from ..pipeline import NonFiniteOutputError
 
     if job.batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {job.batch_size}")
@@ -139,7 +143,8 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
     settings = _settings(job)
     if report.record.is_file() and not job.overwrite:
         _check_settings(report.record, settings)
-    job.output.mkdir(parents=True, exist_ok=True)
+    with disk_full_as_error(job.output, what="the output folder"):
+        job.output.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(job.output)
     batches = plan(job, report)
     for rel, reason in report.rejected.items():
@@ -148,20 +153,30 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
         console.print(f"[cyan]resume[/]: {len(report.skipped)} output(s) exist and are skipped")
 
     def write_record(state: str) -> None:
-        write_json_atomic(report.record, {
-            "settings": settings, "state": state, "device": job.model.device, "dtype": job.model.dtype,
-            "batch_size": job.batch_size, "versions": _versions(),
-            "counts": {"translated": len(report.translated), "skipped": len(report.skipped),
-                       "rejected": len(report.rejected)},
-            "rejected": report.rejected, "seconds": round(time.perf_counter() - started, 3),
-        })
+        with disk_full_as_error(job.output, what=RUN_RECORD):
+            write_json_atomic(report.record, {
+                "settings": settings, "state": state, "device": job.model.device, "dtype": job.model.dtype,
+                "batch_size": job.batch_size, "versions": _versions(),
+                "counts": {"translated": len(report.translated), "skipped": len(report.skipped),
+                           "rejected": len(report.rejected)},
+                "rejected": report.rejected, "failed": report.failed,
+                "seconds": round(time.perf_counter() - started, 3),
+            })
+
+    def write_png(rel: Path, image: PIL.Image.Image) -> None:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        with disk_full_as_error(job.output, len(buf.getvalue()), what=str(output_name(rel))):
+            ensure_space(job.output, len(buf.getvalue()), what=str(output_name(rel)))
+            write_bytes_atomic(job.output / output_name(rel), buf.getvalue())
 
     todo = sum(len(b) for b in batches)
-    write_record("running")
     if todo:
         torch.manual_seed(job.seed)
-        pipe = load_pipeline(job.model)
+        pipe = load_pipeline(job.model)  # before the record: a model that fails to load claims no folder
         pipe.set_progress_bar_config(disable=True)  # the rich bar below reports images
+    write_record("running")
+    if todo:
         columns = (TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn())
         with Progress(*columns, console=console, disable=not progress) as bar:
@@ -180,11 +195,18 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
                     bar.advance(task, len(batch))
                     continue
                 generators = [torch.Generator().manual_seed(job.seed) for _ in names]
-                outs = pipe(images, generator=generators, output_type="pil", **asdict(job.params)).images
-                for rel, out in zip(names, outs):
-                    buf = io.BytesIO()
-                    out.save(buf, format="PNG")
-                    write_bytes_atomic(job.output / output_name(rel), buf.getvalue())
+                bad: set[int] = set()
+                try:
+                    outs = pipe(images, generator=generators, output_type="pil", **asdict(job.params)).images
+                except NonFiniteOutputError as e:  # keep the good rows; the bad ones are retried by a rerun
+                    outs, bad = e.output.images, set(e.indices)
+                for i, (rel, out) in enumerate(zip(names, outs)):
+                    if i in bad:
+                        report.failed[str(rel)] = "non-finite output (NaN/inf)"
+                        console.print(f"[red]failed[/] {rel}: non-finite output (NaN/inf), not written",
+                                      highlight=False)
+                        continue
+                    write_png(rel, out)
                     report.translated.append(str(rel))
                 bar.advance(task, len(batch))
     report.seconds = time.perf_counter() - started
@@ -211,28 +233,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--negative-embedding", help="negative (source-domain) textual inversion, .safetensors")
     p.add_argument("--negative-token", help="token for the negative embedding (default: the file's)")
     p.add_argument("--lora", help="positive-DKI LoRA (.safetensors file or folder), fused into the UNet")
-    p.add_argument("--lora-scale", type=float, default=1.0)
+    p.add_argument("--lora-scale", type=float, default=1.0, help="weight of the LoRA when it is fused")
     p.add_argument("--unet", help="positive-DKI finetuned UNet folder (diffusers format)")
-    p.add_argument("--source-prompt", default="")
-    p.add_argument("--target-prompt", default="")
+    p.add_argument("--source-prompt", default="", help="prompt of the source (inversion) branch")
+    p.add_argument("--target-prompt", default="", help="prompt of the target (generation) branch")
     p.add_argument("--negative-prompt", default=None,
                    help="unconditional prompt (default: the negative embedding's token, or empty)")
-    p.add_argument("--strength", type=float, default=0.3)
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--guidance", type=float, default=7.5)
+    p.add_argument("--strength", type=float, default=0.3,
+                   help="fraction of the schedule that is inverted and generated again")
+    p.add_argument("--steps", type=int, default=50, help="DDIM steps of the full schedule (strength x steps run)")
+    p.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
     p.add_argument("--tac-ratio", type=float, default=0.9, help="fraction of denoising steps with TAC (gamma)")
     p.add_argument("--tac-layers", type=_layers, default=256,
                    help="TAC in self-attention layers with >= H*W/N tokens ('none': only --tac-blocks)")
     p.add_argument("--tac-blocks", default="", help="comma-separated UNet module-name patterns, e.g. 'up_blocks.3.*'")
     p.add_argument("--no-tac", action="store_true", help="ablation: plain inversion + CFG generation")
     p.add_argument("--mask", action="store_true", help="foreground mask: exactly black/white pixels are background")
-    p.add_argument("--inversion-order", choices=("reference", "standard"), default="reference")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
+    p.add_argument("--inversion-order", choices=("reference", "standard"), default="reference",
+                   help="DDIM inversion order: 'reference' as published, 'standard' as textbook (README)")
+    p.add_argument("--batch-size", type=int, default=1, help="images per pipeline call (same-size images)")
+    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
+                   help="model weights dtype (latent updates stay float32)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed recorded with the run (RIG itself draws no noise)")
     p.add_argument("--overwrite", action="store_true", help="translate again where outputs exist")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_translate)
 
 
@@ -255,8 +280,15 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     report = translate_folder(job, progress=not args.no_progress)
     Console(stderr=True).print(
         f"[green]translated[/] {len(report.translated)}, skipped {len(report.skipped)} (existing), "
-        f"rejected {len(report.rejected)} in {report.seconds:.1f}s -> {job.output}"
+        f"rejected {len(report.rejected)}" + (f", failed {len(report.failed)}" if report.failed else "")
+        + f" in {report.seconds:.1f}s -> {job.output}"
     )
+    if report.failed:
+        names = sorted(report.failed)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        raise ValueError(f"{len(names)} image(s) came out non-finite (NaN/inf) and were not written (a rerun retries "
+                         f"them): {shown}; the model or a DKI artifact produces NaN, or float16 overflowed (try "
+                         "--dtype bfloat16 or float32)")
     return 1 if report.rejected else 0
 
 
