@@ -42,18 +42,14 @@ echo "   (random weights make noise, not photos: this shows the machinery; real 
 r2r tiny-model "$OUT/tiny-sd" --overwrite
 r2r train-negative --model "$OUT/tiny-sd" --renders "$OUT/synfashion-sample" --split train --out "$OUT/dki-negative" --overwrite \
     --steps 20 --resolution 64 --batch-size 4 --num-workers 0 --checkpoint-every 10
-rm -rf "$OUT/to-translate" "$OUT/translated"
-mkdir -p "$OUT/to-translate"
-python - "$OUT/release" "$OUT/to-translate" <<'PY'
-# four front views, downscaled to 256x336 so the CPU demo stays short (translate-images takes any size divisible by 8)
-import sys, pathlib
-from PIL import Image
-src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-for p in sorted(src.rglob("*_front.jpg"))[::10][:4]:
-    Image.open(p).convert("RGB").resize((256, 336), Image.Resampling.LANCZOS).save(dst / (p.stem + ".png"))
-PY
-r2r translate-images --model "$OUT/tiny-sd" --negative-embedding "$OUT/dki-negative/learned_embeds.safetensors" \
-    --input "$OUT/to-translate" --output "$OUT/translated" --batch-size 4 --steps 50 --strength 0.3
-r2r report --input "$OUT/to-translate" --output "$OUT/translated"
+rm -rf "$OUT/synfashion-r2r"
+echo "== 8. translate the test split into a built translated dataset (192x256 so the CPU demo stays short)"
+r2r translate-dataset "$OUT/synfashion-sample" "$OUT/synfashion-r2r" --split test --limit 12 --resize 192x256 \
+    --model "$OUT/tiny-sd" --negative-embedding "$OUT/dki-negative/learned_embeds.safetensors" \
+    --batch-size 4 --steps 50 --strength 0.3 --num-workers 1
+synfashion verify "$OUT/synfashion-r2r"
 
-echo "== done: see $OUT/ (contact sheets in $OUT/sheets, translation report in $OUT/translated/report.html)"
+echo "== 9. publish the translated variant on the local Hub server and load it back by repo id"
+python scripts/demo_hub.py "$OUT/synfashion-r2r" --repo-id synfashion-tester/synfashion-r2r
+
+echo "== done: see $OUT/ (contact sheets in $OUT/sheets, the translated dataset in $OUT/synfashion-r2r)"

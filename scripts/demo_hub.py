@@ -62,20 +62,22 @@ def main(argv: list[str] | None = None) -> int:
                       + ", ".join(f"{s} {len(d)} rows" for s, d in ds.items())
                       + f"; {same}/{len(local)} images byte-identical to the local shards "
                       + f"({time.perf_counter() - t:.1f}s)")
-        if (args.out / "data" / "garments").is_dir():
-            g = datasets.load_dataset(args.repo_id, "garments")
-            console.print("load_dataset(..., 'garments'): " + ", ".join(f"{s} {len(d)} rows" for s, d in g.items()))
-        first = next(iter(datasets.load_dataset(args.repo_id, split="train", streaming=True)))
-        console.print(f"load_dataset(..., streaming=True): first train row {first['key']!r}, "
+        for config in ("garments", "pairs"):  # the original's second config, or a translated variant's
+            if (args.out / "data" / config).is_dir():
+                g = datasets.load_dataset(args.repo_id, config)
+                console.print(f"load_dataset(..., {config!r}): " + ", ".join(f"{s} {len(d)} rows" for s, d in g.items()))
+        split = next(iter(ds))  # a translated variant may hold only the test split
+        first = next(iter(datasets.load_dataset(args.repo_id, split=split, streaming=True)))
+        console.print(f"load_dataset(..., streaming=True): first {split} row {first['key']!r}, "
                       f"image {first['image'].size[0]}x{first['image'].size[1]}")
 
-        if (args.out / "webdataset" / "train").is_dir():
+        if (args.out / "webdataset" / split).is_dir():
             from loaders import EVAL_512, LoaderConfig, webdataset_loader
 
-            urls = webdataset_urls(args.repo_id, "train")  # plain https resolve URLs: no shell, no token in them
+            urls = webdataset_urls(args.repo_id, split)  # plain https resolve URLs: no shell, no token in them
             n = sum(len(b["key"]) for b in webdataset_loader(
                 urls, transform=EVAL_512.with_(size=(64, 64)), loader=LoaderConfig(batch_size=16, num_workers=0)))
-            console.print(f"webdataset: streamed {n} train samples from {len(urls)} tar shard(s) of the private repo "
+            console.print(f"webdataset: streamed {n} {split} samples from {len(urls)} tar shard(s) of the private repo "
                           "(the token travels in a header, never in a URL or a command)")
 
         pulled = Path(tmp) / "pulled"

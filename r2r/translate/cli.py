@@ -30,24 +30,26 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (base + DKI artifacts)")
     g.add_argument("--model", required=True,
                    help="diffusers SD-1.5-architecture folder or Hub id, e.g. stable-diffusion-v1-5/stable-diffusion-v1-5")
+    g.add_argument("--model-revision", default=None, help="Hub revision of --model (default: main)")
     g.add_argument("--negative-embedding", help="negative (source-domain) textual inversion, .safetensors")
     g.add_argument("--negative-token", help="token for the negative embedding (default: the file's)")
     g.add_argument("--lora", help="positive-DKI LoRA (.safetensors file or folder), fused into the UNet")
-    g.add_argument("--lora-scale", type=float, default=1.0)
+    g.add_argument("--lora-scale", type=float, default=1.0, help="weight of the LoRA when it is fused")
     g.add_argument("--unet", help="positive-DKI finetuned UNet folder (diffusers format)")
-    g.add_argument("--model-revision", default=None, help="Hub revision of --model")
-    g.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
+    g.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
+                   help="model weights dtype (latent updates stay float32)")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 
 
 def add_rig_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("RIG (realistic image generation) settings")
-    g.add_argument("--source-prompt", default="")
-    g.add_argument("--target-prompt", default="")
+    g.add_argument("--source-prompt", default="", help="prompt of the source (inversion) branch")
+    g.add_argument("--target-prompt", default="", help="prompt of the target (generation) branch")
     g.add_argument("--negative-prompt", default=None,
                    help="unconditional prompt (default: the negative embedding's token, or empty)")
-    g.add_argument("--strength", type=float, default=0.3, help="fraction of the schedule inverted and regenerated")
-    g.add_argument("--steps", type=int, default=50, help="DDIM steps of the full schedule")
+    g.add_argument("--strength", type=float, default=0.3,
+                   help="fraction of the schedule that is inverted and generated again")
+    g.add_argument("--steps", type=int, default=50, help="DDIM steps of the full schedule (strength x steps run)")
     g.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
     g.add_argument("--tac-ratio", type=float, default=0.9, help="fraction of denoising steps with TAC (gamma)")
     g.add_argument("--tac-layers", type=_layers, default=256,
@@ -55,9 +57,15 @@ def add_rig_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tac-blocks", default="", help="comma-separated UNet module-name patterns, e.g. 'up_blocks.3.*'")
     g.add_argument("--no-tac", action="store_true", help="ablation: plain inversion + CFG generation")
     g.add_argument("--mask", action="store_true", help="foreground mask: exactly black/white pixels are background")
-    g.add_argument("--inversion-order", choices=("reference", "standard"), default="reference")
-    g.add_argument("--batch-size", type=int, default=1, help="images per pipeline call")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--inversion-order", choices=("reference", "standard"), default="reference",
+                   help="DDIM inversion order: 'reference' as published, 'standard' as textbook (README)")
+    g.add_argument("--batch-size", type=int, default=1, help="images per pipeline call (same-size images)")
+    g.add_argument("--seed", type=int, default=0, help="seed recorded with the run (RIG itself draws no noise)")
+    size = g.add_mutually_exclusive_group()
+    size.add_argument("--resize", metavar="WxH", help="translate every image at this size (multiples of 8)")
+    size.add_argument("--pad", action="store_true",
+                      help="pad sizes not divisible by 8 (edges replicated) and crop the output back (otherwise "
+                           "such images are rejected by name)")
 
 
 def rig_params(args: argparse.Namespace) -> RIGParams:
@@ -68,6 +76,12 @@ def rig_params(args: argparse.Namespace) -> RIGParams:
         tac_blocks=tuple(b.strip() for b in args.tac_blocks.split(",") if b.strip()),
         use_tac=not args.no_tac, mask=args.mask, inversion_order=args.inversion_order,
     )
+
+
+def size_policy(args: argparse.Namespace):
+    from .sizes import SizePolicy
+
+    return SizePolicy.parse(args.resize, args.pad)
 
 
 def model_spec(args: argparse.Namespace) -> ModelSpec:
@@ -96,10 +110,6 @@ def register_dataset(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--revision", help="Hub revision (branch, tag or commit) of a Hub source")
     add_model_arguments(p)
     add_rig_arguments(p)
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--resize", metavar="WxH", help="translate every image at this size (multiples of 8)")
-    size.add_argument("--pad", action="store_true",
-                      help="pad sizes not divisible by 8 (edges replicated) and crop the output back")
     p.add_argument("--allow-rejected", action="store_true",
                    help="translate the rest when some images cannot be (each is listed in the manifest)")
     p.add_argument("--shard-size", default="256MB", help="estimated PNG bytes per shard")
@@ -123,8 +133,6 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     from loaders.distributed import DistInfo
 
     from .dataset import DatasetJob, translate_dataset
-    from .engine import SizePolicy
-
     evaluation = None
     if args.eval_json:
         try:
@@ -136,7 +144,7 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         source=args.source, out=args.out, model=model_spec(args), params=rig_params(args),
         splits=tuple(args.splits or ("test",)),
         categories=tuple(c.strip() for c in args.categories.split(",") if c.strip()) if args.categories else None,
-        limit=args.limit, batch_size=args.batch_size, seed=args.seed, size=SizePolicy.parse(args.resize, args.pad),
+        limit=args.limit, batch_size=args.batch_size, seed=args.seed, size=size_policy(args),
         allow_rejected=args.allow_rejected, shard_size=_size(args.shard_size),
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()), num_workers=args.num_workers,
         overwrite=args.overwrite, revision=args.revision, evaluation=evaluation, rank=dist.rank,

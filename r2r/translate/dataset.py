@@ -44,7 +44,8 @@ from synfashion.schema import RECORD_FIELDS, infer_extra_features, translated_la
 from synfashion.storage import disk_full_as_error, folder_lock
 
 from ..config import ModelSpec, RIGParams
-from .engine import SizePolicy, Translator, decode_for_model, encode_png, upright_size
+from .engine import Translator, decode_for_model, encode_png
+from .sizes import SizePolicy, upright_size
 from .source import SourceDataset, SourceError, open_source
 
 DEFAULT_SHARD_SIZE = 256 * 2**20  # estimated PNG bytes per shard (see _estimated_png_bytes)

@@ -12,79 +12,24 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 
 from ..config import ModelSpec, RIGParams
-
-MULTIPLE = 8  # the VAE's downsampling factor
-
+from .sizes import MULTIPLE, SizePolicy, upright_size  # noqa: F401  (re-exported)
 
 class BadOutputError(RuntimeError):
-    """The model produced a non-finite or flat output; the message names the images."""
+    """The model produced a non-finite or flat output; the message names the images. `good`: the other images of
+    the batch (name -> uint8 [3, H, W]), for a caller that keeps them (translate-images; a dataset batch is
+    redone whole instead)."""
 
-    def __init__(self, names: Sequence[str], what: str):
-        self.names = list(names)
+    def __init__(self, names: Sequence[str], what: str, good: dict | None = None):
+        self.names, self.good = list(names), dict(good or {})
         shown = ", ".join(self.names[:5]) + (f" and {len(self.names) - 5} more" if len(self.names) > 5 else "")
         super().__init__(f"{what} for {shown}; nothing was written for them. Check the model and DKI artifacts "
                          "(a NaN embedding or LoRA, a float16 overflow: try --dtype bfloat16 or float32)")
-
-
-@dataclass(frozen=True)
-class SizePolicy:
-    """How an input of any size becomes one the VAE takes (a multiple of 8 on both sides).
-
-    resize: translate every image at this (width, height) (both multiples of 8): the input is scaled to cover it
-        and centre-cropped (loaders' "cover"), the output has this size.
-    pad: pad to the next multiple of 8 (edge pixels replicated) and crop the output back to the input's size.
-    Neither: an input whose size is not a multiple of 8 is rejected, by name.
-    """
-
-    resize: tuple[int, int] | None = None
-    pad: bool = False
-
-    def __post_init__(self) -> None:
-        if self.resize is not None and self.pad:
-            raise ValueError("choose one of --resize and --pad")
-        if self.resize is not None and (self.resize[0] % MULTIPLE or self.resize[1] % MULTIPLE or min(self.resize) <= 0):
-            raise ValueError(f"--resize {self.resize[0]}x{self.resize[1]}: both sides must be positive multiples of "
-                             f"{MULTIPLE}")
-
-    @classmethod
-    def parse(cls, resize: str | None = None, pad: bool = False) -> "SizePolicy":
-        size = None
-        if resize:
-            try:
-                w, h = (int(x) for x in resize.lower().split("x"))
-            except ValueError:
-                raise ValueError(f"--resize {resize!r}: expected WIDTHxHEIGHT, e.g. 384x512") from None
-            size = (w, h)
-        return cls(resize=size, pad=pad)
-
-    def model_size(self, width: int, height: int) -> tuple[int, int] | str:
-        """The (width, height) the model sees for an upright input of this size, or why it is rejected."""
-        if self.resize is not None:
-            return self.resize
-        if self.pad:
-            return -(-width // MULTIPLE) * MULTIPLE, -(-height // MULTIPLE) * MULTIPLE
-        if width % MULTIPLE or height % MULTIPLE:
-            return (f"size {width}x{height} is not divisible by {MULTIPLE} (the VAE's factor): pass --pad, or "
-                    f"--resize WxH with multiples of {MULTIPLE}")
-        return width, height
-
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return self.resize if self.resize is not None else (width, height)
-
-    def describe(self) -> dict:
-        return {"resize": list(self.resize) if self.resize else None, "pad": self.pad}
-
-
-def upright_size(meta: dict) -> tuple[int, int]:
-    """(width, height) of a record's image once its EXIF orientation is applied."""
-    w, h = int(meta["width"]), int(meta["height"])
-    return (h, w) if int(meta.get("orientation") or 1) in (5, 6, 7, 8) else (w, h)
 
 
 def decode_for_model(data: bytes, orientation: int | None, policy: SizePolicy) -> torch.Tensor:
@@ -132,14 +77,17 @@ class Translator:
 
         x01 = images.float().div_(255.0)
         generators = [torch.Generator().manual_seed(self.seed) for _ in names]
+        bad: list[int] = []
         try:
             out = self.pipe(x01, generator=generators, output_type="pt", **asdict(self.params)).images
         except NonFiniteOutputError as e:  # the pipeline names batch rows; the caller's names say which images
-            raise BadOutputError([names[i] for i in e.indices], "the translation is not finite (NaN or Inf)") from None
-        u8 = (out * 255).round_().to(torch.uint8)
-        flat = [n for n, img in zip(names, u8) if bool((img == img[:, :1, :1]).all())]
-        if flat:
-            raise BadOutputError(flat, "the translation is one flat colour")
+            out, bad = e.output.images, list(e.indices)
+        u8 = (out.nan_to_num(0.0) * 255).round_().to(torch.uint8)
         if crop_to is not None:
-            return [img[:, :h, :w] for img, (w, h) in zip(u8, crop_to)]
+            u8 = [img[:, :h, :w] for img, (w, h) in zip(u8, crop_to)]
+        flat = [i for i, img in enumerate(u8) if i not in bad and bool((img == img[:, :1, :1]).all())]
+        if bad or flat:
+            good = {n: img for i, (n, img) in enumerate(zip(names, u8)) if i not in bad and i not in flat}
+            what = "the translation is not finite (NaN or Inf)" if bad else "the translation is one flat colour"
+            raise BadOutputError([names[i] for i in sorted(bad + flat)], what, good)
         return list(u8)

@@ -5,13 +5,14 @@ atomically (temp file + os.replace), outputs that exist are skipped (resume), th
 `r2r_run.json` (parameters, model identity, versions) and a second run with different settings is refused.
 Images are grouped by size into batches; unreadable files and sizes not divisible by 8 are reported by name, the
 rest is translated. An image whose output comes out NaN/inf is not written (a rerun retries it) and is named in the
-error; a full disk is one `NoSpaceError` naming the folder. No translation math here: that is `R2RPipeline`.
+error; a full disk is one `NoSpaceError` naming the folder. Decoding, the size policy, the model call and its
+checks, and the PNG are `engine.py`'s, the same code `translate-dataset` runs; one run per output folder
+(`folder_lock`). No translation math here: that is `R2RPipeline`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import platform
 import time
@@ -21,7 +22,10 @@ from pathlib import Path
 
 import PIL.Image
 
+from ..cliargs import add_parser
 from ..config import ModelSpec, RIGParams
+from .cli import add_model_arguments, add_rig_arguments, model_spec, rig_params, size_policy
+from .sizes import SizePolicy
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 RUN_RECORD = "r2r_run.json"
@@ -36,6 +40,7 @@ class TranslateJob:
     batch_size: int = 1
     seed: int = 0
     overwrite: bool = False  # translate again even where an output exists, and accept changed settings
+    size: SizePolicy = SizePolicy()  # sizes not divisible by 8: rejected by name, padded, or one size for all
 
 
 @dataclass
@@ -65,7 +70,10 @@ def _settings(job: TranslateJob) -> dict:
 
     ident = model_identity(job.model)
     ident["spec"] = {k: v for k, v in ident["spec"].items() if k != "device"}
-    return json.loads(json.dumps({"params": asdict(job.params), "seed": job.seed, "model": ident}))  # JSON types
+    settings = {"params": asdict(job.params), "seed": job.seed, "model": ident}
+    if job.size != SizePolicy():
+        settings["size_policy"] = job.size.describe()
+    return json.loads(json.dumps(settings))  # JSON types
 
 
 def _check_settings(record_path: Path, settings: dict) -> None:
@@ -94,6 +102,8 @@ def _versions() -> dict:
 
 
 def plan(job: TranslateJob, report: TranslateReport) -> list[list[Path]]:
+    from loaders.decode import read_orientation
+
     """Batches of same-size images still to translate; fills report.skipped / report.rejected."""
     images = find_images(job.input)
     names = Counter(output_name(rel) for rel in images)
@@ -107,14 +117,16 @@ def plan(job: TranslateJob, report: TranslateReport) -> list[list[Path]]:
             continue
         try:
             with PIL.Image.open(job.input / rel) as im:
-                size = im.size
+                orientation = read_orientation(im)
+                size = (im.height, im.width) if orientation in (5, 6, 7, 8) else im.size  # upright, as decoded
         except Exception as e:  # noqa: BLE001 - any decoder failure is reported per file
             report.rejected[str(rel)] = f"unreadable image: {e}"
             continue
-        if size[0] % 8 or size[1] % 8:
-            report.rejected[str(rel)] = f"size {size[0]}x{size[1]} is not divisible by 8"
+        model_size = job.size.model_size(*size)
+        if isinstance(model_size, str):
+            report.rejected[str(rel)] = model_size
             continue
-        by_size.setdefault(size, []).append(rel)
+        by_size.setdefault(model_size, []).append(rel)
     step = job.batch_size
     return [rels[i:i + step] for _, rels in sorted(by_size.items()) for i in range(0, len(rels), step)]
 
@@ -123,15 +135,15 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
     """Translate every image under job.input into job.output (see the module docstring)."""
     import torch
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (
         BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
     )
 
     from synfashion.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
-    from synfashion.storage import disk_full_as_error, ensure_space
+    from synfashion.storage import disk_full_as_error, ensure_space, folder_lock
 
-    from ..models import load_pipeline
-    from ..pipeline import NonFiniteOutputError
+    from .engine import BadOutputError, Translator, decode_for_model, encode_png
 
     if job.batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {job.batch_size}")
@@ -143,119 +155,97 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
     settings = _settings(job)
     if report.record.is_file() and not job.overwrite:
         _check_settings(report.record, settings)
-    with disk_full_as_error(job.output, what="the output folder"):
-        job.output.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(job.output)
-    batches = plan(job, report)
-    for rel, reason in report.rejected.items():
-        console.print(f"[yellow]rejected[/] {rel}: {reason}", highlight=False)
-    if report.skipped:
-        console.print(f"[cyan]resume[/]: {len(report.skipped)} output(s) exist and are skipped")
+    with disk_full_as_error(job.output, what="the output folder"), folder_lock(job.output, "r2r translate-images"):
+        remove_stale_temps(job.output)
+        batches = plan(job, report)
+        for rel, reason in report.rejected.items():
+            console.print(f"[yellow]rejected[/] {escape(str(rel))}: {escape(reason)}", highlight=False)
+        if report.skipped:
+            console.print(f"[cyan]resume[/]: {len(report.skipped)} output(s) exist and are skipped")
 
-    def write_record(state: str) -> None:
-        with disk_full_as_error(job.output, what=RUN_RECORD):
-            write_json_atomic(report.record, {
-                "settings": settings, "state": state, "device": job.model.device, "dtype": job.model.dtype,
-                "batch_size": job.batch_size, "versions": _versions(),
-                "counts": {"translated": len(report.translated), "skipped": len(report.skipped),
-                           "rejected": len(report.rejected)},
-                "rejected": report.rejected, "failed": report.failed,
-                "seconds": round(time.perf_counter() - started, 3),
-            })
+        def write_record(state: str) -> None:
+            with disk_full_as_error(job.output, what=RUN_RECORD):
+                write_json_atomic(report.record, {
+                    "settings": settings, "state": state, "device": job.model.device, "dtype": job.model.dtype,
+                    "batch_size": job.batch_size, "versions": _versions(),
+                    "counts": {"translated": len(report.translated), "skipped": len(report.skipped),
+                               "rejected": len(report.rejected)},
+                    "rejected": report.rejected, "failed": report.failed,
+                    "seconds": round(time.perf_counter() - started, 3),
+                })
 
-    def write_png(rel: Path, image: PIL.Image.Image) -> None:
-        buf = io.BytesIO()
-        image.save(buf, format="PNG")
-        with disk_full_as_error(job.output, len(buf.getvalue()), what=str(output_name(rel))):
-            ensure_space(job.output, len(buf.getvalue()), what=str(output_name(rel)))
-            write_bytes_atomic(job.output / output_name(rel), buf.getvalue())
+        def write_png(rel: Path, image: torch.Tensor) -> None:
+            data = encode_png(image)
+            with disk_full_as_error(job.output, len(data), what=str(output_name(rel))):
+                ensure_space(job.output, len(data), what=str(output_name(rel)))
+                write_bytes_atomic(job.output / output_name(rel), data)
 
-    todo = sum(len(b) for b in batches)
-    if todo:
-        torch.manual_seed(job.seed)
-        pipe = load_pipeline(job.model)  # before the record: a model that fails to load claims no folder
-        pipe.set_progress_bar_config(disable=True)  # the rich bar below reports images
-    write_record("running")
-    if todo:
-        columns = (TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn())
-        with Progress(*columns, console=console, disable=not progress) as bar:
-            task = bar.add_task("translate", total=todo)
-            for batch in batches:
-                images, names = [], []
-                for rel in batch:
-                    try:
-                        with PIL.Image.open(job.input / rel) as im:
-                            images.append(im.convert("RGB"))
+        todo = sum(len(b) for b in batches)
+        translator = Translator(job.model, job.params, job.seed) if todo else None  # before the record: a model
+        write_record("running")                                                   # that fails to load claims no folder
+        if todo:
+            columns = (TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TimeRemainingColumn())
+            with Progress(*columns, console=console, disable=not progress) as bar:
+                task = bar.add_task("translate", total=todo)
+                for batch in batches:
+                    images, names, sizes = [], [], []
+                    for rel in batch:
+                        try:  # loaders' decoder: EXIF orientation, CMYK, 16-bit and palette as for training
+                            image = decode_for_model((job.input / rel).read_bytes(), None, job.size)
+                        except Exception as e:  # noqa: BLE001 - a truncated file fails here, not at the header
+                            report.rejected[str(rel)] = f"unreadable image: {e}"
+                            console.print(f"[yellow]rejected[/] {escape(str(rel))}: {escape(str(e))}",
+                                          highlight=False)
+                            continue
+                        images.append(image)
                         names.append(rel)
-                    except Exception as e:  # noqa: BLE001 - a truncated file fails here, not at the header
-                        report.rejected[str(rel)] = f"unreadable image: {e}"
-                        console.print(f"[yellow]rejected[/] {rel}: {e}", highlight=False)
-                if not images:
-                    bar.advance(task, len(batch))
-                    continue
-                generators = [torch.Generator().manual_seed(job.seed) for _ in names]
-                bad: set[int] = set()
-                try:
-                    outs = pipe(images, generator=generators, output_type="pil", **asdict(job.params)).images
-                except NonFiniteOutputError as e:  # keep the good rows; the bad ones are retried by a rerun
-                    outs, bad = e.output.images, set(e.indices)
-                for i, (rel, out) in enumerate(zip(names, outs)):
-                    if i in bad:
-                        report.failed[str(rel)] = "non-finite output (NaN/inf)"
-                        console.print(f"[red]failed[/] {rel}: non-finite output (NaN/inf), not written",
-                                      highlight=False)
+                        sizes.append(_source_size(job, rel))
+                    if not images:
+                        bar.advance(task, len(batch))
                         continue
-                    write_png(rel, out)
-                    report.translated.append(str(rel))
-                bar.advance(task, len(batch))
-    report.seconds = time.perf_counter() - started
-    write_record("done")
+                    crop = sizes if job.size.pad else None
+                    try:
+                        outputs = dict(zip(names, translator(torch.stack(images), [str(n) for n in names], crop)))
+                    except BadOutputError as e:  # keep the good images; the bad ones are retried by a rerun
+                        outputs = {rel: e.good[str(rel)] for rel in names if str(rel) in e.good}
+                        for rel in names:
+                            if rel not in outputs:
+                                report.failed[str(rel)] = e.args[0].split(" for ")[0]
+                                console.print(f"[red]failed[/] {escape(str(rel))}: non-finite or flat output, not "
+                                              "written", highlight=False)
+                    for rel, out in outputs.items():
+                        write_png(rel, out)
+                        report.translated.append(str(rel))
+                    bar.advance(task, len(batch))
+        report.seconds = time.perf_counter() - started
+        write_record("done")
     return report
+
+
+def _source_size(job: TranslateJob, rel: Path) -> tuple[int, int]:
+    """The upright (width, height) of an input (what --pad crops the output back to)."""
+    from loaders.decode import read_orientation
+
+    with PIL.Image.open(job.input / rel) as im:
+        return (im.height, im.width) if read_orientation(im) in (5, 6, 7, 8) else im.size
 
 
 # --- CLI ---------------------------------------------------------------------------------------------------------
 
-def _layers(text: str) -> int | None:
-    return None if text.lower() == "none" else int(text)
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "translate-images", help="translate a folder of rendered images (RIG) into PNGs with the same names",
+    p = add_parser(
+        subparsers, "translate-images",
+        help="translate a folder of rendered images (RIG) into PNGs with the same names",
         description="Rendered-to-real translation of every image under --input (FashionR2R RIG). Outputs are "
                     "lossless PNGs with the same relative names, written atomically; existing outputs are skipped "
-                    f"(resume); settings and model identity go to OUTPUT/{RUN_RECORD}.",
+                    f"(resume); settings and model identity go to OUTPUT/{RUN_RECORD}. For a built SynFashion "
+                    "dataset use translate-dataset: it writes a built dataset (verify, push, load_dataset).",
     )
-    p.add_argument("--model", required=True, help="diffusers SD-1.5-architecture folder or Hub id")
     p.add_argument("--input", required=True, type=Path, help="folder of rendered images (searched recursively)")
     p.add_argument("--output", required=True, type=Path, help="output folder")
-    p.add_argument("--negative-embedding", help="negative (source-domain) textual inversion, .safetensors")
-    p.add_argument("--negative-token", help="token for the negative embedding (default: the file's)")
-    p.add_argument("--lora", help="positive-DKI LoRA (.safetensors file or folder), fused into the UNet")
-    p.add_argument("--lora-scale", type=float, default=1.0, help="weight of the LoRA when it is fused")
-    p.add_argument("--unet", help="positive-DKI finetuned UNet folder (diffusers format)")
-    p.add_argument("--source-prompt", default="", help="prompt of the source (inversion) branch")
-    p.add_argument("--target-prompt", default="", help="prompt of the target (generation) branch")
-    p.add_argument("--negative-prompt", default=None,
-                   help="unconditional prompt (default: the negative embedding's token, or empty)")
-    p.add_argument("--strength", type=float, default=0.3,
-                   help="fraction of the schedule that is inverted and generated again")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps of the full schedule (strength x steps run)")
-    p.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
-    p.add_argument("--tac-ratio", type=float, default=0.9, help="fraction of denoising steps with TAC (gamma)")
-    p.add_argument("--tac-layers", type=_layers, default=256,
-                   help="TAC in self-attention layers with >= H*W/N tokens ('none': only --tac-blocks)")
-    p.add_argument("--tac-blocks", default="", help="comma-separated UNet module-name patterns, e.g. 'up_blocks.3.*'")
-    p.add_argument("--no-tac", action="store_true", help="ablation: plain inversion + CFG generation")
-    p.add_argument("--mask", action="store_true", help="foreground mask: exactly black/white pixels are background")
-    p.add_argument("--inversion-order", choices=("reference", "standard"), default="reference",
-                   help="DDIM inversion order: 'reference' as published, 'standard' as textbook (README)")
-    p.add_argument("--batch-size", type=int, default=1, help="images per pipeline call (same-size images)")
-    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
-                   help="model weights dtype (latent updates stay float32)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0, help="seed recorded with the run (RIG itself draws no noise)")
+    add_model_arguments(p)
+    add_rig_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="translate again where outputs exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_translate)
@@ -264,19 +254,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cmd_translate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    params = RIGParams(
-        source_prompt=args.source_prompt, target_prompt=args.target_prompt, negative_prompt=args.negative_prompt,
-        strength=args.strength, num_inference_steps=args.steps, guidance_scale=args.guidance,
-        tac_ratio=args.tac_ratio, tac_layers=args.tac_layers,
-        tac_blocks=tuple(b.strip() for b in args.tac_blocks.split(",") if b.strip()),
-        use_tac=not args.no_tac, mask=args.mask, inversion_order=args.inversion_order,
-    )
-    spec = ModelSpec(
-        model=args.model, negative_embedding=args.negative_embedding, negative_token=args.negative_token,
-        lora=args.lora, lora_scale=args.lora_scale, unet=args.unet, dtype=args.dtype, device=args.device,
-    )
-    job = TranslateJob(input=args.input, output=args.output, model=spec, params=params,
-                       batch_size=args.batch_size, seed=args.seed, overwrite=args.overwrite)
+    job = TranslateJob(input=args.input, output=args.output, model=model_spec(args), params=rig_params(args),
+                       batch_size=args.batch_size, seed=args.seed, overwrite=args.overwrite, size=size_policy(args))
     report = translate_folder(job, progress=not args.no_progress)
     Console(stderr=True).print(
         f"[green]translated[/] {len(report.translated)}, skipped {len(report.skipped)} (existing), "
