@@ -10,22 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-class DefaultsHelpFormatter(argparse.HelpFormatter):
-    """Appends "(default: X)" to every option that takes a value and has a default, unless the help says it.
-
-    Unlike argparse.ArgumentDefaultsHelpFormatter it skips on/off flags (their default is "off") and defaults of
-    None (the help text says what happens then), and it shows an empty-string default as ''.
-    """
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if (not action.option_strings or action.nargs == 0 or default is None or default is argparse.SUPPRESS
-                or "%(default)" in text or "default" in text.lower()):
-            return text
-        shown = "''" if default == "" else "%(default)s"
-        return f"{text} (default: {shown})" if text else f"(default: {shown})"
+from synfashion.helpformat import DefaultsHelpFormatter
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str, **kwargs) -> argparse.ArgumentParser:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
+
+from .helpformat import DefaultsHelpFormatter
 
 console = Console(stderr=True)
 
@@ -115,8 +118,10 @@ def make_parser() -> argparse.ArgumentParser:
     from .parallel import default_workers
     from .schema import DEFAULT_PATTERN
 
-    p = argparse.ArgumentParser(prog="synfashion", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="synfashion", description=__doc__, formatter_class=DefaultsHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True,
+                           parser_class=functools.partial(argparse.ArgumentParser,
+                                                          formatter_class=DefaultsHelpFormatter))
 
     s = sub.add_parser("sample", help="generate the embedded sample release (same layout as the real one)")
     s.add_argument("out")
