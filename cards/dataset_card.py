@@ -110,6 +110,13 @@ def _count_tables(manifest: dict, splits: list[str], display_names: dict[str, st
             + "\n\n### Views\n\n" + _table(["view"] + splits, view_rows))
 
 
+def _finish(header: str, body: str) -> str:
+    """YAML front matter + body + the citation, validated with huggingface_hub's DatasetCard."""
+    text = f"---\n{header}---\n{body}\n## Citation\n\n```bibtex\n{CITATION}\n```\n"
+    validate_dataset_card(text)
+    return text
+
+
 def _front_matter(manifest: dict, splits: list[str], data: DatasetCardData) -> str:
     meta = data.to_dict()
     meta["configs"] = _configs(manifest, splits)
@@ -190,15 +197,8 @@ leaves other categories' groups where they are.
 `manifest.json` lists every shard and every sample with its sha256, and every rejected input with its reason.
 Run `synfashion verify <folder>` after download to re-hash everything and re-check the split rule.
 
-## Citation
-
-```bibtex
-{CITATION}
-```
 """
-    text = f"---\n{header}---\n{body}"
-    validate_dataset_card(text)
-    return text
+    return _finish(header, body)
 
 
 DERIVATIVE_NOTE = """**This dataset is a derivative of SynFashion, which is licensed CC BY-NC-ND 4.0**
@@ -330,12 +330,5 @@ texture in two splits) holds here too.
 `manifest.json` lists every shard and every sample with its sha256, the source and its fingerprint, and the model.
 Run `synfashion verify <folder>` after download.
 
-## Citation
-
-```bibtex
-{CITATION}
-```
 """
-    text = f"---\n{header}---\n{body}"
-    validate_dataset_card(text)
-    return text
+    return _finish(header, body)

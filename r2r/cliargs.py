@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from synfashion.helpformat import DefaultsHelpFormatter
+from synfashion.cliutil import DefaultsHelpFormatter
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str, **kwargs) -> argparse.ArgumentParser:

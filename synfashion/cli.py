@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from .helpformat import DefaultsHelpFormatter
+from .cliutil import DefaultsHelpFormatter, parse_size
 
 console = Console(stderr=True)
 
@@ -22,15 +22,6 @@ def _say(label: tuple[str, str], text: str) -> None:
     from .release.scan import printable
 
     console.print(Text.assemble(label, printable(text)), highlight=False, soft_wrap=True)
-
-
-def _size(text: str) -> int:
-    """'256MB', '1GiB', '5000000' -> bytes."""
-    t = text.strip().upper().replace("IB", "B")
-    for unit, mult in (("KB", 2**10), ("MB", 2**20), ("GB", 2**30), ("B", 1)):
-        if t.endswith(unit):
-            return int(float(t[: -len(unit)]) * mult)
-    return int(t)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -58,7 +49,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     split = SplitConfig.parse(args.split, **split_kwargs) if args.split else SplitConfig(**split_kwargs)
     config = BuildConfig(
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-        shard_size=_size(args.shard_size),
+        shard_size=parse_size(args.shard_size),
         split=split,
         scan=ScanConfig(
             pattern=args.pattern or DEFAULT_PATTERN,

@@ -9,21 +9,14 @@ import argparse
 import json
 from pathlib import Path
 
+from synfashion.cliutil import parse_size
+
 from ..cliargs import add_parser
 from ..config import ModelSpec, RIGParams
 
 
 def _layers(text: str) -> int | None:
     return None if text.lower() == "none" else int(text)
-
-
-def _size(text: str) -> int:
-    """'256MB', '1GiB', '5000000' -> bytes."""
-    t = text.strip().upper().replace("IB", "B")
-    for unit, mult in (("KB", 2**10), ("MB", 2**20), ("GB", 2**30), ("B", 1)):
-        if t.endswith(unit):
-            return int(float(t[: -len(unit)]) * mult)
-    return int(t)
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -145,7 +138,7 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         splits=tuple(args.splits or ("test",)),
         categories=tuple(c.strip() for c in args.categories.split(",") if c.strip()) if args.categories else None,
         limit=args.limit, batch_size=args.batch_size, seed=args.seed, size=size_policy(args),
-        allow_rejected=args.allow_rejected, shard_size=_size(args.shard_size),
+        allow_rejected=args.allow_rejected, shard_size=parse_size(args.shard_size),
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()), num_workers=args.num_workers,
         overwrite=args.overwrite, revision=args.revision, evaluation=evaluation, rank=dist.rank,
         world_size=dist.world_size, finalize_only=args.finalize,

@@ -1,4 +1,4 @@
-"""The help formatter of both commands (`synfashion`, `r2r`): every option's default shown in `--help`.
+"""What both commands (`synfashion`, `r2r`) share in parsing: every option's default shown in `--help`, and sizes.
 
 Why: a user choosing `--shard-size` or `--strength` must see what they get without it, for every subcommand alike.
 """
@@ -23,3 +23,12 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
             return text
         shown = "''" if default == "" else "%(default)s"
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
+
+
+def parse_size(text: str) -> int:
+    """'256MB', '1GiB', '5000000' -> bytes."""
+    t = text.strip().upper().replace("IB", "B")
+    for unit, mult in (("KB", 2**10), ("MB", 2**20), ("GB", 2**30), ("B", 1)):
+        if t.endswith(unit):
+            return int(float(t[: -len(unit)]) * mult)
+    return int(t)
