@@ -44,7 +44,7 @@ r2r train-negative --model "$OUT/tiny-sd" --renders "$OUT/synfashion-sample" --s
     --steps 20 --resolution 64 --batch-size 4 --num-workers 0 --checkpoint-every 10
 rm -rf "$OUT/synfashion-r2r"
 echo "== 8. translate the test split into a built translated dataset (192x256 so the CPU demo stays short)"
-r2r translate-dataset "$OUT/synfashion-sample" "$OUT/synfashion-r2r" --split test --limit 12 --resize 192x256 \
+r2r translate-dataset "$OUT/synfashion-sample" "$OUT/synfashion-r2r" --split test --limit 8 --resize 192x256 \
     --model "$OUT/tiny-sd" --negative-embedding "$OUT/dki-negative/learned_embeds.safetensors" \
     --batch-size 4 --steps 50 --strength 0.3 --num-workers 1
 synfashion verify "$OUT/synfashion-r2r"
