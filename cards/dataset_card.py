@@ -15,6 +15,8 @@ from huggingface_hub import DatasetCardData
 from .common import CITATION, LICENSE, LICENSE_NOTE, size_category, validate_dataset_card
 
 SPLITS = ("train", "validation", "test")
+LABELS_NOTE = ("In Parquet, `category` and `view` are ClassLabel ids (their names are in the features); in the tars' "
+               "JSON and in `manifest.json` they are the names themselves, since a tar carries no features.")
 RENDERS = "renders"
 
 
@@ -173,7 +175,7 @@ ds = load_dataset("<namespace>/<this-repo>")                  # config "renders"
 ```
 WebDataset shards of the same samples are under `webdataset/<split>/` (`<key>.<ext>` + `<key>.json`).
 The `image` column holds each file's **original bytes** (no re-encoding); `orientation` is its EXIF orientation
-tag, which readers should apply.
+tag, which readers should apply. {LABELS_NOTE}
 
 {_fields_section(manifest)}
 ## Splits
@@ -302,6 +304,7 @@ ds = load_dataset("<namespace>/<this-repo>")           # config "renders": trans
 {'pairs = load_dataset("<namespace>/<this-repo>", "pairs")  # rendered_image / translated_image side by side' if "pairs" in configs else ""}
 ```
 WebDataset shards of the translated samples are under `webdataset/<split>/` (`<key>.png` + `<key>.json`).
+{LABELS_NOTE}
 For paired training with diffusers' InstructPix2Pix script: `--original_image_column rendered_image
 --edited_image_column translated_image --edit_prompt_column edit_prompt`.
 

@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 from .records import RESERVED_FIELDS, is_extra
 
 REQUIRED: tuple[str, ...] = ("key", "image", "category")
-TEXT_COLUMNS: tuple[str, ...] = ("project", "texture", "view", "source_path")
+TEXT_COLUMNS: tuple[str, ...] = ("project", "texture", "source_path")
+LABEL_COLUMNS: tuple[str, ...] = ("category", "view")  # ClassLabel ids (names in the features), integer ids or names
 _INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 _STRINGS = ("string", "large_string")
 _BINARIES = ("binary", "large_binary")
@@ -53,9 +54,10 @@ def features_problem(features: datasets.Features | None) -> str | None:
         return f"column 'key' holds {_describe(features['key'])}, not strings"
     if not _is_image(features["image"]):
         return f"column 'image' holds {_describe(features['image'])}, not image bytes"
-    category = features["category"]
-    if not (isinstance(category, datasets.ClassLabel) or _is(category, _INTS + _STRINGS)):
-        return f"column 'category' holds {_describe(category)}, not a ClassLabel, an integer id or a name"
+    for name in LABEL_COLUMNS:
+        feature = features.get(name)
+        if feature is not None and not (isinstance(feature, datasets.ClassLabel) or _is(feature, _INTS + _STRINGS)):
+            return f"column {name!r} holds {_describe(feature)}, not a ClassLabel, an integer id or a name"
     if "orientation" in features and not _is(features["orientation"], _INTS):
         return f"column 'orientation' holds {_describe(features['orientation'])}, not integers"
     for name in TEXT_COLUMNS:
@@ -72,10 +74,11 @@ def shard_features(path: str | Path) -> tuple[datasets.Features, pa.Schema]:
     return datasets.Features.from_arrow_schema(schema), schema.remove_metadata()
 
 
-def category_names(features: datasets.Features | None) -> list[str] | None:
-    """The ClassLabel names the data's category ids refer to (None: ids are SynFashion's own order, or names)."""
-    feature = (features or {}).get("category")
-    return list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+def label_names(features: datasets.Features | None) -> dict[str, list[str]]:
+    """column -> the ClassLabel names the data's ids refer to, for `category` and `view` (a column missing here has
+    ids in SynFashion's own order, or names)."""
+    return {c: list(f.names) for c in LABEL_COLUMNS
+            if isinstance(f := (features or {}).get(c), datasets.ClassLabel)}
 
 
 def extra_columns(features: datasets.Features | None, columns: Sequence[str] | None) -> list[str]:

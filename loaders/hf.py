@@ -31,7 +31,7 @@ from datasets.distributed import split_dataset_by_node
 
 from synfashion.schema import RENDERS_CONFIG
 
-from .columns import category_names, extra_columns, features_problem, shard_features
+from .columns import extra_columns, features_problem, label_names, shard_features
 from .distributed import current_worker
 from .errors import (
     FieldProblem,
@@ -43,7 +43,7 @@ from .errors import (
 )
 from .loader import STATE_FIELD, LoaderConfig, end_marker, SharedEpoch, SynDataLoader, map_style_loader
 from .manifest import manifest_shards
-from .records import RawSample, make_sample, parse_category, parse_key, parse_orientation, synfashion_meta
+from .records import RawSample, make_sample, parse_category, parse_key, parse_orientation, parse_view, synfashion_meta
 from .selection import Selection, category_label
 from .transforms import TRAIN_512, ImageTransform, TransformConfig
 
@@ -168,10 +168,11 @@ def open_synfashion(
                       revision=revision).ds
 
 
-def row_meta(row: dict, split: str, names: list[str] | None, extra: Sequence[str]) -> tuple[str, dict, int | None]:
-    """(key, sample metadata, orientation) of one row; `FieldProblem` naming the first malformed field."""
+def row_meta(row: dict, split: str, names: dict[str, list[str]], extra: Sequence[str]) -> tuple[str, dict, int | None]:
+    """(key, sample metadata, orientation) of one row; `FieldProblem` naming the first malformed field. `names`: the
+    data's ClassLabel names per column (columns.label_names)."""
     key = parse_key(row.get("key"))
-    meta = synfashion_meta(row, split, category_names=names, extra=extra)
+    meta = synfashion_meta(row, split, label_names=names, extra=extra)
     return key, meta, parse_orientation(row.get("orientation"))
 
 
@@ -206,7 +207,7 @@ class SynFashionDataset(torch.utils.data.Dataset):
         problem = features_problem(ds.features)
         if problem is not None:
             raise ShardFormatError(f"{self.name}: {problem}; not a SynFashion renders split")
-        self._names = category_names(ds.features)
+        self._names = label_names(ds.features)
         self.extra = extra_columns(ds.features, columns)
         # Row -> Parquet file, so an error names the shard (known for local folders only).
         self._files = files or []
@@ -326,7 +327,7 @@ class SynFashionStream(torch.utils.data.IterableDataset):
         self.state_every = max(1, state_every)  # the loader's batch size: batches are consecutive items
         self.epoch = SharedEpoch()
         self._resume: dict | None = None
-        self._names = category_names(ds.features)
+        self._names = label_names(ds.features)
         self.extra = extra_columns(ds.features, columns)
         self.files = files or []  # local shards, to name the file and row of a bad row
         self._locations: dict[str, str] | None = None
@@ -410,25 +411,26 @@ class _SelectionFilter:
     """The selection as a datasets filter over (key, category, view, project); a row whose metadata is malformed
     passes, so the stream reports it (it cannot be matched). A class, not a lambda: spawned workers pickle it."""
 
-    def __init__(self, selection: Selection, names: list[str] | None):
+    def __init__(self, selection: Selection, names: dict[str, list[str]]):
         self.selection, self.names = selection, names
 
     def __call__(self, key, category, view, project) -> bool:
         try:
-            name = parse_category(category, self.names)
+            name = parse_category(category, self.names.get("category"))
+            view = parse_view(view, self.names.get("view"))
         except FieldProblem:
             return True
         return self.selection.matches(key, name, view or "", project or "")
 
 
-def _stream_keys(ds: datasets.IterableDataset, selection: Selection, names: list[str] | None) -> frozenset[str]:
+def _stream_keys(ds: datasets.IterableDataset, selection: Selection, names: dict[str, list[str]]) -> frozenset[str]:
     """Resolve the evaluation subset of a stream: one pass over its metadata columns only (malformed rows, which
     the stream reports, are not candidates)."""
     rows = []
     for r in ds.select_columns(list(META_COLUMNS)):
         try:
-            rows.append((parse_key(r["key"]), parse_category(r["category"], names), r["view"] or "",
-                         r["project"] or ""))
+            rows.append((parse_key(r["key"]), parse_category(r["category"], names.get("category")),
+                         parse_view(r["view"], names.get("view")) or "", r["project"] or ""))
         except FieldProblem:
             continue
     return frozenset(rows[i][0] for i in selection.select_rows(rows))
@@ -457,7 +459,7 @@ def synfashion_dataset(
         )
     if loader.balanced:
         raise ValueError("balanced sampling needs random access; use streaming=False (map-style)")
-    names = category_names(ds.features)
+    names = label_names(ds.features)
     ds = ds.reshard()  # one shard per Parquet row group, so workers and ranks split by shards, not by rows
     if selection.filters_metadata:
         if selection.eval_per_category is not None:

@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from synfashion.taxonomy import CATEGORIES
+from synfashion.taxonomy import CATEGORIES, VIEWS
 
 from .errors import FieldProblem, OnError, SampleDecodeError, SkippedSample
 from .selection import category_label
@@ -23,6 +23,7 @@ from .transforms import ImageTransform
 
 # SynFashion metadata copied into each sample (besides key/category/label).
 SYNFASHION_FIELDS: tuple[str, ...] = ("project", "texture", "view")
+_TEXT_FIELDS: tuple[str, ...] = ("project", "texture")  # view is a label: a ClassLabel id or a name
 
 
 @dataclass
@@ -85,6 +86,19 @@ def parse_category(value: object, names: Sequence[str] | None = None) -> str:
     return name
 
 
+def parse_view(value: object, names: Sequence[str] | None = None) -> str | None:
+    """A view name from a name or a ClassLabel id (`names`: the data's ClassLabel names; default SynFashion's
+    order); None when absent. Anything else is a `FieldProblem`."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        names = VIEWS if names is None else names
+        if not 0 <= value < len(names):
+            raise FieldProblem("view", f"label id {value} is not one of the {len(names)} views (0..{len(names) - 1})")
+        return names[value]
+    raise FieldProblem("view", f"{value!r} is neither a view name nor a label id")
+
+
 def parse_orientation(value: object) -> int | None:
     """The stored EXIF orientation (an integer 1..8), or None when absent (then it is read from the image bytes)."""
     if value is None:
@@ -110,14 +124,17 @@ def _text(row: Mapping, name: str) -> str | None:
 
 
 def synfashion_meta(
-    row: Mapping, split: str, *, category_names: Sequence[str] | None = None, extra: Iterable[str] = ()
+    row: Mapping, split: str, *, label_names: Mapping[str, Sequence[str]] | None = None, extra: Iterable[str] = ()
 ) -> dict:
-    """The SynFashion metadata of a Parquet row (category as ClassLabel id) or a tar's JSON (category as name), plus
-    the `extra` columns named; raises `FieldProblem` naming the first malformed field."""
-    name = parse_category(row.get("category"), category_names)
+    """The SynFashion metadata of a Parquet row (category and view as ClassLabel ids) or a tar's JSON (as names),
+    plus the `extra` columns named; raises `FieldProblem` naming the first malformed field. `label_names`: the
+    data's ClassLabel names per column (see columns.label_names)."""
+    label_names = label_names or {}
+    name = parse_category(row.get("category"), label_names.get("category"))
     meta = {"category": name, "label": category_label(name), "split": _text(row, "split") or split}
-    for f in SYNFASHION_FIELDS:
+    for f in _TEXT_FIELDS:
         meta[f] = _text(row, f)
+    meta["view"] = parse_view(row.get("view"), label_names.get("view"))
     for column in extra:
         meta[column] = row.get(column)
     return meta

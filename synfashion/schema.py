@@ -195,8 +195,17 @@ def _base_features() -> dict:
         "category": datasets.ClassLabel(names=list(CATEGORIES)),
         "project": datasets.Value("string"),
         "texture": datasets.Value("string"),
-        "view": datasets.Value("string"),
+        "view": datasets.ClassLabel(names=list(VIEWS)),
     }
+
+
+# In Parquet, category and view are ClassLabel ids (their names are in the features); in the manifest and the tars'
+# JSON they are names: a tar carries no features, and a name means the same in every reader.
+LABEL_COLUMNS: dict[str, tuple[str, ...]] = {"category": CATEGORIES, "view": VIEWS}
+
+
+def _labels(meta: dict) -> dict:
+    return {col: names.index(meta[col]) for col, names in LABEL_COLUMNS.items()}
 
 
 @dataclass(frozen=True)
@@ -250,7 +259,7 @@ class RendersSchema(RecordSchema):
     def row(self, meta: dict, data: bytes, file_name: str) -> dict:
         row = {"image": {"bytes": data, "path": file_name}}
         row.update({k: meta[k] for k in RECORD_FIELDS if k != "split"})
-        row["category"] = _category_label(meta["category"])
+        row.update(_labels(meta))
         row.update(self._extra_cells(meta))
         return row
 
@@ -325,8 +334,8 @@ class PairsSchema(RecordSchema):
                 "rendered_image": {"bytes": read(meta, "source"), "path": name(meta, "source")},
                 "translated_image": {"bytes": read(meta, "image"), "path": name(meta, "image")},
                 "edit_prompt": EDIT_PROMPT,
-                "key": meta["key"], "category": _category_label(meta["category"]), "project": meta["project"],
-                "texture": meta["texture"], "view": meta["view"], "source_key": meta["source_key"],
+                "key": meta["key"], "project": meta["project"], "texture": meta["texture"], **_labels(meta),
+                "source_key": meta["source_key"],
                 "rendered_sha256": meta["source_sha256"], "translated_sha256": meta["sha256"],
             }
             row.update(self._extra_cells(meta))

@@ -61,29 +61,43 @@ def stats_tables(manifest: dict) -> list[Table]:
     return [o, t, v]
 
 
-def contact_sheet(root: Path, manifest: dict, split: str, *, per_category: int = 4, thumb: int = 96) -> Image.Image:
-    """One row per category, up to `per_category` thumbnails each (EXIF orientation applied)."""
+def contact_sheet(root: Path, manifest: dict, split: str, *, thumb: int = 96) -> Image.Image:
+    """One row per category: the first textured garment of the category (in key order) in its four views, each
+    column labelled with its view (EXIF orientation applied; a view the garment lacks stays blank)."""
     paths = sorted(
         {s["path"] for s in manifest["shards"] if s["config"] == RENDERS_CONFIG and s["format"] == "parquet"
          and s["split"] == split}
     )
-    picked: dict[int, list[bytes]] = {}
+    chosen: dict[str, str] = {}  # category -> the garment shown
+    picked: dict[str, dict[str, bytes]] = {}  # category -> view -> bytes
     for p in paths:
-        table = pq.read_table(root / p, columns=["image", "category"])
-        for img, cat in zip(table.column("image").to_pylist(), table.column("category").to_pylist()):
-            if len(picked.setdefault(cat, [])) < per_category:
-                picked[cat].append(img["bytes"])
-    label_w, h = 150, int(thumb * 4 / 3)
-    sheet = Image.new("RGB", (label_w + per_category * thumb, max(1, len(picked)) * h), "white")
+        table = pq.read_table(root / p, columns=["image", "category", "view", "project", "texture"])
+        cols = {c: table.column(c).to_pylist() for c in ("image", "category", "view", "project", "texture")}
+        for img, cat, view, project, texture in zip(*cols.values()):
+            cat = CATEGORIES[cat] if isinstance(cat, int) else cat
+            view = VIEWS[view] if isinstance(view, int) else view  # a ClassLabel id (a name in older builds)
+            garment = f"{project}/{texture}"
+            if chosen.setdefault(cat, garment) == garment:
+                picked.setdefault(cat, {})[view] = img["bytes"]
+    label_w, header, h = 150, 18, int(thumb * 4 / 3)
+    sheet = Image.new("RGB", (label_w + len(VIEWS) * thumb, header + max(1, len(picked)) * h), "white")
     draw = ImageDraw.Draw(sheet)
-    for row, cat in enumerate(sorted(picked)):
-        draw.text((4, row * h + h // 2 - 6), CATEGORIES[cat], fill="black")
-        for col, data in enumerate(picked[cat]):
+    for col, view in enumerate(VIEWS):
+        draw.text((label_w + col * thumb + 4, 3), view, fill="black")
+    for row, cat in enumerate(sorted(picked, key=CATEGORIES.index)):
+        top = header + row * h
+        draw.text((4, top + h // 2 - 12), cat, fill="black")
+        shown = chosen[cat] if len(chosen[cat]) <= 24 else "…" + chosen[cat][-23:]
+        draw.text((4, top + h // 2 + 2), shown, fill="gray")
+        for col, view in enumerate(VIEWS):
+            data = picked[cat].get(view)
+            if data is None:
+                continue
             with Image.open(io.BytesIO(data)) as im:
                 im.draft("RGB", (thumb, h))
                 im = ImageOps.exif_transpose(im).convert("RGB")
                 im.thumbnail((thumb, h))
-                sheet.paste(im, (label_w + col * thumb, row * h))
+                sheet.paste(im, (label_w + col * thumb, top))
     return sheet
 
 

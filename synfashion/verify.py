@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from .manifest import MANIFEST, Manifest, ManifestError, compute_counts
 from .parallel import parallel_map
-from .schema import GARMENTS_CONFIG, PAIRS_CONFIG, PROVENANCE_FIELDS, RENDERS_CONFIG
+from .schema import GARMENTS_CONFIG, LABEL_COLUMNS, PAIRS_CONFIG, PROVENANCE_FIELDS, RENDERS_CONFIG
 from .splits import find_leaks
 from .taxonomy import CATEGORIES, VIEWS
 
@@ -56,11 +56,17 @@ def _sha(data: bytes) -> str:
 
 def _check_row_meta(rel: str, row: dict, meta: dict, columns: list[str], report: VerifyReport) -> None:
     for col in columns:
+        if col in LABEL_COLUMNS:
+            continue
         if col in row and row[col] != _as_stored(meta.get(col), row[col]):
             report.problem(f"{rel}: {meta['key']!r} column {col} is {row[col]!r}, manifest says {meta.get(col)!r}")
-    label = row.get("category")
-    if not isinstance(label, int) or not 0 <= label < len(CATEGORIES) or CATEGORIES[label] != meta["category"]:
-        report.problem(f"{rel}: {meta['key']!r} category label {label!r} disagrees with the manifest")
+    for col, names in LABEL_COLUMNS.items():
+        if col not in row:
+            continue
+        value = row[col]  # a ClassLabel id (a name in builds made before view became a label)
+        named = names[value] if isinstance(value, int) and 0 <= value < len(names) else value
+        if named != meta.get(col) or (col == "category" and not isinstance(value, int)):
+            report.problem(f"{rel}: {meta['key']!r} {col} label {value!r} disagrees with the manifest")
 
 
 def _as_stored(value, stored):

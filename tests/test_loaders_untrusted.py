@@ -62,6 +62,8 @@ def row(i: int, **over) -> dict:
     m.pop("split")
     if isinstance(m["category"], str):
         m["category"] = 5  # "coat" in SynFashion's ClassLabel order
+    if isinstance(m["view"], str):
+        m["view"] = 0  # "front" in SynFashion's view ClassLabel order
     return {"image": {"bytes": png(i), "path": f"{i}.png"}, **m}
 
 

@@ -78,7 +78,7 @@ def make_built_folder(out: str | Path, *, seed: int = 0, train_shards: int = 2, 
                     "format": fmt, "orientation": 1, "sha256": hashlib.sha256(data).hexdigest(),
                     "num_bytes": len(data), "source_path": f"{category}/{key}.{ext}",
                 }
-                rows.append({"image": {"bytes": data, "path": f"{key}.{ext}"}, **meta})
+                rows.append({"image": {"bytes": data, "path": f"{key}.{ext}"}, **meta, "view": VIEWS.index("front")})
                 samples.append({**meta, "category": category, "split": split})
             rel = f"data/renders/{split}-{i:05d}-of-{n_shards:05d}.parquet"
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
