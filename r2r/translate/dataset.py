@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import platform
 import time
 from collections import deque
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from synfashion.storage import disk_full_as_error, folder_lock
 
 from ..config import ModelSpec, RIGParams
 from .engine import Translator, decode_for_model, encode_png
+from .record import differences, versions
 from .sizes import SizePolicy, upright_size
 from .source import SourceDataset, SourceError, open_source
 
@@ -174,27 +174,6 @@ def _public_identity(spec: ModelSpec) -> dict:
     return json.loads(json.dumps(ident))
 
 
-def _versions() -> dict:
-    import diffusers
-    import torch
-    import transformers
-
-    return {"torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version(), "synfashion": synfashion_version}
-
-
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{k}.")
-        elif a != b:
-            shown = lambda v: (repr(v)[:60] + "…") if len(repr(v)) > 60 else repr(v)  # noqa: E731
-            out.append(f"{prefix}{k}: {shown(a)} -> {shown(b)}")
-    return out
-
-
 # --------------------------------------------------------------------------------------------------- reading inputs
 class _Inputs(torch.utils.data.Dataset):
     """index -> (index, uint8 image at the model's size, the source's original bytes), in decode workers."""
@@ -290,7 +269,7 @@ class _Run:
             previous = old.provenance.get("identity")
         if not isinstance(previous, dict):
             return None
-        diffs = [d for d in _differences(previous, self.identity) if not d.startswith("plans")]
+        diffs = [d for d in differences(previous, self.identity) if not d.startswith("plans")]
         return "; ".join(diffs[:8]) or None
 
     # ------------------------------------------------------------------------------------------- steps
@@ -391,7 +370,7 @@ class _Run:
             provenance={"identity": self.identity, "params": asdict(self.job.params),
                         "model": self.identity["model"], "dtype": self.job.model.dtype,
                         "device": self.job.model.device.split(":")[0], "batch_size": self.job.batch_size,
-                        "seed": self.job.seed, "size_policy": self.job.size.describe(), "versions": _versions()},
+                        "seed": self.job.seed, "size_policy": self.job.size.describe(), "versions": versions()},
             rejected=self.rejected,
         )
         card = render_dataset_card(manifest.document(), display_names=DISPLAY_NAMES, evaluation=self.job.evaluation)

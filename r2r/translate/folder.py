@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ import PIL.Image
 from ..cliargs import add_parser
 from ..config import ModelSpec, RIGParams
 from .cli import add_model_arguments, add_rig_arguments, model_spec, rig_params, size_policy
+from .record import differences, versions
 from .sizes import SizePolicy
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -80,25 +80,10 @@ def _check_settings(record_path: Path, settings: dict) -> None:
     old = json.loads(record_path.read_text())["settings"]
     if old == settings:
         return
-    diffs = []
-    for group in ("params", "model"):
-        a, b = old.get(group, {}), settings.get(group, {})
-        diffs += [f"{group}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    if old.get("seed") != settings.get("seed"):
-        diffs.append(f"seed: {old.get('seed')} -> {settings.get('seed')}")
     raise ValueError(
-        f"{record_path.parent} holds outputs made with other settings ({'; '.join(diffs)}); "
+        f"{record_path.parent} holds outputs made with other settings ({'; '.join(differences(old, settings))}); "
         "use another --output folder, or --overwrite to translate everything again"
     )
-
-
-def _versions() -> dict:
-    import diffusers
-    import torch
-    import transformers
-
-    return {"torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version()}
 
 
 def plan(job: TranslateJob, report: TranslateReport) -> list[list[Path]]:
@@ -167,7 +152,7 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
             with disk_full_as_error(job.output, what=RUN_RECORD):
                 write_json_atomic(report.record, {
                     "settings": settings, "state": state, "device": job.model.device, "dtype": job.model.dtype,
-                    "batch_size": job.batch_size, "versions": _versions(),
+                    "batch_size": job.batch_size, "versions": versions(),
                     "counts": {"translated": len(report.translated), "skipped": len(report.skipped),
                                "rejected": len(report.rejected)},
                     "rejected": report.rejected, "failed": report.failed,
