@@ -118,10 +118,12 @@ def test_launch_environment_is_read():
     assert not lone_cpu_launch({"ACCELERATE_USE_CPU": "False", "MASTER_ADDR": "127.0.0.1"})
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed")
-def test_report_to_tensorboard_without_the_package_is_one_clear_error(model, photos, tmp_path):
-    run = _run(model, photos, tmp_path / "tb", steps=1, report_to="tensorboard")
-    with pytest.raises(DKIError, match=r"--report-to tensorboard needs the tensorboard package"):
+@pytest.mark.parametrize("tracker", ["tensorboard", "wandb"])
+def test_report_to_a_tracker_that_is_not_installed_is_one_clear_error(model, photos, tmp_path, tracker):
+    if importlib.util.find_spec(tracker) is not None:
+        pytest.skip(f"{tracker} is installed")
+    run = _run(model, photos, tmp_path / "tb", steps=1, report_to=tracker)
+    with pytest.raises(DKIError, match=rf"--report-to {tracker} needs the {tracker} package"):
         PositiveTrainer(run).setup()
     assert not (tmp_path / "tb").exists()
 
