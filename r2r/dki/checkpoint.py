@@ -8,7 +8,11 @@ that hold `trainer_state.json`; stale temporary folders are removed by the next 
 Model weights are safetensors (`safe_serialization=True`; the trainer's hooks keep only the trainable tensors, not
 the frozen base model). accelerate still writes the optimizer and RNG states with `torch.save`; they are read back
 with `weights_only=True` (tensors and plain containers only, no code execution). This module loads no pickle
-itself. Multi-process runs need `out` on a filesystem all processes share (the usual `accelerate launch` setup).
+itself. Multi-process runs need `out` on a filesystem all processes share (the usual `accelerate launch` setup):
+the main process writes the weights, optimizer and learning-rate schedule and the state file, and accelerate has
+each rank add its own RNG state (`random_states_<rank>.pkl`; DKI draws its noise, timesteps and data order from
+per-step generators, so the resume does not depend on them). A checkpoint resumes only with the number of processes
+that wrote it (the fingerprint's `processes`).
 
 Each checkpoint names its run (`run_id`) and lists its files with their sizes, so a resume takes only checkpoints
 of the run it continues and `checkpoint_problem` can tell an intact checkpoint from one with an empty, truncated

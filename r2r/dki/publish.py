@@ -21,7 +21,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import STATE_FILE, checkpoint_problem, list_checkpoints, run_of
+from .checkpoint import STATE_FILE, TrainerState, checkpoint_problem, list_checkpoints, run_of
 from .errors import DKIError
 from .launch import LOG_DIR
 from .outdir import STATE_DIR, TrainingFolder
@@ -142,8 +142,6 @@ def collect(folder: str | Path, *, include_checkpoints: bool = False, include_lo
             if problem:
                 raise DKIError(f"{path}: {problem}; pass the folder without --include-checkpoints, or remove that "
                                "checkpoint")
-            from .checkpoint import TrainerState
-
             state = TrainerState.from_file(path / STATE_FILE)
             for name in [*state.files, STATE_FILE]:
                 rel = f"checkpoints/{path.name}/{name}"

@@ -4,16 +4,20 @@ Why one loop: negative textual inversion and positive finetuning differ only in 
 conditioned and what is exported. Everything else is here, once:
 
 - `accelerate` for devices, mixed precision (frozen weights stored in the compute dtype, trainable ones in float32,
-  autocast) and multi-GPU / multi-node (`accelerate launch -m r2r.cli train-... ` runs this unchanged: each process
-  takes its own shard of the images, gradients are all-reduced by DDP);
-- gradient accumulation (`no_sync` on all but the last micro-step), a constant learning rate after linear warm-up
-  (a pure function of the step, so resume needs no scheduler state);
+  autocast) and several processes (`torchrun` / `accelerate launch --multi_gpu -m r2r.cli train-...` run this
+  unchanged, GPUs or CPU processes on gloo: r2r/dki/launch.py): one run, each process training on its own share of
+  the images (the loaders' EpochSampler split, r2r/dki/data.py), gradients all-reduced by DDP, rank 0 alone writing
+  the outputs, the split recorded in training_run.json;
+- gradient accumulation (`no_sync` on all but the last micro-step), diffusers' learning-rate schedules
+  (`get_scheduler`, prepared by accelerate and saved in each checkpoint), diffusers' noising, velocity and Min-SNR
+  formulas (`add_noise`, `get_velocity`, `compute_snr`), accelerate's trackers (`--report-to`);
 - VAE latents cached once (r2r/dki/data.py), SDPA attention, optional gradient checkpointing, channels-last and
   torch.compile on CUDA;
 - noise, timesteps and data order from per-micro-step generators: a resumed run continues exactly where an
   uninterrupted one would be;
-- checkpoints every N steps (r2r/dki/checkpoint.py, atomic), rich progress with loss and samples/s, the loss curve
-  PNG, and a fixed-batch loss before and after training for the model card;
+- checkpoints every N steps (r2r/dki/checkpoint.py, atomic; a resume needs the same number of processes), rich
+  progress with loss and samples/s, the loss curve PNG, and a fixed-batch loss before and after training for the
+  model card;
 - the output folder's rules (r2r/dki/outdir.py): locked for the run, a non-empty one needs resume or overwrite,
   resume takes the newest intact checkpoint of the same run, every output is recorded as this run's; a full disk
   is one `NoSpaceError` naming the folder.
@@ -263,7 +267,6 @@ class DKITrainer:
         from .launch import lone_cpu_launch, make_accelerator
 
         cfg = self.cfg
-        self._own_accelerator = self._accelerator is None
         if self._accelerator is None:
             self._accelerator = make_accelerator(mixed_precision=cfg.mixed_precision, report_to=cfg.report_to,
                                                  out=self.out)
