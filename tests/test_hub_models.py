@@ -116,6 +116,8 @@ def test_push_publishes_the_recorded_outputs_in_one_private_commit(hub, trained)
     assert len(hub.commits(NEG, repo_type="model")) == 2  # the repo's initial commit + one for the folder
     assert "not published: .r2r-dki/, checkpoints/ (2 checkpoint(s)" in out
     assert 'load_textual_inversion("synfashion-tester/dki-negative")' in out
+    paths = {str(trained.model), str(trained.source), str(trained.neg)}  # absolute tmp paths in the record
+    assert any(f"name local paths as they were typed at training, e.g. {p};" in out for p in paths), out
 
     again, out = push(hub, trained.neg, NEG)
     assert not again.changed and "up to date" in out

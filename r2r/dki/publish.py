@@ -153,13 +153,40 @@ def collect(folder: str | Path, *, include_checkpoints: bool = False, include_lo
     return ModelFolder(folder, record.get("method", ""), record["run_id"], license_id, files, tuple(left_out))
 
 
-def load_hint(repo_id: str, artifact: str) -> str:
+def load_hint(repo_id: str, artifact: str, revision: str | None = None) -> str:
+    rev = f', revision="{revision}"' if revision and revision != "main" else ""
+    pinned = f"{repo_id}@{revision}" if rev else repo_id
     if artifact == "embedding":
-        return (f'pipe.load_textual_inversion("{repo_id}"), or r2r translate-images --negative-embedding '
-                f"{repo_id} ...")
+        return (f'pipe.load_textual_inversion("{repo_id}"{rev}), or r2r translate-images --negative-embedding '
+                f"{pinned} ...")
     if artifact == "lora":
-        return f'pipe.load_lora_weights("{repo_id}"), or r2r translate-images --lora {repo_id} ...'
-    return f'StableDiffusionPipeline.from_pretrained("{repo_id}"), or r2r translate-images --model {repo_id} ...'
+        return f'pipe.load_lora_weights("{repo_id}"{rev}), or r2r translate-images --lora {pinned} ...'
+    return (f'StableDiffusionPipeline.from_pretrained("{repo_id}"{rev}), or r2r translate-dataset --model {repo_id}'
+            + (f" --model-revision {revision}" if rev else "") + " ...")
+
+
+def local_paths(record_file: Path) -> list[str]:
+    """Absolute local paths the training record names (as they were typed at training): published as they are."""
+    import json
+
+    try:
+        config = json.loads(record_file.read_text()).get("config") or {}
+    except (OSError, ValueError):
+        return []
+    found: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and (value.startswith(("/", "~")) or (len(value) > 2 and value[1:3] == ":\\")):
+            found.append(value)
+
+    walk(config)
+    return sorted(set(found))
 
 
 def push_model(folder: str | Path, repo_id: str, *, private: bool = True, allow_public: bool = False,
@@ -194,10 +221,14 @@ def push_model(folder: str | Path, repo_id: str, *, private: bool = True, allow_
         raise LicenseGuardError(guard.refuse_public.format(repo=repo_id))
     console.print(f"{found.folder}: {len(found.files)} file(s) to publish ({found.method} DKI, {found.artifact}, "
                   f"license {found.license}); not published: {', '.join(found.left_out)}", highlight=False)
+    paths = local_paths(found.folder / "training_run.json")
+    if paths:
+        console.print(f"[yellow]note[/]: training_run.json (and the card's data line) name local paths as they were "
+                      f"typed at training, e.g. {paths[0]}; they are published as they are", highlight=False)
     files = {rel: local_file(path, digest) for rel, (path, digest) in found.files.items()}
     message = commit_message or f"Upload {found.method} DKI {found.artifact} (r2r run {found.run_id[:8]})"
     result = push_files(files, repo_id, repo_type=REPO_TYPE, guard=guard, license_id=found.license,
                         managed_prefixes=MANAGED, private=private, allow_public=allow_public, revision=revision,
                         token=token, commit_message=message, endpoint=endpoint, console=console, progress=progress)
-    console.print(f"load it with {load_hint(repo_id, found.artifact)}", highlight=False)
+    console.print(f"load it with {load_hint(repo_id, found.artifact, revision)}", highlight=False)
     return result
