@@ -7,6 +7,13 @@ traceback. The checks here read only file headers (and the small artifacts: embe
 say which file is wrong and what to do. Translation (r2r/models.py), DKI training (r2r/dki/) and
 `R2RPipeline.from_pretrained` share them.
 
+A DKI artifact may also be a Hub model repo id (`owner/name`, optionally `owner/name@revision`), as `r2r push-model`
+publishes them: `hub_artifact` finds the file diffusers would load (learned_embeds.safetensors,
+pytorch_lora_weights.safetensors, else the repo's one top-level .safetensors file), downloads it with
+huggingface_hub into the usual cache (pinned to the commit the revision names at that moment; from the cache alone
+in offline mode), and the checks above then run on the cached file as on a local one. The repo id and commit are
+remembered for the run's record (`fetched_artifact`).
+
 This module never unpickles anything: it recognises pickles by their first bytes and refuses them.
 """
 
@@ -15,12 +22,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 # Components of an SD-1.5 pipeline folder that hold weights (the others are configs / vocabularies).
 WEIGHT_COMPONENTS = ("unet", "vae", "text_encoder")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+FILE_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)  # an argument ending so names a file, never a repo
+# The file of each artifact kind diffusers looks for in a repo (TEXT_INVERSION_NAME_SAFE, LORA_WEIGHT_NAME_SAFE).
+ARTIFACT_FILES = {"embedding": "learned_embeds.safetensors", "lora": "pytorch_lora_weights.safetensors"}
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?(@[\w./-]+)?")
 _HEADER_LIMIT = 100 * 2**20  # safetensors refuses larger headers too
 
 
@@ -110,7 +123,7 @@ def load_checked(path: str | Path, what: str) -> dict:
 
 def read_embedding(path: str | Path, width: int | None = None) -> tuple[str, object]:
     """(token, float tensor [V, D]) of a textual-inversion file `{token: tensor [D] or [V, D]}`, checked."""
-    path = Path(path)
+    path = artifact_path(path, "embedding")
     if not path.is_file():
         raise FileNotFoundError(f"embedding file not found: {path}")
     if path.suffix != ".safetensors":
@@ -223,8 +236,9 @@ def cached_snapshot(repo_id: str, revision: str | None = None) -> Path | None:
 
 
 def resolve_lora(path: str | Path) -> Path:
-    """The LoRA safetensors file of `path` (a file, or a folder holding one), checked: finite, floating point."""
-    p = Path(path).expanduser()
+    """The LoRA safetensors file of `path` (a file, a folder holding one, or a Hub repo id), checked: finite, floating
+    point."""
+    p = artifact_path(path, "lora").expanduser()
     if not p.exists():
         raise FileNotFoundError(f"LoRA not found: {p}")
     if p.is_dir():
@@ -248,6 +262,139 @@ def resolve_lora(path: str | Path) -> Path:
     if not state:
         raise ModelFileError(f"{p}: the LoRA file holds no tensors")
     return p
+
+
+# --------------------------------------------------------------------------------------------------- Hub artifacts
+@dataclass(frozen=True)
+class HubArtifact:
+    """A DKI artifact fetched from a Hub model repo: which repo, revision asked, commit got, file, cached path."""
+
+    repo_id: str
+    revision: str | None
+    commit: str
+    filename: str
+    path: Path
+
+    def record(self) -> dict:
+        return {"repo_id": self.repo_id, "revision": self.revision, "commit": self.commit, "file": self.filename}
+
+
+_FETCHED: dict[tuple[str, str], HubArtifact] = {}
+
+
+def is_hub_artifact(arg: str | Path) -> bool:
+    """Whether an artifact argument names a Hub repo: not an existing path, not path-looking, not a file name."""
+    text = str(arg)
+    if Path(text).expanduser().exists() or looks_like_path(text) or text.endswith(FILE_SUFFIXES):
+        return False
+    return _HUB_ID.fullmatch(text) is not None
+
+
+def split_revision(arg: str) -> tuple[str, str | None]:
+    """`owner/name@revision` -> ("owner/name", "revision"); no "@" -> (arg, None)."""
+    repo_id, _, revision = arg.partition("@")
+    return repo_id, revision or None
+
+
+def artifact_path(arg: str | Path, kind: str) -> Path:
+    """The local path of an artifact argument: the argument itself, or the cached file of a Hub repo id."""
+    return hub_artifact(str(arg), kind).path if is_hub_artifact(arg) else Path(arg)
+
+
+def fetched_artifact(arg: str | None, kind: str) -> HubArtifact | None:
+    """What `hub_artifact` fetched for `arg` in this process (None for local paths, or before any fetch)."""
+    return _FETCHED.get((kind, str(arg))) if arg else None
+
+
+def hub_artifact(arg: str, kind: str) -> HubArtifact:
+    """Download (or, offline, find in the cache) the `kind` artifact ("embedding", "lora") of a Hub repo id.
+
+    The file: diffusers' name for the kind, else the repo's single top-level .safetensors file. Errors are one
+    ModelFileError line naming the repo (not found or private, a repo with only pickles, offline and not cached).
+    """
+    key = (kind, arg)
+    if key in _FETCHED:
+        return _FETCHED[key]
+    repo_id, revision = split_revision(arg)
+    what = {"embedding": "negative embedding", "lora": "LoRA"}[kind]
+    if _offline():
+        found = _cached_artifact(repo_id, revision, kind)
+        if found is None:
+            raise ModelFileError(
+                f"{arg}: not a local path, and as a Hub repo its {what} is not in the local Hugging Face cache while "
+                f"offline mode is on (HF_HUB_OFFLINE=1); download it once with network access (hf download "
+                f"{repo_id}), or pass a local file")
+        artifact = found
+    else:
+        artifact = _download_artifact(arg, repo_id, revision, kind, what)
+    _FETCHED[key] = artifact
+    return artifact
+
+
+def _choose_file(names: list[str], kind: str, arg: str, what: str) -> str:
+    top = sorted(n for n in names if "/" not in n)
+    if ARTIFACT_FILES[kind] in top:
+        return ARTIFACT_FILES[kind]
+    safe = [n for n in top if n.endswith(".safetensors")]
+    if len(safe) == 1:
+        return safe[0]
+    if safe:
+        raise ModelFileError(f"{arg}: the repo holds several .safetensors files ({', '.join(safe[:4])}) and no "
+                             f"{ARTIFACT_FILES[kind]}; download the {what} you mean and pass the file")
+    pickles = [n for n in top if n.endswith(PICKLE_SUFFIXES)]
+    if pickles:
+        raise ModelFileError(f"{arg}: the repo holds only pickled weights ({', '.join(pickles[:4])}); only safetensors "
+                             "are loaded, pickles are refused (unpickling can run code)")
+    raise ModelFileError(f"{arg}: the repo holds no {what} ({ARTIFACT_FILES[kind]} or another .safetensors file at "
+                         "its top level)")
+
+
+def _download_artifact(arg: str, repo_id: str, revision: str | None, kind: str, what: str) -> HubArtifact:
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    api = HfApi()
+    try:
+        info = api.model_info(repo_id, revision=revision)
+        filename = _choose_file([s.rfilename for s in info.siblings or []], kind, arg, what)
+        path = hf_hub_download(repo_id, filename, revision=info.sha)
+    except RevisionNotFoundError:
+        raise ModelFileError(f"{arg}: model repo {repo_id} has no revision {revision!r}") from None
+    except RepositoryNotFoundError:
+        raise ModelFileError(f"{arg}: not a local path, and no model repo {repo_id} on {api.endpoint} (or it is "
+                             "private and the token, HF_TOKEN or `hf auth login`, cannot read it)") from None
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else "?"
+        raise ModelFileError(f"{arg}: {api.endpoint} answered {status} while fetching the {what} of "
+                             f"{repo_id}") from None
+    except (OSError, _transport_error()) as e:  # no network, a refused connection, a proxy, a timeout
+        first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise ModelFileError(f"{arg}: cannot reach {api.endpoint} to fetch the {what} of {repo_id} ({first}); "
+                             "check the network, or pass a local file") from None
+    return HubArtifact(repo_id, revision, info.sha, filename, Path(path))
+
+
+def _transport_error() -> type[BaseException]:
+    try:  # the HTTP library huggingface_hub uses (httpx2 in 2.x)
+        from huggingface_hub.utils import httpx as http
+    except ImportError:  # pragma: no cover
+        import httpx as http  # type: ignore[no-redef]
+    return http.TransportError
+
+
+def _cached_artifact(repo_id: str, revision: str | None, kind: str) -> HubArtifact | None:
+    """The cached file of diffusers' name for `kind` (offline: the repo listing is not available)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    filename = ARTIFACT_FILES[kind]
+    try:
+        found = try_to_load_from_cache(repo_id, filename, revision=revision)
+    except Exception:  # noqa: BLE001 - a malformed id is simply "not cached"
+        return None
+    if not isinstance(found, str):
+        return None
+    path = Path(found)
+    return HubArtifact(repo_id, revision, path.parent.name, filename, path)  # .../snapshots/<commit>/<file>
 
 
 @contextlib.contextmanager

@@ -5,7 +5,9 @@ Why: translation runs need the base or positive-DKI model (a finetuned UNet fold
 `StableDiffusionPipeline.from_pretrained`, the same code for real weights and for `r2r tiny-model` folders.
 Only safetensors are read here: pickled checkpoints (`.bin`, `.pt`) are refused, never `torch.load`-ed; every
 file is checked first (r2r/model_files.py), so a pickle, a truncated file or a NaN artifact is one clear error.
-`model_identity` describes what was loaded, for the run's JSON record.
+`model_identity` describes what was loaded, for the run's JSON record. The negative embedding and the LoRA may be
+Hub model repo ids (what `r2r push-model` publishes): r2r/model_files.py downloads them into the Hugging Face cache
+and checks them like local files, and the identity records the repo id and the commit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from .config import ModelSpec
 from .model_files import (
     ModelFileError,
     check_weights_folder,
+    fetched_artifact,
+    hub_artifact,
+    is_hub_artifact,
     loading,
     looks_like_path,
     read_embedding,
@@ -48,8 +53,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def read_embedding_file(path: str | Path, width: int | None = None) -> tuple[str, torch.Tensor]:
-    """(token, tensor [V, D]) from a diffusers textual-inversion safetensors file `{token: tensor}`, checked:
-    safetensors (never a pickle), complete, floating point, finite, at least one vector, `width` wide if given."""
+    """(token, tensor [V, D]) from a diffusers textual-inversion safetensors file `{token: tensor}` (or a Hub repo id
+    holding one), checked: safetensors (never a pickle), complete, floating point, finite, at least one vector,
+    `width` wide if given."""
     return read_embedding(path, width)
 
 
@@ -161,8 +167,14 @@ def model_identity(spec: ModelSpec) -> dict:
         ident["diffusers_version_saved"] = index.get("_diffusers_version")
     else:
         ident["hub_id"] = spec.model
-    for key in ("negative_embedding", "lora"):
+    for key, kind in (("negative_embedding", "embedding"), ("lora", "lora")):
         value = getattr(spec, key)
-        if value and Path(value).is_file():
+        if not value:
+            continue
+        if is_hub_artifact(value):  # repo id + the commit that was downloaded, and the file's hash
+            artifact = fetched_artifact(value, kind) or hub_artifact(value, kind)
+            ident[f"{key}_hub"] = artifact.record()
+            ident[f"{key}_sha256"] = _sha256(artifact.path)
+        elif Path(value).is_file():
             ident[f"{key}_sha256"] = _sha256(Path(value))
     return ident

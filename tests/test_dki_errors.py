@@ -157,18 +157,22 @@ def test_checkpoint_names_are_canonical():
 
 
 def test_rank_shards_partition_and_order_is_a_function_of_the_step():
-    shards = [RankShard(10, seed=3, rank=r, world_size=3) for r in range(3)]
-    assert sorted(np.concatenate([s.indices for s in shards]).tolist()) == list(range(10))
+    from loaders import DistInfo, EpochSampler
+
+    shards = [RankShard(10, seed=3, dist=DistInfo(r, 3)) for r in range(3)]
+    assert sorted(np.concatenate([s.indices for s in shards]).tolist()) == list(range(10))  # nothing dropped
+    for r, s in enumerate(shards):  # the split is the loaders' rank split, not a second implementation
+        assert s.indices.tolist() == EpochSampler(10, dist=DistInfo(r, 3), seed=3).indices().tolist()
     s = shards[0]
     local, epochs = s.local(0, 3 * len(s))
     assert epochs.tolist() == [0] * 4 + [1] * 4 + [2] * 4
     for e in range(3):
         assert sorted(local[e * 4 : (e + 1) * 4].tolist()) == [0, 1, 2, 3]  # each epoch a permutation
-    again, _ = RankShard(10, seed=3, rank=0, world_size=3).local(5, 4)  # random access = resume
+    again, _ = RankShard(10, seed=3, dist=DistInfo(0, 3)).local(5, 4)  # random access = resume
     assert again.tolist() == local[5:9].tolist()
     assert step_seed(0, 0, 7) == step_seed(0, 0, 7) != step_seed(0, 1, 7)
     with pytest.raises(DKIError, match="cannot be shared by 4 processes"):
-        RankShard(3, seed=0, rank=3, world_size=4)
+        RankShard(3, seed=0, dist=DistInfo(3, 4))
 
 
 def test_random_crops_stream_and_encode_every_step(model, tmp_path):

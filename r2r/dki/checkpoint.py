@@ -8,7 +8,11 @@ that hold `trainer_state.json`; stale temporary folders are removed by the next 
 Model weights are safetensors (`safe_serialization=True`; the trainer's hooks keep only the trainable tensors, not
 the frozen base model). accelerate still writes the optimizer and RNG states with `torch.save`; they are read back
 with `weights_only=True` (tensors and plain containers only, no code execution). This module loads no pickle
-itself. Multi-process runs need `out` on a filesystem all processes share (the usual `accelerate launch` setup).
+itself. Multi-process runs need `out` on a filesystem all processes share (the usual `accelerate launch` setup):
+the main process writes the weights, optimizer and learning-rate schedule and the state file, and accelerate has
+each rank add its own RNG state (`random_states_<rank>.pkl`; DKI draws its noise, timesteps and data order from
+per-step generators, so the resume does not depend on them). A checkpoint resumes only with the number of processes
+that wrote it (the fingerprint's `processes`).
 
 Each checkpoint names its run (`run_id`) and lists its files with their sizes, so a resume takes only checkpoints
 of the run it continues and `checkpoint_problem` can tell an intact checkpoint from one with an empty, truncated
@@ -219,6 +223,12 @@ class CheckpointManager:
 def check_fingerprint(saved: dict, current: dict, path: Path) -> None:
     """Refuse to resume a checkpoint taken with different settings (model, data, method, batch, seed, processes)."""
     diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if "processes" in diff and saved.get("processes") is not None:
+        n, now = saved["processes"], current.get("processes")
+        raise DKIError(f"{path} was taken by a run of {n} process(es) and this run has {now}: resume with {n} "
+                       f"(torchrun --nproc_per_node {n} / accelerate launch --num_processes {n}), since which images "
+                       "each process trains on, and in what order, depends on the number of processes; or start a "
+                       "new output folder")
     if diff:
         shown = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {current.get(k)!r}" for k in diff[:6])
         raise DKIError(f"{path} was taken with other settings ({shown}); resume with the same settings or start a "

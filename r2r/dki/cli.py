@@ -13,7 +13,7 @@ from pathlib import Path
 
 from r2r.cliargs import deprecated_alias
 
-from .config import STYLE_TEMPLATES, DataConfig, NegativeConfig, PositiveConfig, RunConfig, TrainConfig
+from .config import LR_SCHEDULERS, STYLE_TEMPLATES, DataConfig, NegativeConfig, PositiveConfig, RunConfig, TrainConfig
 
 DEFAULTS = {"negative": {"steps": 2000, "lr": 2e-3}, "positive": {"steps": 5000, "lr": 1e-4, "lr_full": 1e-5}}
 
@@ -47,7 +47,13 @@ def _common(p: argparse.ArgumentParser, method: str) -> None:
     t.add_argument("--grad-accum", type=int, default=1, help="micro-steps per optimizer step")
     t.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no",
                    help="compute dtype of the frozen weights (trainable ones stay float32)")
-    t.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up steps")
+    t.add_argument("--lr-scheduler", choices=LR_SCHEDULERS, default="constant_with_warmup",
+                   help="learning-rate schedule (diffusers.optimization.get_scheduler)")
+    t.add_argument("--lr-warmup-steps", dest="warmup_steps", type=int, default=0,
+                   help="linear learning-rate warm-up steps (optimizer steps)")
+    deprecated_alias(t, "--warmup-steps", "--lr-warmup-steps", dest="warmup_steps", type=int)
+    t.add_argument("--lr-num-cycles", type=int, default=1, help="cycles of cosine_with_restarts")
+    t.add_argument("--lr-power", type=float, default=1.0, help="power of the polynomial schedule")
     t.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay")
     t.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (0: off)")
     t.add_argument("--snr-gamma", type=float, help="Min-SNR loss weighting (e.g. 5.0); off by default")
@@ -64,6 +70,9 @@ def _common(p: argparse.ArgumentParser, method: str) -> None:
                        help="start a new run in a non-empty OUT: removes what an earlier training run wrote there "
                             "(checkpoints, artifacts, card, loss curve, run record), never other files")
     t.add_argument("--log-every", type=int, default=10, help="steps between loss read-backs (each one syncs)")
+    t.add_argument("--report-to", choices=("none", "tensorboard", "wandb"), default="none",
+                   help="experiment tracker (accelerate): tensorboard writes OUT/logs; the loss curve PNG and the run "
+                        "record are written either way")
     t.add_argument("--base-model-id", help="the model card's base_model (default: --model, or the folder name)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -73,8 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train-negative", help="DKI: textual inversion of a negative-domain token on rendered images",
         description="Negative-domain DKI (FashionR2R): learn a new token (default <rendered>) on rendered images; "
                     "only its embedding rows are trained. Writes OUT/learned_embeds.safetensors (diffusers "
-                    "load_textual_inversion format), README.md (model card) and loss_curve.png. Multi-GPU: "
-                    "accelerate launch -m r2r.cli train-negative ...",
+                    "load_textual_inversion format), README.md (model card) and loss_curve.png. Several processes "
+                    "(GPUs, or CPU processes on gloo): accelerate launch --multi_gpu --num_processes N -m r2r.cli "
+                    "train-negative ... or torchrun --nproc_per_node N -m r2r.cli train-negative ...",
     )
     _common(neg, "negative")
     neg.add_argument("--renders", required=True, dest="source",
@@ -132,6 +142,8 @@ def _train(args: argparse.Namespace, lr: float) -> TrainConfig:
     return TrainConfig(
         steps=args.steps, lr=lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
         mixed_precision=args.mixed_precision, seed=args.seed, warmup_steps=args.warmup_steps,
+        lr_scheduler=args.lr_scheduler, lr_num_cycles=args.lr_num_cycles, lr_power=args.lr_power,
+        report_to=args.report_to,
         weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm or None, snr_gamma=args.snr_gamma,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
         gradient_checkpointing=args.gradient_checkpointing, compile=args.compile, log_every=args.log_every,

@@ -14,6 +14,10 @@ from .errors import DKIError
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
 SourceKind = Literal["auto", "folder", "synfashion", "datasets"]
+ReportTo = Literal["none", "tensorboard", "wandb"]
+# diffusers.optimization.SchedulerType names (piecewise_constant is left out: its step rules are not exposed)
+LR_SCHEDULERS: tuple[str, ...] = ("constant_with_warmup", "constant", "linear", "cosine", "cosine_with_restarts",
+                                  "polynomial")
 
 # Prompt templates of the negative (rendered-domain) textual inversion: the token names a *look*, not an object,
 # as in textual inversion's style templates. "{}" is replaced by the token (expanded to its K vectors).
@@ -96,6 +100,10 @@ class TrainConfig:
     checkpoint_every: save a resumable checkpoint every N steps (0: only at the end); keep the last `keep_checkpoints`.
     gradient_checkpointing: recompute UNet activations in backward (less memory, ~25% slower).
     snr_gamma: Min-SNR loss weighting (None: plain MSE, as the reference training).
+    lr_scheduler / warmup_steps / lr_num_cycles / lr_power: the learning-rate schedule, by its name in
+        `diffusers.optimization.get_scheduler` (steps are optimizer steps, whatever the number of processes).
+        "constant" ignores warm-up in diffusers, so it is refused with warmup_steps > 0 ("constant_with_warmup").
+    report_to: experiment tracker of accelerate ("tensorboard": OUT/logs, "wandb", or "none").
     channels_last / allow_tf32: CUDA speed settings (ignored on CPU). compile: torch.compile the UNet.
     """
 
@@ -106,6 +114,10 @@ class TrainConfig:
     mixed_precision: MixedPrecision = "no"
     seed: int = 0
     warmup_steps: int = 0
+    lr_scheduler: str = "constant_with_warmup"
+    lr_num_cycles: int = 1
+    lr_power: float = 1.0
+    report_to: ReportTo = "none"
     weight_decay: float = 1e-2
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
@@ -130,6 +142,15 @@ class TrainConfig:
             raise DKIError("checkpoint_every and warmup_steps must be >= 0")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise DKIError(f"mixed_precision={self.mixed_precision!r}; choose no, fp16 or bf16")
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise DKIError(f"lr_scheduler={self.lr_scheduler!r}; choose {', '.join(LR_SCHEDULERS)}")
+        if self.lr_scheduler == "constant" and self.warmup_steps:
+            raise DKIError("--lr-scheduler constant has no warm-up (diffusers ignores --lr-warmup-steps with it); "
+                           "use --lr-scheduler constant_with_warmup")
+        if self.lr_num_cycles < 1:
+            raise DKIError(f"lr_num_cycles must be >= 1, got {self.lr_num_cycles}")
+        if self.report_to not in ("none", "tensorboard", "wandb"):
+            raise DKIError(f"report_to={self.report_to!r}; choose none, tensorboard or wandb")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ encodes per step, through the loaders' workers.
 
 Order and randomness are a function of (seed, rank, micro-step) only (`RankShard`, `step_generator`), so a resumed
 run sees exactly the batches an uninterrupted one would, with no sampler state to save. Each process reads a fixed
-shard of the images (`RankShard`): with N processes every image is in exactly one shard.
+share of the images, split across ranks by the loaders' `EpochSampler` (`RankShard`): with N processes every image
+is in exactly one share.
 This module does not train; it reads images only through `loaders`.
 """
 
@@ -26,6 +27,8 @@ import torch
 from PIL import Image
 
 from loaders import (
+    DistInfo,
+    EpochSampler,
     HFImageDataset,
     ImageFolderDataset,
     ImageTransform,
@@ -43,6 +46,7 @@ from .errors import DKIError
 
 SYNFASHION_COLUMNS = frozenset({"key", "category", "view", "project"})
 _SIZE_ERRORS_SHOWN = 5
+_ORDER_STREAM = 0x5EED  # generator stream of a share's per-epoch visiting order
 
 
 class ImageTooSmall(ValueError):
@@ -208,26 +212,33 @@ def step_generator(seed: int, rank: int, micro: int, device: torch.device, strea
 class RankShard:
     """This process's fixed share of the dataset, visited as an endless sequence of seeded permutations.
 
-    Position p of the sequence is sample `order(p // n)[p % n]`: the batch of micro-step m is positions
-    [m*B, (m+1)*B), so the data order is a pure function of (seed, rank, m) and resume needs no sampler state.
+    The share is the loaders' rank split (`EpochSampler` with this run's `DistInfo`, epoch 0): with N processes
+    every image is in exactly one share, none is dropped (shares differ by at most one image), and a rank only ever
+    draws from its own share, so the ranks' samples are disjoint for the whole run and each rank caches only its
+    share's latents. Within the share, epoch e visits `EpochSampler(len(share), seed=rank seed).indices()` of epoch
+    e. Position p of the sequence is local sample `order(p // n)[p % n]`: the batch of micro-step m is positions
+    [m*B, (m+1)*B), so the data order is a pure function of (seed, rank, world size, m) and resume needs no sampler
+    state (the same world size is required, and checked through the checkpoint's fingerprint).
     """
 
-    def __init__(self, n: int, *, seed: int, rank: int = 0, world_size: int = 1):
-        perm = np.random.default_rng([seed, 0x5EED]).permutation(n)
-        self.indices = perm[rank::world_size]  # dataset indices of this shard
-        if len(self.indices) == 0:
-            raise DKIError(f"{n} training image(s) cannot be shared by {world_size} processes; use fewer processes")
-        self.seed, self.rank = seed, rank
-        self._epoch, self._order = -1, None
+    def __init__(self, n: int, *, seed: int, dist: DistInfo = DistInfo()):
+        if n < dist.world_size:
+            raise DKIError(f"{n} training image(s) cannot be shared by {dist.world_size} processes (each needs at "
+                           "least one); use fewer processes")
+        self.indices = EpochSampler(n, dist=dist, shuffle=True, seed=seed).indices()  # dataset indices of the share
+        self.seed, self.rank, self.world_size = seed, dist.rank, dist.world_size
+        self._order = EpochSampler(len(self.indices), shuffle=True, seed=step_seed(seed, dist.rank, 0, _ORDER_STREAM))
+        self._epoch, self._perm_cache = -1, None
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def _perm(self, epoch: int) -> np.ndarray:
         if epoch != self._epoch:
-            self._order = np.random.default_rng([self.seed, self.rank, epoch]).permutation(len(self.indices))
+            self._order.set_epoch(epoch)
+            self._perm_cache = self._order.indices()
             self._epoch = epoch
-        return self._order
+        return self._perm_cache
 
     def local_tensor(self, start: int, count: int, device: torch.device) -> torch.Tensor:
         """`local(start, count)[0]` as a tensor on `device`, sliced from per-epoch permutations kept there:
@@ -247,8 +258,7 @@ class RankShard:
         if key not in cache:
             if len(cache) >= 4:
                 cache.pop(next(iter(cache)))
-            order = np.random.default_rng([self.seed, self.rank, epoch]).permutation(len(self.indices))
-            cache[key] = torch.as_tensor(order, dtype=torch.long).to(device)
+            cache[key] = torch.as_tensor(self._perm(epoch), dtype=torch.long).to(device)
         return cache[key]
 
     def local(self, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -258,6 +268,20 @@ class RankShard:
         epochs = pos // n
         local = np.array([self._perm(int(e))[int(p % n)] for p, e in zip(pos, epochs)], dtype=np.int64)
         return local, epochs
+
+
+class DrawnSamples:
+    """The distinct samples (keys) this process drew, and how many draws: the evidence that ranks' data is
+    disjoint, gathered into the run record. Bounded by the share size."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.draws = 0
+
+    def add(self, keys) -> None:
+        keys = list(keys)
+        self.keys.update(keys)
+        self.draws += len(keys)
 
 
 # --------------------------------------------------------------------------------------------------- latents
@@ -383,6 +407,7 @@ class LatentCache:
         ids = {c: i for i, c in enumerate(self.unique_captions)}
         self.caption_ids = torch.as_tensor([ids.get(c, 0) for c in self.captions], dtype=torch.long)
         self._valid_t = torch.as_tensor(self.valid, dtype=torch.long)
+        self.drawn = DrawnSamples()
         self._place(device, max_fraction=gpu_fraction)
 
     def _place(self, device: torch.device, max_fraction: float) -> None:
@@ -424,6 +449,7 @@ class LatentCache:
         else:
             mean, std = mean[:, 0], std[:, 0]
         latents = sample_latents(mean, std, self.scaling, generator)
+        self.drawn.add(self.keys[int(i)] for i in local)
         return LatentBatch(latents, [self.captions[int(i)] for i in local], cap)
 
     def first(self, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -453,6 +479,7 @@ class StreamBatches:
         self.scaling = float(vae.config.scaling_factor)
         self._iter: Iterator | None = None
         self._next = -1
+        self.drawn = DrawnSamples()
 
     def _items(self, start_micro: int) -> Iterator[tuple[int, int]]:
         pos = start_micro * self.batch_size
@@ -475,6 +502,7 @@ class StreamBatches:
             raise DKIError(f"a whole batch of undecodable images in {self.source.description}")
         mean, std = encode_posterior(self.vae, batch["image"].to(device, non_blocking=True), self.dtype)
         latents = sample_latents(mean, std, self.scaling, generator)
+        self.drawn.add(batch["key"])
         cats = batch.get("category") or [None] * len(batch["key"])
         caps = batch.get("caption") or [None] * len(batch["key"])
         return LatentBatch(latents, [caption_of(c, self.cfg.caption_template, k) for c, k in zip(caps, cats)])

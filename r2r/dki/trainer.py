@@ -4,16 +4,20 @@ Why one loop: negative textual inversion and positive finetuning differ only in 
 conditioned and what is exported. Everything else is here, once:
 
 - `accelerate` for devices, mixed precision (frozen weights stored in the compute dtype, trainable ones in float32,
-  autocast) and multi-GPU / multi-node (`accelerate launch -m r2r.cli train-... ` runs this unchanged: each process
-  takes its own shard of the images, gradients are all-reduced by DDP);
-- gradient accumulation (`no_sync` on all but the last micro-step), a constant learning rate after linear warm-up
-  (a pure function of the step, so resume needs no scheduler state);
+  autocast) and several processes (`torchrun` / `accelerate launch --multi_gpu -m r2r.cli train-...` run this
+  unchanged, GPUs or CPU processes on gloo: r2r/dki/launch.py): one run, each process training on its own share of
+  the images (the loaders' EpochSampler split, r2r/dki/data.py), gradients all-reduced by DDP, rank 0 alone writing
+  the outputs, the split recorded in training_run.json;
+- gradient accumulation (`no_sync` on all but the last micro-step), diffusers' learning-rate schedules
+  (`get_scheduler`, prepared by accelerate and saved in each checkpoint), diffusers' noising, velocity and Min-SNR
+  formulas (`add_noise`, `get_velocity`, `compute_snr`), accelerate's trackers (`--report-to`);
 - VAE latents cached once (r2r/dki/data.py), SDPA attention, optional gradient checkpointing, channels-last and
   torch.compile on CUDA;
 - noise, timesteps and data order from per-micro-step generators: a resumed run continues exactly where an
   uninterrupted one would be;
-- checkpoints every N steps (r2r/dki/checkpoint.py, atomic), rich progress with loss and samples/s, the loss curve
-  PNG, and a fixed-batch loss before and after training for the model card;
+- checkpoints every N steps (r2r/dki/checkpoint.py, atomic; a resume needs the same number of processes), rich
+  progress with loss and samples/s, the loss curve PNG, and a fixed-batch loss before and after training for the
+  model card;
 - the output folder's rules (r2r/dki/outdir.py): locked for the run, a non-empty one needs resume or overwrite,
   resume takes the newest intact checkpoint of the same run, every output is recorded as this run's; a full disk
   is one `NoSpaceError` naming the folder.
@@ -159,6 +163,7 @@ class DKITrainer:
 
     def __init__(self, run: RunConfig, *, components: Components | None = None, accelerator=None):
         self.run, self.cfg = run, run.train
+        self._own_accelerator = accelerator is None
         self.out = Path(run.out)
         self._components = components
         self._accelerator = accelerator
@@ -257,17 +262,22 @@ class DKITrainer:
         """Load, cache and prepare everything; resume if asked. Idempotent."""
         if self.ready:
             return self
-        from accelerate import Accelerator
+        from loaders import DistInfo
+
+        from .launch import lone_cpu_launch, make_accelerator
 
         cfg = self.cfg
         if self._accelerator is None:
-            try:
-                self._accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
-            except ValueError as e:  # e.g. fp16 without a GPU
-                raise DKIError(f"--mixed-precision {cfg.mixed_precision}: {e}") from None
+            self._accelerator = make_accelerator(mixed_precision=cfg.mixed_precision, report_to=cfg.report_to,
+                                                 out=self.out)
         acc = self.accelerator
         self.device = acc.device
         self.rank, self.world = acc.process_index, acc.num_processes
+        self.dist = DistInfo(self.rank, self.world)  # the loaders' view of this process: how the data is split
+        if lone_cpu_launch() and acc.is_main_process:
+            from .launch import _CPU_LAUNCH_NOTE
+
+            _console().print(f"[yellow]note[/]: {_CPU_LAUNCH_NOTE}", highlight=False)
         self.weight_dtype = weight_dtype_of(acc.mixed_precision)
         cuda = self.device.type == "cuda"
         if cuda and cfg.allow_tf32:
@@ -300,7 +310,11 @@ class DKITrainer:
         acc, run = self.accelerator, self.run
         if self.out.exists() and not self.out.is_dir():
             raise DKIError(f"--out {self.out} is a file, not a folder")
-        self.folder = TrainingFolder(self.out, self.method, [*self.artifact_names(), LOSS_CURVE, RUN_FILE, CARD_FILE])
+        from .launch import LOG_DIR
+
+        logs = [f"{LOG_DIR}/"] if self.cfg.report_to == "tensorboard" else []
+        self.folder = TrainingFolder(self.out, self.method,
+                                     [*self.artifact_names(), LOSS_CURVE, RUN_FILE, CARD_FILE, *logs])
         fingerprint = self.fingerprint()
         kw = {"overwrite": run.overwrite, "fingerprint": fingerprint}
         removed: list[str] = []
@@ -339,7 +353,7 @@ class DKITrainer:
 
         # the data first: a bad source fails before gigabytes of weights are loaded
         self.source: ImageSource = open_source(self.run.data, seed=cfg.seed, for_cache=self.cached)
-        self.shard = RankShard(len(self.source), seed=cfg.seed, rank=self.rank, world_size=self.world)
+        self.shard = RankShard(len(self.source), seed=cfg.seed, dist=self.dist)
 
         c = self._components or load_components(self.run.model, self.run.revision)
         self.components = c
@@ -353,9 +367,7 @@ class DKITrainer:
         if self.prediction_type not in ("epsilon", "v_prediction"):
             raise DKIError(f"unsupported prediction_type {self.prediction_type!r} (epsilon or v_prediction)")
         self.num_timesteps = int(sched.config.num_train_timesteps)
-        ac = sched.alphas_cumprod.to(self.device, torch.float32)
-        self.sqrt_ac, self.sqrt_1mac = ac.sqrt(), (1 - ac).sqrt()
-        self.snr = ac / (1 - ac)
+        self.noise_scheduler = sched
 
         self._setup_data(c)
         self.after_data(self.batches)
@@ -372,7 +384,8 @@ class DKITrainer:
         fused = cuda and all(p.dtype == torch.float32 for p in self.params)
         opt = torch.optim.AdamW(self.params, lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps,
                                 weight_decay=cfg.weight_decay, **({"fused": True} if fused else {}))
-        self.model, self.optimizer = acc.prepare(self.model, opt)
+        self.lr_scheduler = self._lr_schedule(opt)
+        self.model, self.optimizer, self.lr_scheduler = acc.prepare(self.model, opt, self.lr_scheduler)
         save_hook, load_hook = make_state_hooks()
         acc.register_save_state_pre_hook(save_hook)
         acc.register_load_state_pre_hook(load_hook)
@@ -380,6 +393,8 @@ class DKITrainer:
 
         self.state = TrainerState(fingerprint=self.fingerprint(), run_id=decision.run_id)
         self.resumed_from = self._resume(decision)
+        if self.resumed_from is not None:
+            self._follow_schedule()
 
     def _resume(self, decision: Decision) -> Path | None:
         """Load the newest candidate checkpoint that loads; say which, and why others were passed over."""
@@ -427,23 +442,43 @@ class DKITrainer:
                                          device=self.device, weight_dtype=self.weight_dtype)
 
     # ------------------------------------------------------------------------------------------ steps
-    def lr_at(self, step: int) -> float:
-        if self.cfg.warmup_steps and step < self.cfg.warmup_steps:
-            return self.cfg.lr * (step + 1) / self.cfg.warmup_steps
-        return self.cfg.lr
+    def _lr_schedule(self, optimizer):
+        """diffusers' schedule by name. Lengths are scaled by the number of processes, as diffusers' example scripts
+        do, because accelerate's prepared scheduler steps once per process at every optimizer step."""
+        from diffusers.optimization import get_scheduler
+
+        cfg, world = self.cfg, self.accelerator.num_processes
+        return get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps * world,
+                             num_training_steps=cfg.steps * world, num_cycles=cfg.lr_num_cycles, power=cfg.lr_power)
+
+    def _follow_schedule(self) -> None:
+        """After a resume, set the learning rate the schedule gives at the resumed step. A checkpoint restores the
+        rate its own run last set; a run resumed with more --steps has a longer schedule (cosine, linear, ...), and
+        without this its first step would still use the old schedule's final rate. With the same settings this
+        sets the very value that was restored."""
+        sched = self.lr_scheduler.scheduler
+        if not hasattr(sched, "lr_lambdas"):  # every diffusers schedule is a LambdaLR
+            return
+        for group, base, fn in zip(self.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas):
+            group["lr"] = base * fn(sched.last_epoch)
+        sched._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _noised(self, latents: torch.Tensor, gen: torch.Generator):
+        """Noisy latents, timesteps, the prediction target and Min-SNR weights, with diffusers' own formulas
+        (`add_noise`, `get_velocity`, `training_utils.compute_snr`), drawing noise and timesteps from `gen`."""
+        sched = self.noise_scheduler
         b = latents.shape[0]
         t = torch.randint(0, self.num_timesteps, (b,), generator=gen, device=self.device)
         noise = torch.randn(latents.shape, generator=gen, device=self.device, dtype=torch.float32)
-        a, s = self.sqrt_ac[t].view(b, 1, 1, 1), self.sqrt_1mac[t].view(b, 1, 1, 1)
-        noisy = a * latents + s * noise
-        target = noise if self.prediction_type == "epsilon" else a * noise - s * latents
+        noisy = sched.add_noise(latents, noise, t)
+        target = noise if self.prediction_type == "epsilon" else sched.get_velocity(latents, noise, t)
         weights = None
         if self.cfg.snr_gamma is not None:
-            snr = self.snr[t]
-            denom = snr + 1 if self.prediction_type == "v_prediction" else snr  # Min-SNR-gamma, as diffusers
-            weights = torch.clamp(snr, max=self.cfg.snr_gamma) / denom
+            from diffusers.training_utils import compute_snr
+
+            snr = compute_snr(sched, t)
+            clamped = torch.clamp(snr, max=self.cfg.snr_gamma)  # Min-SNR-gamma, as diffusers' example scripts
+            weights = clamped / (snr + 1) if self.prediction_type == "v_prediction" else clamped / snr
         return noisy, t, target, weights
 
     def micro_step(self, micro: int) -> torch.Tensor:
@@ -459,8 +494,6 @@ class DKITrainer:
     def optimizer_step(self, step: int) -> torch.Tensor:
         """One optimizer step (grad_accum micro-steps); returns this process's mean loss (a device tensor)."""
         acc, cfg = self.accelerator, self.cfg
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr_at(step)
         total = torch.zeros((), device=self.device)
         for k in range(cfg.grad_accum):
             micro = step * cfg.grad_accum + k
@@ -470,6 +503,7 @@ class DKITrainer:
         if cfg.max_grad_norm:
             acc.clip_grad_norm_(self.params, cfg.max_grad_norm)
         self.optimizer.step()
+        self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.after_optimizer_step()
         return total
@@ -517,6 +551,8 @@ class DKITrainer:
             return self._fit()
         finally:
             self.close()
+            if self._own_accelerator and self.world > 1:  # the run's process group ends with the run
+                self.accelerator.state.destroy_process_group()
 
     def _fit(self) -> TrainResult:
         acc, cfg = self.accelerator, self.cfg
@@ -525,18 +561,24 @@ class DKITrainer:
             self.state.extra["eval_before"] = self.eval_loss()
         global_batch = cfg.batch_size * cfg.grad_accum * self.world
         pending: list[torch.Tensor] = []
+        pending_lr: list[float] = []
         last_saved = start if self.resumed_from is not None else -1
-        with self._progress_bar("training", cfg.steps, completed=start, loss=True) as advance:
+        with self._tracking(), self._progress_bar("training", cfg.steps, completed=start, loss=True) as advance:
             t0 = time.perf_counter()
             for step in range(start, cfg.steps):
+                pending_lr.append(float(self.optimizer.param_groups[0]["lr"]))  # the rate this step uses
                 pending.append(self.optimizer_step(step))
                 self.state.step = step + 1
                 self.state.samples += global_batch
                 due = cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0
                 if len(pending) >= cfg.log_every or due or self.state.step == cfg.steps:
                     losses = acc.reduce(torch.stack(pending), reduction="mean").tolist()  # one sync per flush
+                    first = len(self.state.losses) + 1
                     self.state.losses.extend(float(x) for x in losses)
+                    for i, (loss, lr) in enumerate(zip(losses, pending_lr)):
+                        acc.log({"train/loss": float(loss), "train/lr": lr}, step=first + i)  # main process only
                     pending.clear()
+                    pending_lr.clear()
                     now = time.perf_counter()
                     self.state.seconds += now - t0
                     t0 = now
@@ -549,22 +591,78 @@ class DKITrainer:
                     self.save_checkpoint()
                     last_saved = self.state.step
                     t0 = time.perf_counter()
-        if last_saved != self.state.step:
-            self.save_checkpoint()
-        self.state.extra["eval_after"] = self.eval_loss()
+            if last_saved != self.state.step:
+                self.save_checkpoint()
+            self.state.extra["eval_after"] = self.eval_loss()
+            acc.log({"eval/fixed_batch_loss_before": self.state.extra["eval_before"],
+                     "eval/fixed_batch_loss_after": self.state.extra["eval_after"]}, step=self.state.step)
         result = TrainResult(
             out=self.out, steps=self.state.step,
             final_loss=_tail_mean(self.state.losses), losses=list(self.state.losses),
             samples_per_second=self.state.samples / self.state.seconds if self.state.seconds else 0.0,
             eval_loss_before=self.state.extra.get("eval_before"), eval_loss_after=self.state.extra.get("eval_after"),
         )
+        split = self._data_split()  # a collective: every rank takes part
         acc.wait_for_everyone()
         if acc.is_main_process:
-            self._write_outputs(result)
+            self._write_outputs(result, split)
         acc.wait_for_everyone()
         return result
 
-    def _write_outputs(self, result: TrainResult) -> None:
+    def _trained_digest(self) -> str:
+        """sha256 of this process's trainable tensors (their bytes, in parameter order)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for p in self.params:
+            h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    @contextlib.contextmanager
+    def _tracking(self):
+        """accelerate's trackers for the training loop (main process). TensorBoard's OUT/logs/ is recorded as this
+        run's output while it is written (outdir.py), so --overwrite can remove it and a resume appends to it.
+        Trackers are finished with `tracker.finish()`, not `end_training()`, which would also tear down the process
+        group the run still needs."""
+        from .launch import LOG_DIR, flat_config
+
+        acc, report_to = self.accelerator, self.cfg.report_to
+        if report_to == "none":
+            yield
+            return
+        ledger = self.folder.writing([f"{LOG_DIR}/"]) if acc.is_main_process and report_to == "tensorboard" \
+            else contextlib.nullcontext()
+        with ledger:
+            acc.init_trackers(f"r2r-dki-{self.method}", config=flat_config(self.run.to_dict()))
+            try:
+                yield
+            finally:
+                for tracker in acc.trackers:
+                    tracker.finish()
+
+    def _data_split(self) -> dict:
+        """How the images were shared between the processes, gathered from every rank: share sizes, samples drawn,
+        the distinct keys each rank drew (they must not overlap), and a digest of each rank's trained weights (equal
+        on every rank only if the gradients were reduced: each rank saw other images), for the run record."""
+        from accelerate.utils import gather_object
+
+        mine = {"rank": self.rank, "share_images": len(self.shard), "samples_drawn": self.batches.drawn.draws,
+                "keys_drawn": sorted(self.batches.drawn.keys), "trained_sha256": self._trained_digest()}
+        ranks = gather_object([mine]) if self.world > 1 else [mine]
+        ranks = sorted(ranks, key=lambda r: r["rank"])
+        seen: set[str] = set()
+        overlap = 0
+        for r in ranks:
+            overlap += len(seen.intersection(r["keys_drawn"]))
+            seen.update(r["keys_drawn"])
+        return {"processes": self.world, "split": "loaders.EpochSampler (a fixed share per rank)",
+                "per_process_batch": self.cfg.batch_size, "grad_accum": self.cfg.grad_accum,
+                "global_batch": self.cfg.batch_size * self.cfg.grad_accum * self.world,
+                "keys_drawn_by_several_ranks": overlap, "ranks": ranks,
+                "note": "samples_drawn and keys_drawn count this process's draws since it started (a resumed run: "
+                        "since the resume)"}
+
+    def _write_outputs(self, result: TrainResult, split: dict | None = None) -> None:
         """Artifacts, loss curve, run record and card, each recorded as this run's (outdir.py); a full disk is
         one NoSpaceError naming the folder (the checkpoints are intact: `--resume` writes them again)."""
         from synfashion.atomic import atomic_path, write_json_atomic
@@ -580,7 +678,10 @@ class DKITrainer:
                 with atomic_path(self.out / LOSS_CURVE, durable=False) as tmp:
                     loss_curve(self.state.losses, tmp, title=f"{self.method} training loss")
                 result.artifacts.append(self.out / LOSS_CURVE)
-                write_json_atomic(self.out / RUN_FILE, json.loads(json.dumps(self._run_record(result), default=str)))
+                record = self._run_record(result)
+                if split is not None:
+                    record["distributed"] = split
+                write_json_atomic(self.out / RUN_FILE, json.loads(json.dumps(record, default=str)))
                 result.artifacts.append(self.out / RUN_FILE)
                 card = self.card(result)
                 if card is not None:

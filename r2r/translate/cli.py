@@ -24,9 +24,12 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", required=True,
                    help="diffusers SD-1.5-architecture folder or Hub id, e.g. stable-diffusion-v1-5/stable-diffusion-v1-5")
     g.add_argument("--model-revision", default=None, help="Hub revision of --model (default: main)")
-    g.add_argument("--negative-embedding", help="negative (source-domain) textual inversion, .safetensors")
+    g.add_argument("--negative-embedding",
+                   help="negative (source-domain) textual inversion: a .safetensors file or a Hub model repo id "
+                        "(owner/name[@revision], as `r2r push-model` publishes it)")
     g.add_argument("--negative-token", help="token for the negative embedding (default: the file's)")
-    g.add_argument("--lora", help="positive-DKI LoRA (.safetensors file or folder), fused into the UNet")
+    g.add_argument("--lora", help="positive-DKI LoRA (.safetensors file, folder, or Hub model repo id "
+                                  "owner/name[@revision]), fused into the UNet")
     g.add_argument("--lora-scale", type=float, default=1.0, help="weight of the LoRA when it is fused")
     g.add_argument("--unet", help="positive-DKI finetuned UNet folder (diffusers format)")
     g.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",

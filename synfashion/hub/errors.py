@@ -67,6 +67,7 @@ class _Context:
     token: str | None
     action: str = "talking to the Hub"
     oid_paths: dict[str, str] = field(default_factory=dict)  # sha256 -> path in repo, to name a failing blob
+    repo_type: str = "dataset"
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -110,7 +111,7 @@ def _action_from_url(url: str, ctx: _Context) -> str:
 def _translate(exc: BaseException, ctx: _Context) -> HubError:
     """Turn whatever huggingface_hub raised into a HubError a user can act on."""
     chain = list(_chain(exc))
-    repo = f"dataset repo {ctx.repo_id}"
+    repo = f"{ctx.repo_type} repo {ctx.repo_id}"
     file = _failed_file(chain, ctx)
     http = next((e for e in chain if isinstance(e, HfHubHTTPError) and e.response is not None), None)
     action = _action_from_url(str(http.response.request.url), ctx) if http is not None else ctx.action
@@ -152,8 +153,10 @@ def _translate(exc: BaseException, ctx: _Context) -> HubError:
         elif status == 413:
             err = HubQuotaError(
                 f"{ctx.endpoint} rejected {file or 'the request'} for {repo} as too large or over the storage quota "
-                f"(413{server}). Rebuild with smaller shards (synfashion build --shard-size ...) or free storage / "
-                f"upgrade the quota, then push again. {resume}"
+                f"(413{server}). "
+                + ("Rebuild with smaller shards (synfashion build --shard-size ...) or free storage / upgrade the "
+                   "quota" if ctx.repo_type == "dataset" else "Free storage or upgrade the quota")
+                + f", then push again. {resume}"
             )
         elif status == 412:
             err = HubError(
@@ -187,7 +190,8 @@ def _translate(exc: BaseException, ctx: _Context) -> HubError:
         quota = re.search(r"413|too large|exceed|limit|quota", str(chain[0]), re.I)
         err = (HubQuotaError if quota else HubError)(
             f"{ctx.endpoint} refused to store {len(listed)} file(s) for {repo}: {'; '.join(listed[:3])}{more}. "
-            + ("Rebuild with smaller shards (synfashion build --shard-size ...) or free storage. " if quota else "")
+            + (("Rebuild with smaller shards (synfashion build --shard-size ...) or free storage. "
+                if ctx.repo_type == "dataset" else "Free storage or upgrade the quota. ") if quota else "")
             + resume
         )
     else:

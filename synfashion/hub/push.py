@@ -1,4 +1,4 @@
-"""Publish a built dataset folder on the Hugging Face Hub.
+"""Publish a built dataset folder (and, through `push_files`, any vetted set of files) on the Hugging Face Hub.
 
 `push_dataset` uploads any built folder (card, manifest, Parquet and WebDataset shards) as **one commit**:
 `HfApi.create_commit` first pre-uploads every new blob (LFS or Xet storage is content-addressed, so a blob that
@@ -16,6 +16,9 @@ Tokens come from the argument, `HF_TOKEN` or the huggingface_hub login; this mod
 one, and scrubs it from error messages. Errors are `HubError` subclasses that name the repo, the file and a fix.
 Production pushes go through whatever transfer the installed client uses (Xet when hf_xet is installed); the
 test suite runs the classic LFS path against `synfashion.testing.hub_server` with HF_HUB_DISABLE_XET=1.
+
+`push_files` is that commit machinery for any repo type: `push_dataset` gives it a verified build, `r2r push-model`
+(r2r/dki/publish.py) the recorded outputs of a DKI training run, each with its own `LicenseGuard` wording.
 """
 
 from __future__ import annotations
@@ -157,6 +160,36 @@ def _human(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+@dataclass(frozen=True)
+class LicenseGuard:
+    """What a push says and refuses about publishing, for one kind of content (a dataset build, DKI weights).
+
+    refuse_public: the error for `private=False` without `allow_public` ("{repo}" is filled in).
+    existing_public: the error for a push into an existing public repo without `allow_public`.
+    warning: printed before a public push ("{repo}" and "{license}" are filled in).
+    """
+
+    refuse_public: str
+    existing_public: str
+    warning: str
+
+
+DATASET_GUARD = LicenseGuard(
+    refuse_public=("refusing to make {repo} public without an explicit flag: SynFashion is CC BY-NC-ND 4.0 "
+                   "(no derivatives, non-commercial). Pass --public (allow_public=True) once you have read the "
+                   "license."),
+    existing_public=("dataset repo {repo} already exists and is PUBLIC: pushing SynFashion data there publishes it "
+                     "(CC BY-NC-ND 4.0). Make the repo private on the Hub, or pass --public after reading the "
+                     "license."),
+    warning=PUBLIC_WARNING,
+)
+
+
+def check_repo_id(repo_id: str) -> None:
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise HubError(f"repo id {repo_id!r} must be namespace/name, e.g. your-user/synfashion")
+
+
 def push_dataset(
     folder: str | Path,
     repo_id: str,
@@ -179,26 +212,71 @@ def push_dataset(
     the commit. Re-pushing only sends what changed and deletes stale shards in the same commit; an interrupted
     push, run again, does not re-send blobs that already reached the Hub. `endpoint` defaults to HF_ENDPOINT.
     """
-    console = console or Console(stderr=True)
     folder = Path(folder)
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise HubError(f"repo id {repo_id!r} must be namespace/name, e.g. your-user/synfashion")
+    check_repo_id(repo_id)
     license_id = card_license(folder) if (folder / "README.md").is_file() else None
     if license_id is None and folder.is_dir() and (folder / "manifest.json").is_file():
         raise LicenseGuardError(f"{folder / 'README.md'} has no `license:` in its YAML header: a SynFashion card must "
                                 f"carry its license ({LICENSE_IDS[0]}); rebuild the card")
     if not private and not allow_public:
-        raise LicenseGuardError(
-            f"refusing to make {repo_id} public without an explicit flag: SynFashion is CC BY-NC-ND 4.0 "
-            "(no derivatives, non-commercial). Pass --public (allow_public=True) once you have read the license."
-        )
+        raise LicenseGuardError(DATASET_GUARD.refuse_public.format(repo=repo_id))
     files, manifest = _scan_folder(folder, progress=progress)
+    shards = [s for s in manifest.shards if s.path in files]
+    message = commit_message or (
+        f"Upload {manifest.source.get('name') or folder.name}: {len(shards)} shards "
+        f"(synfashion {manifest.builder_version or __version__})"
+    )
+    return push_files(
+        files, repo_id, repo_type=REPO_TYPE, guard=DATASET_GUARD, license_id=license_id,
+        managed_prefixes=MANAGED_PREFIXES, private=private, allow_public=allow_public, revision=revision,
+        token=token, commit_message=message, commit_description=commit_description, endpoint=endpoint,
+        console=console, progress=progress, num_threads=num_threads,
+    )
+
+
+def local_file(path: Path, sha256: str | None = None) -> _LocalFile:
+    """A file to publish; `sha256` when it was already hashed (and checked) by the caller."""
+    return _LocalFile(path, path.stat().st_size, sha256 or _sha256(path))
+
+
+def push_files(
+    files: dict[str, _LocalFile],
+    repo_id: str,
+    *,
+    repo_type: str,
+    guard: LicenseGuard,
+    license_id: str | None,
+    managed_prefixes: tuple[str, ...] = (),
+    private: bool = True,
+    allow_public: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    commit_message: str,
+    commit_description: str | None = None,
+    endpoint: str | None = None,
+    console: Console | None = None,
+    progress: bool = True,
+    num_threads: int = 5,
+) -> PushResult:
+    """Commit `files` (path in repo -> checked local file) to the `repo_type` repo `repo_id` as one commit.
+
+    The machinery every push shares: token check (never printed), the licence guard, repo (and branch) creation,
+    a diff against the branch head (unchanged files are not sent; remote files under `managed_prefixes` that
+    `files` lacks are deleted in the same commit), one `create_commit` pinned to that head, and making the repo
+    public last when asked. The caller has vetted the files (what they are, that they are intact).
+    """
+    console = console or Console(stderr=True)
+    check_repo_id(repo_id)
+    if not private and not allow_public:
+        raise LicenseGuardError(guard.refuse_public.format(repo=repo_id))
+    if len(files) > MAX_FILES_PER_COMMIT:
+        raise HubError(f"{len(files)} files are more than one Hub commit takes ({MAX_FILES_PER_COMMIT})")
     source = _token_source(token)
     if source is None:
         raise HubAuthError(f"no Hugging Face token for pushing to {repo_id}: set HF_TOKEN, run `hf auth login`, "
                            "or pass --token")
     if not private:
-        console.print(PUBLIC_WARNING.format(repo=repo_id, license=license_id), style="yellow", markup=False,
+        console.print(guard.warning.format(repo=repo_id, license=license_id), style="yellow", markup=False,
                       highlight=False, soft_wrap=True)
 
     rev = revision or "main"
@@ -206,34 +284,31 @@ def push_dataset(
         raise HubError(f"--revision {rev!r}: a push commits to a branch; give a branch name (created if missing)")
     api = HfApi(endpoint=endpoint, token=token, library_name="synfashion", library_version=__version__)
     ctx = _Context("push", repo_id, rev, api.endpoint, source, token,
-                   oid_paths={f.sha256: p for p, f in files.items()})
+                   oid_paths={f.sha256: p for p, f in files.items()}, repo_type=repo_type)
     with _hub_errors(ctx), _progress_bars(progress):
         ctx.action = "reading the repo"
         created, info = False, None
         with contextlib.suppress(RepositoryNotFoundError):
-            info = api.dataset_info(repo_id)
+            info = api.repo_info(repo_id, repo_type=repo_type)
         if info is None:
             ctx.action = "creating the repo"
             created = _create_repo(api, repo_id, private=private, ctx=ctx)
-            info = api.dataset_info(repo_id)
+            info = api.repo_info(repo_id, repo_type=repo_type)
             visibility = "private" if private else "public"
-            console.print(f"created {visibility} dataset repo {repo_id}", highlight=False, soft_wrap=True)
+            console.print(f"created {visibility} {repo_type} repo {repo_id}", highlight=False, soft_wrap=True)
         elif info.private is False and not allow_public:
-            raise LicenseGuardError(
-                f"dataset repo {repo_id} already exists and is PUBLIC: pushing SynFashion data there publishes it "
-                "(CC BY-NC-ND 4.0). Make the repo private on the Hub, or pass --public after reading the license."
-            )
+            raise LicenseGuardError(guard.existing_public.format(repo=repo_id))
         if rev != "main":
             ctx.action = f"creating branch {rev}"
-            branches = {b.name for b in api.list_repo_refs(repo_id, repo_type=REPO_TYPE).branches}
+            branches = {b.name for b in api.list_repo_refs(repo_id, repo_type=repo_type).branches}
             if rev not in branches:
-                api.create_branch(repo_id, branch=rev, repo_type=REPO_TYPE)
+                api.create_branch(repo_id, branch=rev, repo_type=repo_type)
                 console.print(f"created branch {rev} of {repo_id} from main", highlight=False, soft_wrap=True)
 
         ctx.action = f"listing {rev}"
-        head = api.dataset_info(repo_id, revision=rev).sha
+        head = api.repo_info(repo_id, repo_type=repo_type, revision=rev).sha
         remote = {
-            f.path: f for f in api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=head, recursive=True)
+            f.path: f for f in api.list_repo_tree(repo_id, repo_type=repo_type, revision=head, recursive=True)
             if isinstance(f, RepoFile)
         }
         added, replaced, unchanged, ops = [], [], [], []
@@ -244,9 +319,10 @@ def push_dataset(
                 continue
             (replaced if r is not None else added).append(rel)
             op = CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.path))
-            op.upload_info.sha256 = bytes.fromhex(local.sha256)  # hashed once, while checking the manifest
+            op.upload_info.sha256 = bytes.fromhex(local.sha256)  # hashed once, while the caller checked the file
             ops.append(op)
-        deleted = sorted(p for p in remote if p.startswith(MANAGED_PREFIXES) and p not in files)
+        deleted = sorted(p for p in remote if p.startswith(managed_prefixes) and p not in files) \
+            if managed_prefixes else []
         ops += [CommitOperationDelete(path_in_repo=p) for p in deleted]
         upload_bytes = sum(files[p].size for p in added + replaced)
         console.print(
@@ -257,31 +333,26 @@ def push_dataset(
 
         commit_url = None
         if ops:
-            shards = [s for s in manifest.shards if s.path in files]
-            message = commit_message or (
-                f"Upload {manifest.source.get('name') or folder.name}: {len(shards)} shards "
-                f"(synfashion {manifest.builder_version or __version__})"
-            )
             description = commit_description or (
                 f"{len(added)} added, {len(replaced)} replaced, {len(deleted)} stale files removed, "
                 f"{len(unchanged)} unchanged. Pushed with synfashion {__version__}."
             )
             ctx.action = f"uploading and committing to {rev}"
             info_commit = api.create_commit(
-                repo_id, ops, commit_message=message, commit_description=description, repo_type=REPO_TYPE,
+                repo_id, ops, commit_message=commit_message, commit_description=description, repo_type=repo_type,
                 revision=rev, parent_commit=head, num_threads=num_threads,
             )
             head, commit_url = info_commit.oid, info_commit.commit_url
         made_public = False
         if not private and info.private:
             ctx.action = "making the repo public"
-            api.update_repo_settings(repo_id, repo_type=REPO_TYPE, private=False)
+            api.update_repo_settings(repo_id, repo_type=repo_type, private=False)
             made_public = True
     if commit_url:
         console.print(f"[green]pushed[/] {repo_id}@{rev} commit {head[:12]}: {commit_url}", highlight=False,
                       soft_wrap=True)
     else:
-        console.print(f"[green]up to date[/] {repo_id}@{rev} is already this build (commit {head[:12]})",
+        console.print(f"[green]up to date[/] {repo_id}@{rev} already holds exactly these files (commit {head[:12]})",
                       highlight=False, soft_wrap=True)
     if made_public:
         console.print(f"{repo_id} is now public", style="yellow", highlight=False, soft_wrap=True)
@@ -293,19 +364,21 @@ def push_dataset(
 
 
 def _create_repo(api: HfApi, repo_id: str, *, private: bool, ctx: _Context) -> bool:
-    """Create the dataset repo; a 409 means the id is taken (by a dataset created meanwhile, or another type)."""
+    """Create the repo; a 409 means the id is taken (by a repo of this type created meanwhile, or another type)."""
+    kind = ctx.repo_type
     try:
-        api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=False)
+        api.create_repo(repo_id, repo_type=kind, private=private, exist_ok=False)
         return True
     except HfHubHTTPError as e:
         if e.response is None or e.response.status_code != 409:
             raise
-    if api.repo_exists(repo_id, repo_type=REPO_TYPE):
+    if api.repo_exists(repo_id, repo_type=kind):
         return False  # created by someone else in the meantime: fine
-    taken_by = next((t for t in ("model", "space") if api.repo_exists(repo_id, repo_type=t)), None)
+    taken_by = next((t for t in ("model", "dataset", "space") if t != kind and api.repo_exists(repo_id, repo_type=t)),
+                    None)
     if taken_by is not None:
         raise HubRepoTypeError(
-            f"{repo_id} already exists on {ctx.endpoint} as a {taken_by} repo, not a dataset: choose another name "
-            f"for the dataset (e.g. {repo_id}-dataset)"
+            f"{repo_id} already exists on {ctx.endpoint} as a {taken_by} repo, not a {kind}: choose another name "
+            f"for the {kind} (e.g. {repo_id}-{kind})"
         )
-    raise HubRepoTypeError(f"{ctx.endpoint} refused to create dataset repo {repo_id} (409 Conflict): the id is taken")
+    raise HubRepoTypeError(f"{ctx.endpoint} refused to create {kind} repo {repo_id} (409 Conflict): the id is taken")

@@ -1,6 +1,8 @@
 """A small Hugging Face Hub-compatible HTTP server on 127.0.0.1, for tests and the demo. Not a product feature.
 
-It implements the part of the Hub HTTP API that the real clients call for a dataset round trip:
+It implements the part of the Hub HTTP API that the real clients call for a dataset or model round trip (model
+repos too: create, model_info, tree, commit, resolve at /<owner>/<name>/..., what `r2r push-model`, diffusers'
+`load_textual_inversion` / `load_lora_weights` and `hf_hub_download` use):
 huggingface_hub's create_repo, repo_info / dataset_info, list_repo_tree, get_paths_info, list_repo_refs,
 list_repo_commits, create_branch, update_repo_settings, whoami, create_commit (preupload, LFS batch, basic
 LFS upload and verify, NDJSON commit), hf_hub_download / snapshot_download / HfFileSystem (resolve with HTTP
