@@ -75,7 +75,7 @@ def _renders_rows(n):
     from synfashion.schema import renders_features
 
     rows = [{"image": {"bytes": os.urandom(1000 + 37 * i), "path": f"{i}.jpg"}, "key": f"k{i}", "category": i % 20,
-             "project": "p", "texture": "t", "view": "front", "width": 8, "height": 8, "mode": "RGB", "format": "JPEG",
+             "project": "p", "texture": "t", "view": 0, "width": 8, "height": 8, "mode": "RGB", "format": "JPEG",
              "orientation": 1, "sha256": "0" * 64, "num_bytes": 1000 + 37 * i, "source_path": f"c/{i}.jpg"}
             for i in range(n)]
     return renders_features(), rows
