@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -121,15 +122,19 @@ def test_the_lock_dies_with_its_process_even_when_workers_outlive_it(release, tm
             f"with folder_lock({str(out)!r}):\n"
             f"    pool = ProcessPoolExecutor(2); pool.submit(os.getpid).result()\n"
             f"    print('locked', flush=True); sys.stdin.read()\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: the orphaned workers are killed after
     assert proc.stdout.readline().strip() == "locked"
     with pytest.raises(FolderBusyError):
         with folder_lock(out):
             pass
     proc.kill()
     proc.wait()
-    with folder_lock(out):  # the workers may still be alive for a moment: they hold no copy of the lock
-        pass
+    try:
+        with folder_lock(out):  # the workers may still be alive: they hold no copy of the lock
+            pass
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the orphaned pool workers, which would idle on forever
 
 
 # ------------------------------------------------------------------------------------------- full disk
