@@ -42,7 +42,7 @@ def real_photos(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("real") / "photos"
     generate_sample(root, SampleConfig(width=96, height=128, seed=8), workers=1, progress=False)
-    (root / "metadata.jsonl").unlink()  # the sample's sidecar (no category column): a plain folder of photos
+    # the sample's metadata.jsonl stays: it has no category column, so the sub-folders give the categories
     some = next((root / "Hat").glob("*.jpg"))
     (root / "Scarves").mkdir()
     shutil.copy(some, root / "Scarves" / "scarf-01.jpg")
@@ -172,6 +172,45 @@ def test_an_interrupted_run_continues_to_the_same_result(two_variants, built_dat
     assert [h["loss"] for h in results["variants"]["a"]["history"]] == [h["loss"] for h in reference["history"]]
     assert results["variants"]["a"]["scores"]["real"] == reference["scores"]["real"]
     assert results["variants"]["a"]["scores"]["a:test"] == reference["scores"]["a:test"]
+
+
+def test_a_trained_model_folder_is_a_pretrained_starting_point(two_variants, built_dataset, tmp_path):
+    """--model with a local transformers folder (here the exported classifier): loaded, not built from a config."""
+    folder = two_variants[0] / "models" / "a"
+    results = run_downstream(_config(tmp_path / "o", {"a": built_dataset}, None, arch=None, model=str(folder),
+                                     epochs=1, lr=None))
+    settings = results["settings"]
+    assert settings["model_description"] == f"{folder} (pretrained)" and settings["lr"] == 1e-4
+    assert settings["parameters"] == two_variants[1]["settings"]["parameters"]
+    first_epoch = results["variants"]["a"]["history"][0]["train_accuracy"]
+    assert first_epoch > two_variants[1]["variants"]["a"]["history"][0]["train_accuracy"]  # it starts trained
+
+
+def test_a_model_folder_with_only_pickled_weights_is_refused(tmp_path, built_dataset, capsys):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    torch.save({"w": torch.zeros(1)}, folder / "pytorch_model.bin")
+    rc = main(["downstream", "--train", f"a={built_dataset}", "--out", str(tmp_path / "o"), "--model", str(folder),
+               "--device", "cpu", "--no-progress", "--test-split", "test"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "only pickled weights" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("arch", ["resnet-tiny", "resnet18", "convnext-tiny", "vit-tiny"])
+def test_architectures_build_and_classify_a_portrait_batch(arch):
+    from r2r.downstream.models import build_model
+
+    cfg = _config(Path("."), {"a": Path(".")}, None, arch=arch)
+    built = build_model(cfg)
+    built.model.eval()
+    pixels = built.normalization.apply(torch.full((2, 3, 64, 48), 255, dtype=torch.uint8))
+    with torch.no_grad():
+        assert built.logits(built.model, pixels).shape == (2, 20)
+    assert built.model.config.id2label[19] == "trench-coat"
+    again = build_model(cfg).model.state_dict()
+    assert all(torch.equal(v, again[k]) for k, v in built.model.state_dict().items())  # the seed fixes the init
 
 
 # -------------------------------------------------------------------------------------------- real photo folders

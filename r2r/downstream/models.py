@@ -80,6 +80,15 @@ class Normalization:
         return torch.addcmul(-mean / std, pixels.to(torch.float32), scale)
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the results say about the model."""
+
+    description: str
+    normalization: Normalization
+    parameters: int
+
+
 @dataclass
 class BuiltModel:
     model: torch.nn.Module
@@ -87,6 +96,9 @@ class BuiltModel:
     description: str  # for the results: "microsoft/resnet-18 (pretrained)", "resnet18 (random init, config)"
     parameters: int
     interpolate_pos_encoding: bool = False  # pass it to forward (a pretrained ViT at a non-square size)
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(self.description, self.normalization, self.parameters)
 
     def logits(self, model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
         kwargs = {"interpolate_pos_encoding": True} if self.interpolate_pos_encoding else {}

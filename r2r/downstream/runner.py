@@ -22,7 +22,7 @@ from synfashion.taxonomy import CATEGORIES
 from .checkpoint import LoopState, read_state, save_checkpoint
 from .config import DownstreamConfig, DownstreamError
 from .data import LabelledSet, folder_identity, open_heldout, open_real, open_train, source_identity, transforms
-from .models import BuiltModel, build_model
+from .models import BuiltModel, ModelInfo, build_model
 from .outdir import BAR_CHART, CHECKPOINTS, CONFUSION, MODELS, RESULTS_JSON, RESULTS_MD, DownstreamFolder, \
     fingerprint_hash, run_lock
 from .plot import bar_chart, confusion_figure
@@ -169,7 +169,7 @@ class DownstreamRun:
         progress = progress_factory(cfg.progress and acc.is_main_process)
         self._say_unmatched(tests)
         finished: dict[str, LoopState] = {}
-        info = built  # description, normalisation and size of the model, for the results
+        info = built.info()  # what the results say about the model (not the model: it would stay in memory)
         for train in trains:
             path = folder.checkpoint_path(train.name)
             state = LoopState(variant=train.name, fingerprint=fp)
@@ -195,6 +195,8 @@ class DownstreamRun:
                 self._saver(folder, train.name)(state, *trainer.final_tensors())
             acc.wait_for_everyone()
             finished[train.name] = state
+            del trainer, model, run
+            acc.free_memory()  # accelerate holds every prepared model and optimizer until told otherwise
         results = self.results(trains, tests, finished, model_info=info)
         if acc.is_main_process:
             self._write_outputs(folder, results)
@@ -265,7 +267,7 @@ class DownstreamRun:
 
     # ------------------------------------------------------------------------------------------ results
     def results(self, trains: list[LabelledSet], tests: list[LabelledSet], finished: dict[str, LoopState],
-                model_info: BuiltModel) -> dict:
+                model_info: ModelInfo) -> dict:
         import accelerate
         import transformers
 
