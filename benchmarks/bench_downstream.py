@@ -16,14 +16,19 @@ workers, AdamW, on the same images (the build's train split), the last partial b
          torch DataLoader (shuffle, same workers, default settings), the model in NCHW
 
 The figure is training samples/s of the last epoch (the first one warms up: worker start, allocator, oneDNN
-kernels), best of --repeats rounds with the two paths alternating. To explain the ratio it also times, in this
-process, the parts that both paths spend per sample: decoding + transforming one image (plain vs ours) and one
-training step of the model (NCHW vs channels-last) on a synthetic batch. Ends with one JSON line.
+kernels), best of --repeats rounds with the two paths alternating. Beside it, the CPU time the epoch cost (this
+process and its DataLoader workers, live or exited, from psutil): on a shared machine wall time moves with other
+people's load, CPU time per sample hardly does, and on an idle machine with both paths CPU-bound the two ratios
+agree. To explain the ratio it also times (CPU) the parts both paths spend per sample: decoding + transforming one
+image (plain vs ours, one process) and one training step of the model (NCHW vs channels-last) on a synthetic batch.
+Ends with one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
@@ -97,6 +102,33 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process, its exited children (waited for) and its live children (persistent workers)."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in me.children(recursive=True):
+        try:
+            c = child.cpu_times()
+        except psutil.Error:  # exited between the listing and the read
+            continue
+        total += c.user + c.system
+    return total
+
+
+class Clock:
+    """Wall and CPU time of a block."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
+
+
 # ------------------------------------------------------------------------------------------------ the two paths
 def plain_loop(files, labels, args, device: torch.device) -> list[dict]:
     """Per-epoch samples and seconds of the plain loop."""
@@ -109,20 +141,42 @@ def plain_loop(files, labels, args, device: torch.device) -> list[dict]:
                                      num_workers=args.workers, drop_last=True, pin_memory=device.type == "cuda")
     out = []
     for _ in range(args.epochs):
-        n, t0 = 0, time.perf_counter()
-        for x, y in dl:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = F.cross_entropy(model(pixel_values=x).logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            n += len(y)
-        _sync(device)
-        out.append({"samples": n, "seconds": time.perf_counter() - t0})
+        n = 0
+        with Clock() as clock:
+            for x, y in dl:  # the workers exit (and are waited for) when the epoch's iterator ends
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                loss = F.cross_entropy(model(pixel_values=x).logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                n += len(y)
+            _sync(device)
+        out.append({"samples": n, "seconds": clock.wall, "cpu": clock.cpu})
     return out
 
 
 def ours(built: Path, real: Path, args) -> list[dict]:
+    from r2r.downstream import DownstreamConfig, TrainSource, run_downstream
+    from r2r.downstream.trainer import VariantTrainer
+
+    cpu: list[float] = []
+    epoch = VariantTrainer._epoch
+
+    def timed_epoch(self, *a, **kw):  # the CPU time of each epoch (the history has its wall time)
+        with Clock() as clock:
+            log = epoch(self, *a, **kw)
+        cpu.append(clock.cpu)
+        return log
+
+    VariantTrainer._epoch = timed_epoch
+    try:
+        history = _ours(built, real, args)
+    finally:
+        VariantTrainer._epoch = epoch
+    return [{**h, "cpu": c} for h, c in zip(history, cpu)]
+
+
+def _ours(built: Path, real: Path, args) -> list[dict]:
     from r2r.downstream import DownstreamConfig, TrainSource, run_downstream
 
     with tempfile.TemporaryDirectory(prefix="bench-downstream-") as tmp:
@@ -130,7 +184,8 @@ def ours(built: Path, real: Path, args) -> list[dict]:
                                test_real=str(real), test_split="", arch=args.arch, size=args.size, epochs=args.epochs,
                                batch_size=args.batch_size, lr=1e-3, num_workers=args.workers, device=args.device,
                                progress=False)
-        results = run_downstream(cfg)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            results = run_downstream(cfg)  # its table and "done" line are not the benchmark's output
     return [{"samples": h["samples"], "seconds": h["seconds"]} for h in results["variants"]["rendered"]["history"]]
 
 
@@ -150,14 +205,14 @@ def part_timings(files, built: Path, args, device: torch.device) -> dict:
     cfg = DownstreamConfig(train=(TrainSource("x", "."),), out=".", arch=args.arch, size=args.size)
     ds = synfashion_dataset(str(built), Selection(split="train"), transforms(cfg)[0])
     timings = {}
-    for name, get in (("data_ms_plain", lambda i: plain[i]), ("data_ms_ours", lambda i: ds[(i, 0)])):
+    for name, get in (("data_cpu_ms_plain", lambda i: plain[i]), ("data_cpu_ms_ours", lambda i: ds[(i, 0)])):
         get(0)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for i in range(n):
             get(i)
-        timings[name] = 1000 * (time.perf_counter() - t0) / n
+        timings[name] = 1000 * (time.process_time() - t0) / n
     w, h = args.size
-    for name, cl in (("step_ms_nchw", False), ("step_ms_channels_last", True)):
+    for name, cl in (("step_cpu_ms_nchw", False), ("step_cpu_ms_channels_last", True)):
         torch.manual_seed(0)
         model = _model(args.arch, args.size).to(device).train()
         x = torch.randn(args.batch_size, 3, h, w, device=device)
@@ -169,13 +224,13 @@ def part_timings(files, built: Path, args, device: torch.device) -> dict:
         for i in range(steps + 1):
             if i == 1:
                 _sync(device)
-                t0 = time.perf_counter()
+                t0 = time.process_time()  # every thread of this process (torch's intra-op threads too)
             loss = F.cross_entropy(model(pixel_values=x).logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         _sync(device)
-        timings[name] = 1000 * (time.perf_counter() - t0) / (steps * args.batch_size)
+        timings[name] = 1000 * (time.process_time() - t0) / (steps * args.batch_size)
     return {k: round(v, 3) for k, v in timings.items()}
 
 
@@ -209,6 +264,8 @@ def main() -> int:
           f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
 
     best: dict[str, float] = {}
+    cpu_ms: dict[str, list[float]] = {"plain": [], "ours": []}
+    rounds = []
     for r in range(args.repeats):
         for name, run in (("plain", lambda: plain_loop(files, labels, args, device)),
                           ("ours", lambda: ours(built, real, args))):
@@ -216,20 +273,29 @@ def main() -> int:
             last = epochs[-1]
             sps = last["samples"] / last["seconds"]
             best[name] = max(best.get(name, 0.0), sps)
+            cpu_ms[name].append(1000 * last["cpu"] / last["samples"])
+            rounds.append({"round": r + 1, "path": name, "samples_s": round(sps, 2),
+                           "cpu_ms_per_sample": round(cpu_ms[name][-1], 2)})
             per_epoch = ", ".join(f"{e['samples'] / e['seconds']:.1f}" for e in epochs)
             print(f"round {r + 1} {name:5s}: last epoch {last['samples']} samples in {last['seconds']:.2f} s = "
-                  f"{sps:.1f} samples/s (epochs: {per_epoch})", flush=True)
+                  f"{sps:.1f} samples/s, {cpu_ms[name][-1]:.1f} CPU ms/sample (samples/s per epoch: {per_epoch})",
+                  flush=True)
     parts = part_timings(files, built, args, device)
     speedup = best["ours"] / best["plain"]
+    cpu_plain, cpu_ours = (float(np.median(cpu_ms[k])) for k in ("plain", "ours"))
     print(f"plain loop {best['plain']:.1f} samples/s, r2r downstream {best['ours']:.1f} samples/s: {speedup:.2f}x "
-          f"(target 1.5x)")
-    print(f"per sample, one process: data {parts['data_ms_plain']:.2f} ms plain vs {parts['data_ms_ours']:.2f} ms "
-          f"ours; training step {parts['step_ms_nchw']:.2f} ms NCHW vs {parts['step_ms_channels_last']:.2f} ms "
-          f"channels-last")
+          f"(best of {args.repeats}; target 1.5x)")
+    print(f"CPU per trained sample (median of {args.repeats}): plain {cpu_plain:.1f} ms, ours {cpu_ours:.1f} ms: "
+          f"{cpu_plain / cpu_ours:.2f}x less")
+    print(f"parts, CPU ms per sample: data {parts['data_cpu_ms_plain']:.2f} plain vs {parts['data_cpu_ms_ours']:.2f} "
+          f"ours; training step {parts['step_cpu_ms_nchw']:.2f} NCHW vs {parts['step_cpu_ms_channels_last']:.2f} "
+          "channels-last")
     record = {"arch": args.arch, "size": list(args.size), "batch_size": args.batch_size, "workers": args.workers,
               "device": args.device, "train_images": len(files), "epochs": args.epochs, "repeats": args.repeats,
               "plain_samples_s": round(best["plain"], 2), "ours_samples_s": round(best["ours"], 2),
-              "speedup": round(speedup, 3), **parts, "torch_threads": torch.get_num_threads(),
+              "speedup": round(speedup, 3), "plain_cpu_ms_per_sample": round(cpu_plain, 2),
+              "ours_cpu_ms_per_sample": round(cpu_ours, 2), "cpu_ratio": round(cpu_plain / cpu_ours, 3), **parts,
+              "rounds": rounds, "torch_threads": torch.get_num_threads(),
               "load_average": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
               "machine": platform.machine()}
     print(json.dumps(record))

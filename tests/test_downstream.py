@@ -8,12 +8,12 @@ parameters, 5 epochs: seconds per variant.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -328,7 +328,7 @@ def test_two_processes_through_torchrun(built_dataset, real_photos, tmp_path):
            "--arch", "resnet-tiny", "--size", "48x64", "--epochs", "1", "--batch-size", "16", "--num-workers", "0",
            "--device", "cpu", "--no-progress"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["processes"] == 2 and results["settings"]["global_batch_size"] == 32

@@ -18,7 +18,8 @@ ARCH_NAMES = ("resnet-tiny", "resnet18", "resnet34", "resnet50", "convnext-tiny"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "downstream", help="train a garment classifier on each variant (rendered, translated, ...), test on real photos",
+        "downstream", help="train a garment classifier on each variant (rendered, translated, ...), test on real "
+                           "photos",
         description="Sim-to-real evidence: train the same classifier (same initial weights, seed, schedule and "
                     "transforms) on the 20-category label of each --train dataset, and score every one on the same "
                     "test sets: real photos and each source's held-out split. Writes OUT/results.json, results.md, "

@@ -38,7 +38,8 @@ def markdown(results: dict) -> str:
         f"batch {s['batch_size']} x {s['processes']} process(es), AdamW lr {s['lr']:g}, seed {s['seed']}. "
         f"Cells: top-1 accuracy / macro-F1 (chance top-1 {results['chance_top1']:.3f}).",
         "",
-        "| trained on | train images | " + " | ".join(f"{t} ({results['test_sets'][t]['images']})" for t in tests) + " |",
+        "| trained on | train images | "
+        + " | ".join(f"{t} ({results['test_sets'][t]['images']})" for t in tests) + " |",
         "|---|---:|" + "---:|" * len(tests),
     ]
     for name, v in results["variants"].items():

@@ -297,9 +297,9 @@ class DownstreamRun:
         return {
             "format": RESULTS_FORMAT, "settings": settings, "chance_top1": 1 / len(CATEGORIES),
             "test_sets": {t.name: t.describe() for t in tests}, "variants": variants, "notes": list(self.notes),
-            "device": str(acc.device), "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                                                    "accelerate": accelerate.__version__,
-                                                    "python": platform.python_version()},
+            "device": str(acc.device),
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                         "accelerate": accelerate.__version__, "python": platform.python_version()},
         }
 
 

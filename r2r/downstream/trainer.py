@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from loaders import LoaderConfig
 from loaders.loader import SynDataLoader, map_style_loader
 
-from .checkpoint import LoopState, load_checkpoint, save_checkpoint
+from .checkpoint import LoopState, load_checkpoint
 from .config import DownstreamConfig, DownstreamError
 from .data import LabelledSet
 from .metrics import scores
