@@ -18,7 +18,9 @@ from rich.console import Console
 from .cliargs import DefaultsHelpFormatter
 
 # Modules with a `register(subparsers)` function, in the order their commands are listed.
-COMMAND_MODULES: tuple[str, ...] = ("r2r.translate", "r2r.report", "r2r.tiny", "r2r.dki.cli", "r2r.dki.push_cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "r2r.translate", "r2r.report", "r2r.tiny", "r2r.dki.cli", "r2r.dki.push_cli", "r2r.downstream.cli",
+)
 
 
 def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.ArgumentParser:

@@ -1,0 +1,249 @@
+"""The images of a downstream comparison, all read through `loaders`: training splits, held-out splits, real photos.
+
+- A training variant is the `train` split of a SynFashion-layout dataset (a built folder, a Hub id, or what
+  `r2r translate-dataset` wrote: the same layout, its rows carrying the source row's category), labelled by its
+  `category` column.
+- Its held-out split (`--test-split`) is scored too, by every variant, so a variant is also measured on the others'
+  domains.
+- Real photos are a folder: either a sub-folder per category (the release's layout; names matched with
+  `synfashion.taxonomy.normalize_category`, e.g. "Down jacket"), or a metadata.jsonl / metadata.csv with
+  `file_name` and `category` columns. An image whose category cannot be matched is listed by name with the reason,
+  never dropped silently; file names from the metadata are only looked up among the files found in the folder.
+
+The transform is the loaders' `ImageTransform`, delivering uint8 (normalised on the device). Portrait-preserving by
+default: "contain" into a 3:4 frame, so a 768x1024 render is scaled whole (no padding, nothing cut) and a photo of
+another aspect is padded with white, the render background, rather than cropped; a square centre crop of a
+768x1024 garment would cut off its top and bottom. This module reads; it never writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch.utils.data
+
+from loaders import ImageFolderDataset, ImageTransform, LoaderConfig, LoaderError, Selection, TransformConfig
+from loaders.folder import METADATA_NAMES, read_captions
+from loaders.hf import synfashion_dataset
+from synfashion.taxonomy import CATEGORIES, UnknownCategoryError, normalize_category
+
+from .config import DownstreamConfig, DownstreamError, TrainSource
+
+REAL = "real"
+_SHOWN = 5  # unmatched names shown in an error message (all of them go to results.json)
+
+
+def transforms(cfg: DownstreamConfig) -> tuple[TransformConfig, TransformConfig]:
+    """(training, evaluation) transforms: the same frame, a horizontal flip in training only."""
+    train = TransformConfig(size=cfg.size, resize=cfg.resize, crop="center", flip=cfg.flip, resample="bicubic",
+                            output="uint8")
+    return train, train.with_(flip=0.0)
+
+
+@dataclass
+class Unmatched:
+    """An image (or a metadata row) that is not scored, and why."""
+
+    file: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "reason": self.reason}
+
+
+@dataclass
+class LabelledSet:
+    """A map-style dataset of sample dicts with a `label` (ClassLabel id), and what the results say about it."""
+
+    name: str
+    kind: str  # "train" | "heldout" | "real"
+    source: str
+    dataset: torch.utils.data.Dataset
+    labels: list[int]
+    unmatched: list[Unmatched] = field(default_factory=list)
+    how: str = ""  # how the labels were found (real photos)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def per_category(self) -> dict[str, int]:
+        counts = Counter(self.labels)
+        return {c: counts[i] for i, c in enumerate(CATEGORIES) if counts[i]}
+
+    def describe(self) -> dict:
+        out = {"kind": self.kind, "source": self.source, "images": len(self), "per_category": self.per_category(),
+               "unmatched": [u.to_dict() for u in self.unmatched]}
+        if self.how:
+            out["labels_from"] = self.how
+        return out
+
+
+def _is_local(source: str) -> bool:
+    return Path(source).expanduser().exists()
+
+
+def _looks_like_path(source: str) -> bool:
+    from r2r.model_files import looks_like_path
+
+    return looks_like_path(source)
+
+
+def open_split(variant: TrainSource, split: str, transform: TransformConfig, seed: int) -> LabelledSet:
+    """One split of a SynFashion-layout dataset (built folder, Hub id, translated dataset)."""
+    if not _is_local(variant.source) and _looks_like_path(variant.source):
+        raise DownstreamError(f"--train {variant.name}={variant.source}: no such folder")
+    try:
+        ds = synfashion_dataset(variant.source, Selection(split=split), transform, LoaderConfig(seed=seed))
+    except LoaderError as e:
+        raise DownstreamError(f"--train {variant.name}: {e}") from None
+    kind = "train" if split == "train" else "heldout"
+    name = variant.name if kind == "train" else f"{variant.name}:{split}"
+    return LabelledSet(name, kind, variant.source, ds, list(ds.labels))
+
+
+def open_train(variant: TrainSource, transform: TransformConfig, seed: int) -> LabelledSet:
+    data = open_split(variant, "train", transform, seed)
+    if not len(data):
+        raise DownstreamError(f"--train {variant.name}={variant.source}: its train split holds no images")
+    return data
+
+
+def open_heldout(variant: TrainSource, split: str, transform: TransformConfig, seed: int) -> LabelledSet | str:
+    """The held-out split, or a note saying why there is none (a translated variant may hold only some splits)."""
+    try:
+        data = open_split(variant, split, transform, seed)
+    except (DownstreamError, ValueError) as e:
+        return f"{variant.name} is not scored on its own {split!r} split: {e}"
+    if not len(data):
+        return f"{variant.name} is not scored on its own {split!r} split: it holds no images"
+    return data
+
+
+class LabelledImages(torch.utils.data.Dataset):
+    """Some files of an `ImageFolderDataset`, each sample with its category name and label."""
+
+    def __init__(self, folder: ImageFolderDataset, picks: list[tuple[int, int]]):
+        self.folder = folder
+        self.indices = [i for i, _ in picks]
+        self.labels = [label for _, label in picks]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        i, epoch = item if isinstance(item, tuple) else (item, 0)
+        sample = self.folder[(self.indices[i], epoch)]
+        sample.pop("caption", None)
+        sample["label"] = self.labels[i]
+        sample["category"] = CATEGORIES[self.labels[i]]
+        return sample
+
+
+def category_of(value: object) -> str:
+    """A category from a folder name or a metadata value (a name in any spelling normalize_category accepts, or a
+    ClassLabel id 0..19); `UnknownCategoryError` otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value < len(CATEGORIES):
+            return CATEGORIES[value]
+        raise UnknownCategoryError(f"label id {value} is not one of 0..{len(CATEGORIES) - 1}")
+    if isinstance(value, str) and value.strip():
+        if value.strip().isdigit():
+            return category_of(int(value.strip()))
+        return normalize_category(value)
+    raise UnknownCategoryError(f"{value!r} is not a category name")
+
+
+def _metadata_categories(root: Path) -> tuple[Path, dict[str, object]] | None:
+    """(metadata file, file_name -> category value) when the folder has a metadata file with a `category` column."""
+    for name in METADATA_NAMES:
+        path = root / name
+        if path.is_file():
+            try:
+                values = read_captions(root, path, "category")
+            except LoaderError as e:
+                raise DownstreamError(f"--test-real: {e}") from None
+            if any(v is not None for v in values.values()):
+                return path, values
+    return None
+
+
+def open_real(root: str | Path, transform: TransformConfig, seed: int) -> LabelledSet:
+    """Real photos with their categories (see the module docstring); unmatched images are listed, not scored."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DownstreamError(f"--test-real {root}: not a folder (real photos: a sub-folder per category, or a "
+                              "metadata.jsonl with file_name and category columns)")
+    try:
+        folder = ImageFolderDataset(root, transform=ImageTransform(transform), captions="none", seed=seed)
+    except LoaderError as e:
+        raise DownstreamError(f"--test-real: {e}") from None
+    picks: list[tuple[int, int]] = []
+    unmatched: list[Unmatched] = []
+    meta = _metadata_categories(root)
+    if meta is not None:
+        path, values = meta
+        on_disk = set(folder.files)
+        for i, rel in enumerate(folder.files):
+            value = values.get(rel)
+            if value is None:
+                reason = f"no category in {path.name}" if rel in values else f"not listed in {path.name}"
+                unmatched.append(Unmatched(rel, reason))
+                continue
+            try:
+                picks.append((i, CATEGORIES.index(category_of(value))))
+            except UnknownCategoryError:
+                unmatched.append(Unmatched(rel, f"category {value!r} in {path.name} is not a SynFashion category"))
+        for rel in sorted(set(values) - on_disk):
+            unmatched.append(Unmatched(rel, f"listed in {path.name}, but no such image in the folder"))
+        how = f"categories from {path.name}"
+    else:
+        for i, rel in enumerate(folder.files):
+            top, sep, _ = rel.partition("/")
+            if not sep:
+                unmatched.append(Unmatched(rel, "not inside a category folder"))
+                continue
+            try:
+                picks.append((i, CATEGORIES.index(normalize_category(top))))
+            except UnknownCategoryError:
+                unmatched.append(Unmatched(rel, f"folder {top!r} is not a SynFashion category"))
+        how = "categories from sub-folder names"
+    if not picks:
+        shown = "; ".join(f"{u.file}: {u.reason}" for u in unmatched[:_SHOWN])
+        raise DownstreamError(f"--test-real {root}: no image with a SynFashion category ({how}): {shown}")
+    return LabelledSet(REAL, "real", str(root), LabelledImages(folder, picks), [label for _, label in picks],
+                       unmatched, how)
+
+
+def folder_identity(root: str | Path) -> str:
+    """A cheap identity of a folder's contents (relative names and sizes), for the run's fingerprint."""
+    import hashlib
+
+    h = hashlib.sha256()
+    root = Path(root).expanduser()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath, name)
+            try:
+                size = p.stat().st_size
+            except OSError:
+                continue
+            h.update(f"{p.relative_to(root).as_posix()}\0{size}\n".encode())
+    return h.hexdigest()
+
+
+def source_identity(source: str) -> str:
+    """What a training source is, for the fingerprint: the sha256 of a built folder's manifest.json (it holds every
+    shard's and sample's hash), a folder's file listing otherwise, or the Hub id."""
+    import hashlib
+
+    path = Path(source).expanduser()
+    manifest = path / "manifest.json"
+    if manifest.is_file():
+        return "manifest:" + hashlib.sha256(manifest.read_bytes()).hexdigest()
+    if path.is_dir():
+        return "files:" + folder_identity(path)
+    return "hub:" + source
