@@ -14,7 +14,7 @@ import sys
 from rich.console import Console
 
 # Modules with a `register(subparsers)` function, in the order their commands are listed.
-COMMAND_MODULES: tuple[str, ...] = ("r2r.translate", "r2r.report", "r2r.tiny", "r2r.dki.cli")
+COMMAND_MODULES: tuple[str, ...] = ("r2r.translate", "r2r.report", "r2r.tiny", "r2r.dki.cli", "r2r.evaluate")
 
 
 def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.ArgumentParser:
