@@ -43,6 +43,7 @@ class EvalJob:
     batch_size: int = 16
     num_workers: int = 2
     overwrite: bool = False
+    features_out: Path | None = None  # also write the Inception features (safetensors)
 
 
 @dataclass
@@ -279,8 +280,9 @@ def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
     from .eval_inputs import open_real, plan_pairs
     from .metrics import SSIMConfig
 
-    if job.out.exists() and not job.overwrite:
-        raise FileExistsError(f"{job.out} exists; pass --overwrite to replace it")
+    for target in (job.out, job.features_out):
+        if target is not None and target.exists() and not job.overwrite:
+            raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
     if job.batch_size < 1 or job.num_workers < 0:
         raise ValueError(f"--batch-size must be >= 1 and --num-workers >= 0 (got {job.batch_size}, "
                          f"{job.num_workers})")
@@ -347,8 +349,25 @@ def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
         "seconds": round(time.perf_counter() - started, 3),
     }
     job.out.parent.mkdir(parents=True, exist_ok=True)
+    if job.features_out is not None:
+        save_features(job.features_out, fake, real, [plan.pairs[i].name for i in res.index], out)
     write_json_atomic(job.out, out, indent=1, durable=False)
     return out
+
+
+def save_features(path: Path, fake, real, names: list[str], result: dict) -> None:
+    """The Inception features KID was computed from (rows in KID's order), for reuse and audits."""
+    import json
+
+    from safetensors.torch import save
+
+    from synfashion.atomic import write_bytes_atomic
+
+    meta = {"translated_names": json.dumps(names), "method": result["method"], "real": result["inputs"]["real"],
+            "inception_sha256": result["protocol"]["kid"]["weights"]["sha256"]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, save({"translated": fake.contiguous(), "real": real.contiguous()}, metadata=meta),
+                       durable=False)
 
 
 def problem_count(result: dict) -> int:
@@ -394,6 +413,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--num-workers", type=int, default=2, help="decoding worker processes")
+    p.add_argument("--features-out", type=Path, help="also write the Inception features (translated, real) that "
+                                                     "KID used, as .safetensors")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
@@ -412,6 +433,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         random_weights=args.random_weights, weights_seed=args.weights_seed, allow_download=not args.no_download,
         kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, kid_seed=args.kid_seed,
         device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, overwrite=args.overwrite,
+        features_out=args.features_out,
     )
     result = evaluate(job, progress=not args.no_progress)
     console = Console(stderr=True)

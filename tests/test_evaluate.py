@@ -144,7 +144,8 @@ def folder_run(world):
 def test_folder_of_outputs_end_to_end(world, folder_run, capsys):
     out, json_path, csv_path = folder_run
     code = _run(["--translated", str(out), "--source", str(world["source"]), "--real", str(world["real"]),
-                 "--out", str(json_path), "--method", "CUT", "--pairs", str(csv_path)])
+                 "--out", str(json_path), "--method", "CUT", "--pairs", str(csv_path),
+                 "--features-out", str(json_path.with_suffix(".safetensors"))])
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert code == 1  # problems were found (and named), the JSON is still written
     result = json.loads(json_path.read_text())
@@ -171,6 +172,12 @@ def test_folder_of_outputs_end_to_end(world, folder_run, capsys):
     assert p["kid"]["weights"]["sha256"] == "random" and p["lpips"]["weights"]["heads"]["sha256"] == "random"
     assert p["kid"]["subsets"] == 5 and p["kid"]["seed"] == 2020 and p["ssim"]["sigma"] == 1.5
     assert p["translated_resize"]["count"] == 0
+    # the features KID used, rows in the JSON's image order
+    from safetensors import safe_open
+
+    with safe_open(str(json_path.with_suffix(".safetensors")), "pt") as f:
+        assert f.get_tensor("translated").shape == (3, 2048) and f.get_tensor("real").shape == (3, 2048)
+        assert json.loads(f.metadata()["translated_names"]) == [im["name"] for im in result["images"]]
 
 
 def test_out_is_not_overwritten_without_asking(world, folder_run, capsys):
