@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,7 +79,7 @@ def load_networks(job: EvalJob, device) -> tuple[object, object, dict]:
             w = load_weights(spec, given, allow_download=job.allow_download)
         loaded[name] = w
         records[name] = w.record(spec)
-    inception = InceptionFeatures(loaded["inception"].state_dict).to(device)
+    inception = InceptionFeatures(loaded["inception"]).to(device)
     lpips = LPIPS(alexnet=loaded["alexnet"], heads=loaded["lpips_heads"]).to(device)
     return inception, lpips, records
 
@@ -149,8 +150,6 @@ def run_real(real_set, inception, job: EvalJob, device, bar) -> tuple[object, li
     task = bar.add_task("real: Inception", total=len(real_set.dataset))
     feats = []
     seen = 0
-    import warnings
-
     with warnings.catch_warnings():  # the loader warns about skipped images; they are listed in the JSON instead
         warnings.simplefilter("ignore", UserWarning)
         for batch in loader:

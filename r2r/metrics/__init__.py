@@ -11,7 +11,7 @@ torchvision, which does not load beside this project's CPU torch; benchmarks/par
 agreement with those packages. This package reads weight files only; images come from `loaders`.
 """
 
-from .inception import FEATURE_DIM, INPUT_SIZE, InceptionFeatures, tf1_bilinear_resize
+from .inception import FEATURE_DIM, INPUT_SIZE, FIDInceptionV3, InceptionFeatures, tf1_bilinear_resize
 from .kid import KIDConfig, KIDResult, kid_from_features, kid_subsets
 from .lpips import LPIPS, LPIPSHeads
 from .alexnet import AlexNetTrunk
@@ -33,6 +33,7 @@ __all__ = [
     "ALEXNET",
     "AlexNetTrunk",
     "FEATURE_DIM",
+    "FIDInceptionV3",
     "INCEPTION",
     "INPUT_SIZE",
     "InceptionFeatures",

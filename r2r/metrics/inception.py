@@ -8,7 +8,7 @@ offset, no antialiasing) and mapped to [-1, 1] as (x - 128) / 128, exactly as to
 Hand-written in plain torch because the packages that ship it (torch-fidelity, pytorch-fid, torchmetrics' FID/KID
 backbone) import torchvision, which does not load beside the CPU torch this project installs. Module and
 parameter names follow the published state dict (pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`, the same
-layout torch-fidelity's copy uses), so that file loads strictly. This module does no file I/O (see weights.py).
+layout torch-fidelity's copy uses), so that file loads strictly. Weights are resolved by weights.py.
 """
 
 from __future__ import annotations
@@ -169,15 +169,14 @@ class InceptionE(nn.Module):
         ], 1)
 
 
-class InceptionFeatures(nn.Module):
-    """[N, 3, H, W] images (uint8 0..255, or float in [0, 1]) -> [N, 2048] float32 pool features.
+class FIDInceptionV3(nn.Module):
+    """The architecture, untrained: [N, 3, H, W] (uint8 0..255, or float in [0, 1]) -> [N, 2048] pool features.
 
-    `weights`: a state dict in the published layout, or None for an untrained module (load it later, e.g. with
-    `r2r.metrics.weights.load_inception`). The classifier `fc` (1008 classes) is kept only so the published file
-    loads strictly; it is never evaluated. Always in eval mode (BatchNorm uses the stored statistics).
+    The classifier `fc` (1008 classes) is kept only so that the published file loads strictly; it is never
+    evaluated. Always in eval mode (BatchNorm uses the stored statistics). Use `InceptionFeatures` for weights.
     """
 
-    def __init__(self, weights: dict[str, torch.Tensor] | None = None):
+    def __init__(self):
         super().__init__()
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3)
@@ -196,12 +195,10 @@ class InceptionFeatures(nn.Module):
         self.Mixed_7b = InceptionE(1280, pool="avg")
         self.Mixed_7c = InceptionE(2048, pool="max")
         self.fc = nn.Linear(FEATURE_DIM, 1008)
-        if weights is not None:
-            self.load_state_dict(weights, strict=True)
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "InceptionFeatures":
+    def train(self, mode: bool = True) -> "FIDInceptionV3":
         return super().train(False)  # a fixed feature extractor: never batch statistics
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
@@ -226,3 +223,19 @@ class InceptionFeatures(nn.Module):
                       self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
             x = block(x)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)  # the published pooling op, for bit-equal features
+
+
+class InceptionFeatures(FIDInceptionV3):
+    """`InceptionFeatures(weights)(images) -> [N, 2048]`: the FID Inception with its weights.
+
+    `weights`: a path, a state dict (the published layout) or `LoadedWeights`; None resolves the published file
+    (torch hub cache, else a download when `allow_download`; see `r2r.metrics.weights`).
+    """
+
+    def __init__(self, weights=None, *, allow_download: bool = True):
+        super().__init__()
+        from .weights import INCEPTION, load_weights  # local: weights.py builds the untrained architecture
+
+        loaded = load_weights(INCEPTION, weights, allow_download=allow_download)
+        self.load_state_dict(loaded.state_dict, strict=True)
+        self.sha256 = loaded.sha256

@@ -66,17 +66,6 @@ class LPIPS(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    @classmethod
-    def from_modules(cls, trunk: AlexNetTrunk, heads: LPIPSHeads) -> "LPIPS":
-        obj = cls.__new__(cls)
-        nn.Module.__init__(obj)
-        obj.trunk, obj.heads = trunk, heads
-        obj.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
-        obj.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
-        obj.requires_grad_(False)
-        obj.eval()
-        return obj
-
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         return ((2 * x - 1) - self.shift) / self.scale

@@ -88,7 +88,7 @@ def _tensor_digest(state: dict[str, torch.Tensor]) -> str:
     for k in sorted(state):
         t = state[k].detach().cpu().contiguous()
         h.update(k.encode() + str(t.dtype).encode() + str(tuple(t.shape)).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return "tensors:" + h.hexdigest()
 
 
@@ -170,11 +170,11 @@ def load_weights(spec: WeightSpec, source=None, *, allow_download: bool = True) 
 def empty_module(spec: WeightSpec) -> nn.Module:
     """The network `spec` describes, untrained (its state dict is the published layout)."""
     from .alexnet import AlexNetTrunk
-    from .inception import InceptionFeatures
+    from .inception import FIDInceptionV3
     from .lpips import LPIPSHeads
 
     builders: dict[str, Callable[[], nn.Module]] = {
-        INCEPTION.file_name: InceptionFeatures, ALEXNET.file_name: AlexNetTrunk, LPIPS_ALEX_HEADS.file_name: LPIPSHeads,
+        INCEPTION.file_name: FIDInceptionV3, ALEXNET.file_name: AlexNetTrunk, LPIPS_ALEX_HEADS.file_name: LPIPSHeads,
     }
     return builders[spec.file_name]()
 
