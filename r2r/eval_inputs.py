@@ -112,8 +112,8 @@ def _open_source(source: str | Path, split: str):
         raise ValueError(f"--split {split!r}: the SynFashion splits are {', '.join(SPLITS)}")
     try:
         return synfashion_dataset(source, Selection(split=split), NativeImage(), LoaderConfig(on_error="raise"))
-    except LoaderError as e:
-        raise ValueError(f"source {source}: {e}") from None
+    except (LoaderError, OSError, ValueError) as e:  # OSError: ConnectionError, datasets' DatasetNotFoundError
+        raise ValueError(f"source {source}: {type(e).__name__}: {e}") from None
 
 
 def _source_rows(ds) -> tuple[list[str], list[str], list[str | None], list[str | None]]:
@@ -380,7 +380,10 @@ def open_real(real: str, split: str | None = None) -> RealSet:
         return RealSet(ds, f"image folder {real}")
     if path.exists() or path_problem(real) or real.count("/") != 1:
         raise ValueError(f"--real {real}: not a folder, and not a Hub dataset id (owner/name)")
-    loaded = datasets.load_dataset(real, split=split) if split else datasets.load_dataset(real)
+    try:
+        loaded = datasets.load_dataset(real, split=split) if split else datasets.load_dataset(real)
+    except (OSError, ValueError) as e:  # offline, not found, no such split
+        raise ValueError(f"--real {real}: cannot load it as a Hub dataset ({type(e).__name__}: {e})") from None
     if isinstance(loaded, datasets.DatasetDict):
         names = sorted(loaded)
         loaded = datasets.concatenate_datasets([loaded[n] for n in names])

@@ -273,3 +273,13 @@ def test_evaluate_table_marks_different_protocols(world, folder_run, tmp_path, c
     assert (tmp_path / "t.md").read_text() == md
     (tmp_path / "junk.json").write_text("{}")
     assert main(["evaluate-table", str(tmp_path / "junk.json")]) == 2
+
+
+def test_unreachable_real_or_source_is_one_clear_error(world, folder_run, tmp_path, capsys):
+    out, _, csv_path = folder_run
+    assert _run(["--translated", str(out), "--source", str(world["source"]), "--real", "nobody/no-photos",
+                 "--out", str(tmp_path / "a.json"), "--pairs", str(csv_path)]) == 2
+    assert "--real nobody/no-photos: cannot load it as a Hub dataset" in " ".join(capsys.readouterr().err.split())
+    assert _run(["--translated", str(out), "--source", "nobody/no-renders", "--real", str(world["real"]),
+                 "--out", str(tmp_path / "a.json")]) == 2
+    assert "source nobody/no-renders" in capsys.readouterr().err and not (tmp_path / "a.json").exists()
