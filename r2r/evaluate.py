@@ -102,11 +102,15 @@ def _as_list(batch: list) -> list:
     return batch
 
 
+def _init_decoder_worker(_: int) -> None:
+    from loaders.decode import tune_decoder
+
+    tune_decoder()
+
+
 def run_pairs(plan, inception, lpips, ssim_config, job: EvalJob, device, bar) -> PairResults:
     """Inception features of every translated image, LPIPS and SSIM of every pair, in batches."""
     import torch
-
-    from loaders.decode import tune_decoder
 
     from .eval_inputs import PairImages
     from .metrics import ssim
@@ -114,7 +118,7 @@ def run_pairs(plan, inception, lpips, ssim_config, job: EvalJob, device, bar) ->
     res = PairResults()
     loader = torch.utils.data.DataLoader(
         PairImages(plan), batch_size=job.batch_size, shuffle=False, num_workers=job.num_workers,
-        collate_fn=_as_list, worker_init_fn=(lambda _: tune_decoder()) if job.num_workers else None,
+        collate_fn=_as_list, worker_init_fn=_init_decoder_worker if job.num_workers else None,
     )
     task = bar.add_task("translated: Inception, LPIPS, SSIM", total=len(plan.pairs))
     for batch in loader:

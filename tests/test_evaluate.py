@@ -25,7 +25,7 @@ from synfashion.writers import ParquetShardWriter
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 W, H = 40, 48
-FAST = ["--random-weights", "--num-workers", "0", "--batch-size", "3", "--no-progress", "--kid-subsets", "5",
+FAST = ["--random-weights", "--batch-size", "3", "--no-progress", "--kid-subsets", "5",
         "--device", "cpu"]
 
 
@@ -116,8 +116,8 @@ def world(tmp_path_factory):
     return {"root": root, "source": source, "real": real, "records": _records()}
 
 
-def _run(args: list[str]) -> int:
-    return main(["evaluate", *args, *FAST])
+def _run(args: list[str], workers: int = 0) -> int:
+    return main(["evaluate", *args, *FAST, "--num-workers", str(workers)])
 
 
 # ------------------------------------------------------------------------------------------------ a folder of outputs
@@ -237,7 +237,7 @@ def test_translated_dataset_end_to_end_with_resize_and_sha_check(world, tmp_path
     assert _run(["--translated", str(ds), "--real", str(world["real"]), "--out", str(json_path)]) == 2
     assert "pass --source" in " ".join(capsys.readouterr().err.split())
     code = _run(["--translated", str(ds), "--source", str(moved), "--real", str(world["real"]), "--out",
-                 str(json_path)])
+                 str(json_path)], workers=1)  # decoding in a worker process: the pair and real datasets pickle
     assert code == 1
     result = json.loads(json_path.read_text())
     assert result["inputs"]["translated_kind"] == "translated-dataset" and result["n"] == 2
