@@ -22,6 +22,7 @@ _EXPORTS = {
     "RIGSchedule": "r2r.schedule", "ddim_invert": "r2r.inversion",
     "TinyModelConfig": "r2r.tiny", "save_tiny_model": "r2r.tiny",
     "TranslateJob": "r2r.translate", "translate_folder": "r2r.translate",
+    "EvalJob": "r2r.evaluate",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,0 +1,461 @@
+"""`r2r evaluate`: the paper's protocol for any method's outputs: KID to real photos, LPIPS and SSIM to the source.
+
+One JSON per method (`--out`): overall and per-category means and stds, the number of images, the exact protocol
+(every setting and each weight file's sha256, or "random"), and every translated or real image that could not be
+used, by name. `r2r evaluate-table` (eval_table.py) puts several such files side by side. Pairing and decoding
+are eval_inputs.py; the metrics are r2r.metrics. Expected failures are one-line errors (r2r.cli).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+FORMAT = "r2r-evaluate/1"
+RANDOM_WARNING = ("RANDOM WEIGHTS: at least one metric network has random weights; these numbers test the plumbing "
+                  "only and are not comparable with anything")
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    translated: Path
+    real: str
+    out: Path
+    split: str = "test"
+    source: str | None = None
+    method: str | None = None
+    pairs_csv: Path | None = None
+    real_split: str | None = None
+    inception_weights: str | None = None
+    alexnet_weights: str | None = None
+    lpips_heads: str | None = None
+    random_weights: bool = False  # random tensors for every network whose file is not given
+    weights_seed: int = 0
+    allow_download: bool = True
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    kid_seed: int = 2020
+    device: str = "auto"
+    batch_size: int = 16
+    num_workers: int = 2
+    overwrite: bool = False
+    features_out: Path | None = None  # also write the Inception features (safetensors)
+
+
+@dataclass
+class PairResults:
+    index: list[int] = field(default_factory=list)  # pair index, in evaluation order
+    features: list = field(default_factory=list)  # [k, 2048] tensors
+    lpips: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+    unreadable: list[dict] = field(default_factory=list)
+    resized: int = 0
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_networks(job: EvalJob, device) -> tuple[object, object, dict]:
+    """(InceptionFeatures, LPIPS, weight records) on `device`."""
+    from .metrics import ALEXNET, INCEPTION, LPIPS, LPIPS_ALEX_HEADS, InceptionFeatures, load_weights, random_weights
+
+    records, loaded = {}, {}
+    for n, (name, spec, given) in enumerate((("inception", INCEPTION, job.inception_weights),
+                                              ("alexnet", ALEXNET, job.alexnet_weights),
+                                              ("lpips_heads", LPIPS_ALEX_HEADS, job.lpips_heads))):
+        if given is None and job.random_weights:
+            w = random_weights(spec, job.weights_seed + n)
+        else:
+            w = load_weights(spec, given, allow_download=job.allow_download)
+        loaded[name] = w
+        records[name] = w.record(spec)
+    inception = InceptionFeatures(loaded["inception"]).to(device)
+    lpips = LPIPS(alexnet=loaded["alexnet"], heads=loaded["lpips_heads"]).to(device)
+    return inception, lpips, records
+
+
+def _groups(items: list[dict], key) -> list[list[dict]]:
+    out: dict = defaultdict(list)
+    for it in items:
+        out[key(it)].append(it)
+    return list(out.values())
+
+
+def _progress(console, enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=console, disable=not enabled)
+
+
+def _as_list(batch: list) -> list:
+    return batch
+
+
+def _init_decoder_worker(_: int) -> None:
+    from loaders.decode import tune_decoder
+
+    tune_decoder()
+
+
+def run_pairs(plan, inception, lpips, ssim_config, job: EvalJob, device, bar) -> PairResults:
+    """Inception features of every translated image, LPIPS and SSIM of every pair, in batches."""
+    import torch
+
+    from .eval_inputs import PairImages
+    from .metrics import ssim
+
+    res = PairResults()
+    loader = torch.utils.data.DataLoader(
+        PairImages(plan), batch_size=job.batch_size, shuffle=False, num_workers=job.num_workers,
+        collate_fn=_as_list, worker_init_fn=_init_decoder_worker if job.num_workers else None,
+    )
+    task = bar.add_task("translated: Inception, LPIPS, SSIM", total=len(plan.pairs))
+    for batch in loader:
+        ok = []
+        for it in batch:
+            if "error" in it:
+                res.unreadable.append({"name": plan.pairs[it["i"]].name, "reason": it["error"]})
+            else:
+                ok.append(it)
+        for group in _groups(ok, lambda it: (tuple(it["translated"].shape), tuple(it["source"].shape))):
+            t = torch.stack([it["translated"] for it in group]).to(device)
+            s = torch.stack([it["source"] for it in group]).to(device)
+            at_source = [it["translated_at_source"] for it in group]
+            res.resized += sum(a is not None for a in at_source)
+            ta = t if at_source[0] is None else torch.stack(at_source).to(device)
+            res.features.append(inception(t).cpu())
+            res.lpips += lpips(ta, s).double().cpu().tolist()
+            res.ssim += ssim(ta, s, ssim_config).cpu().tolist()
+            res.index += [it["i"] for it in group]
+        bar.advance(task, len(batch))
+    return res
+
+
+def run_real(real_set, inception, job: EvalJob, device, bar) -> tuple[object, list[dict]]:
+    """Inception features of every readable real image, and the unreadable ones by name."""
+    import torch
+
+    from loaders import LoaderConfig
+    from loaders.loader import map_style_loader
+
+    loader = map_style_loader(real_set.dataset, LoaderConfig(batch_size=job.batch_size, num_workers=job.num_workers,
+                                                             shuffle=False, on_error="skip"))
+    task = bar.add_task("real: Inception", total=len(real_set.dataset))
+    feats = []
+    seen = 0
+    with warnings.catch_warnings():  # the loader warns about skipped images; they are listed in the JSON instead
+        warnings.simplefilter("ignore", UserWarning)
+        for batch in loader:
+            images = batch["image"]
+            images = list(images) if isinstance(images, torch.Tensor) else images
+            done = 0
+            # keep the dataset order inside the batch while grouping same-size images into one forward pass
+            start = 0
+            while start < len(images):
+                end = start + 1
+                while end < len(images) and images[end].shape == images[start].shape:
+                    end += 1
+                feats.append(inception(torch.stack(images[start:end]).to(device)).cpu())
+                done += end - start
+                start = end
+            skipped_now = len(loader.skipped) - seen
+            seen = len(loader.skipped)
+            bar.advance(task, done + skipped_now)
+    unreadable = [{"name": s.source, "key": s.key, "reason": s.reason} for s in loader.skipped]
+    return (torch.cat(feats) if feats else torch.zeros(0, 2048)), unreadable
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    import numpy as np
+
+    if not values:
+        return None, None
+    a = np.asarray(values, dtype=np.float64)
+    return float(a.mean()), float(a.std())
+
+
+def _kid_entry(real, fake, job: EvalJob) -> dict:
+    from .metrics import KIDConfig, kid_subsets
+
+    if fake.shape[0] < 2 or real.shape[0] < 2:
+        return {"kid": None, "kid_std": None, "kid_x1000": None, "kid_std_x1000": None, "kid_subset_size": None,
+                "kid_note": f"KID needs at least 2 images per set ({fake.shape[0]} translated, {real.shape[0]} real)"}
+    r = kid_subsets(real, fake, KIDConfig(subsets=job.kid_subsets, subset_size=job.kid_subset_size,
+                                          seed=job.kid_seed))
+    return {"kid": r.mean, "kid_std": r.std, "kid_x1000": r.mean * 1000, "kid_std_x1000": r.std * 1000,
+            "kid_subset_size": r.subset_size}
+
+
+def _summary(indices: list[int], pos: dict, res: PairResults, real, fake, job: EvalJob) -> dict:
+    rows = [pos[i] for i in indices]
+    lp_mean, lp_std = _mean_std([res.lpips[r] for r in rows])
+    ss_mean, ss_std = _mean_std([res.ssim[r] for r in rows])
+    out = {"n": len(rows)}
+    out.update(_kid_entry(real, fake[rows] if rows else fake[:0], job))
+    out.update({"lpips": lp_mean, "lpips_std": lp_std, "ssim": ss_mean, "ssim_std": ss_std})
+    return out
+
+
+def protocol(job: EvalJob, weights: dict, ssim_config, resized: int) -> dict:
+    from .eval_inputs import RESIZE_METHOD
+
+    random = any(w["sha256"] == "random" for w in weights.values())
+    return {
+        "random_weights": random,
+        **({"warning": RANDOM_WARNING} if random else {}),
+        "kid": {
+            "features": "FID Inception v3 (TensorFlow 2015-12-05) 2048-d pool features, as torch-fidelity 0.3.0's "
+                        "inception-v3-compat and pytorch-fid",
+            "resize": "TensorFlow 1.x bilinear (align_corners=False, no antialiasing) from each image's own size "
+                      "to 299x299, on 0..255 floats",
+            "input": "(x - 128) / 128",
+            "kernel": "polynomial (a.b * gamma + coef0) ^ degree", "degree": 3, "gamma": "1/2048", "coef0": 1,
+            "estimator": "unbiased MMD^2 (torch-fidelity's default)",
+            "subsets": job.kid_subsets, "subset_size": job.kid_subset_size, "seed": job.kid_seed,
+            "sampling": "numpy RandomState(seed).choice(n, size, replace=False): translated then real for each "
+                        "subset (torch-fidelity with input1 = translated, input2 = real)",
+            "small_sets": "a set smaller than subset_size: every subset uses min(subset_size, n_translated, n_real) "
+                          "images (kid_subset_size records it; torch-fidelity refuses such sets)",
+            "std": "population std (ddof 0) over subsets",
+            "arithmetic": "features float32, kernel sums float64 (torch-fidelity sums in float32)",
+            "units": "kid and kid_std raw; kid_x1000 and kid_std_x1000 are x1000, the paper's unit",
+            "per_category": "the category's translated images against all real images",
+            "weights": weights["inception"],
+        },
+        "lpips": {
+            "version": "0.1", "net": "alex",
+            "input": "[0, 1] -> [-1, 1] -> lpips ScalingLayer (shift -0.030,-0.088,-0.188; scale 0.458,0.448,0.450)",
+            "layers": "relu1..relu5, unit-normalised along channels (eps 1e-10), linear heads, spatial mean, summed",
+            "resolution": "the source image's",
+            "std": "population std (ddof 0) over images",
+            "weights": {"alexnet": weights["alexnet"], "heads": weights["lpips_heads"]},
+        },
+        "ssim": {
+            **ssim_config.as_dict(), "window_kind": "gaussian",
+            "channels": "RGB, each channel scored, averaged",
+            "region": "valid: window positions inside the image (a 5-pixel border is not scored), as Wang et al.'s "
+                      "code and scikit-image; torchmetrics 1.9 also averages the reflect-padded border",
+            "covariance": "population (scikit-image use_sample_covariance=False)",
+            "resolution": "the source image's",
+            "arithmetic": "float32 on images centred at 0.5",
+            "std": "population std (ddof 0) over images",
+        },
+        "translated_resize": {
+            "when": "a translated image's size differs from its source's (LPIPS and SSIM only; KID reads each image "
+                    "at its own size)",
+            "method": RESIZE_METHOD, "count": resized,
+        },
+        "decode": "loaders.decode_image: EXIF orientation applied, alpha composited on white, 16-bit scaled, CMYK "
+                  "converted (torch-fidelity reads files with PIL convert('RGB'), without EXIF orientation)",
+        "order": "translated images sorted by name (pairs) and real images in their source's order; KID subsets "
+                 "index these orders",
+    }
+
+
+def _versions() -> dict:
+    import numpy
+    import torch
+
+    from . import __version__
+
+    return {"r2r": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
+    """Run the protocol and write `job.out` (atomically); returns the JSON object."""
+    import torch
+    from rich.console import Console
+
+    from synfashion.atomic import write_json_atomic
+
+    from .eval_inputs import open_real, plan_pairs
+    from .metrics import SSIMConfig
+
+    for target in (job.out, job.features_out):
+        if target is not None and target.exists() and not job.overwrite:
+            raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
+    if job.batch_size < 1 or job.num_workers < 0:
+        raise ValueError(f"--batch-size must be >= 1 and --num-workers >= 0 (got {job.batch_size}, "
+                         f"{job.num_workers})")
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    plan = plan_pairs(job.translated, job.source, job.split, job.pairs_csv)
+    for p in plan.unpaired[:20]:
+        console.print(f"[yellow]unpaired[/] {p['name']}: {p['reason']}", highlight=False)
+    if len(plan.unpaired) > 20:
+        console.print(f"[yellow]unpaired[/] ... and {len(plan.unpaired) - 20} more (all listed in {job.out})")
+    if plan.untranslated:
+        shown = ", ".join(plan.untranslated[:5]) + (" ..." if len(plan.untranslated) > 5 else "")
+        console.print(f"[yellow]untranslated[/]: {len(plan.untranslated)} source image(s) of split {job.split!r} have "
+                      f"no translated image: {shown}", highlight=False)
+    if not plan.pairs:
+        raise ValueError(f"no translated image under {job.translated} could be paired with a source image of split "
+                         f"{job.split!r} of {plan.source}")
+    real_set = open_real(job.real, job.real_split)
+    device = _device(job.device)
+    inception, lpips, weights = load_networks(job, device)
+    ssim_config = SSIMConfig()
+    with torch.inference_mode(), _progress(console, progress) as bar:
+        res = run_pairs(plan, inception, lpips, ssim_config, job, device, bar)
+        real, real_unreadable = run_real(real_set, inception, job, device, bar)
+    for u in res.unreadable + real_unreadable:
+        console.print(f"[yellow]unreadable[/] {u['name']}: {u['reason']}", highlight=False)
+    if not res.index:
+        raise ValueError(f"none of the {len(plan.pairs)} paired images could be read")
+    # evaluation order = pair order (sorted by name), whatever order the batches were grouped in
+    order = sorted(range(len(res.index)), key=lambda r: res.index[r])
+    res.index = [res.index[r] for r in order]
+    res.lpips = [res.lpips[r] for r in order]
+    res.ssim = [res.ssim[r] for r in order]
+    fake = torch.cat(res.features)[torch.tensor(order)]  # feature rows were appended in res.index's old order
+    pos = {i: r for r, i in enumerate(res.index)}
+    by_cat: dict[str, list[int]] = defaultdict(list)
+    for i in res.index:
+        by_cat[plan.pairs[i].category].append(i)
+    method = job.method or job.translated.resolve().name
+    out = {
+        "format": FORMAT,
+        "method": method,
+        **_summary(res.index, pos, res, real, fake, job),
+        "n_real": int(real.shape[0]),
+        "per_category": {c: _summary(by_cat[c], pos, res, real, fake, job) for c in sorted(by_cat)},
+        "protocol": protocol(job, weights, ssim_config, res.resized),
+        "inputs": {
+            "translated": str(job.translated), "translated_kind": plan.kind, "source": plan.source,
+            "split": job.split, "real": real_set.description, "real_splits": real_set.splits,
+            "pairs_csv": str(job.pairs_csv) if job.pairs_csv else None,
+        },
+        "problems": {
+            "unpaired": plan.unpaired, "unreadable": res.unreadable, "untranslated": plan.untranslated,
+            "real_unreadable": real_unreadable, "ignored": plan.ignored,
+        },
+        "images": [
+            {"name": plan.pairs[i].name, "source_key": plan.pairs[i].source_key,
+             "category": plan.pairs[i].category, "lpips": res.lpips[pos[i]], "ssim": res.ssim[pos[i]]}
+            for i in res.index
+        ],
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(job).items()},
+        "device": str(device),
+        "versions": _versions(),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    job.out.parent.mkdir(parents=True, exist_ok=True)
+    if job.features_out is not None:
+        save_features(job.features_out, fake, real, [plan.pairs[i].name for i in res.index], out)
+    write_json_atomic(job.out, out, indent=1, durable=False)
+    return out
+
+
+def save_features(path: Path, fake, real, names: list[str], result: dict) -> None:
+    """The Inception features KID was computed from (rows in KID's order), for reuse and audits."""
+    import json
+
+    from safetensors.torch import save
+
+    from synfashion.atomic import write_bytes_atomic
+
+    meta = {"translated_names": json.dumps(names), "method": result["method"], "real": result["inputs"]["real"],
+            "inception_sha256": result["protocol"]["kid"]["weights"]["sha256"]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, save({"translated": fake.contiguous(), "real": real.contiguous()}, metadata=meta),
+                       durable=False)
+
+
+def problem_count(result: dict) -> int:
+    p = result["problems"]
+    return len(p["unpaired"]) + len(p["unreadable"]) + len(p["untranslated"]) + len(p["real_unreadable"])
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------------
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="KID to real photos, LPIPS and SSIM to the source: the paper's protocol for any method",
+        description="Scores translated images the way the FashionR2R paper does: KID (torch-fidelity 0.3.0's "
+                    "protocol) between the translated images and real photos, LPIPS (v0.1, AlexNet) and SSIM "
+                    "(Gaussian 11/1.5, valid region) between each translated image and its rendered source. "
+                    "--translated is a translated dataset (its manifest names each row's source) or a folder of "
+                    "another method's outputs (paired with --source's split by file name, or by --pairs). Writes "
+                    "one JSON with the numbers, per category, the exact protocol and every image it could not use.",
+    )
+    p.add_argument("--translated", required=True, type=Path,
+                   help="translated dataset folder, or a folder of translated images")
+    p.add_argument("--real", required=True, help="real photos: image folder, built folder or Hub dataset id")
+    p.add_argument("--out", required=True, type=Path, help="output JSON")
+    p.add_argument("--source", help="the rendered source (built SynFashion folder or Hub id); required for a "
+                                    "folder of images, overrides a translated dataset's manifest")
+    p.add_argument("--split", default="test", help="source (and translated dataset) split (default: test)")
+    p.add_argument("--method", help="name in the table (default: the translated folder's name)")
+    p.add_argument("--pairs", type=Path, help="CSV with columns translated,source_key for files whose names do "
+                                              "not match their source")
+    p.add_argument("--real-split", help="split of a built folder / Hub dataset of real photos (default: all)")
+    p.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: torch hub cache, "
+                                               "else download)")
+    p.add_argument("--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth (default: hub cache/download)")
+    p.add_argument("--lpips-heads", help="lpips' v0.1 alex.pth (default: hub cache / download)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="random weights for every network whose file is not given (tests, demos: numbers are "
+                        "meaningless, and the JSON says so)")
+    p.add_argument("--weights-seed", type=int, default=0, help="seed of --random-weights")
+    p.add_argument("--no-download", action="store_true", help="never download weights")
+    p.add_argument("--kid-subsets", type=int, default=100)
+    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--kid-seed", type=int, default=2020)
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--num-workers", type=int, default=2, help="decoding worker processes")
+    p.add_argument("--features-out", type=Path, help="also write the Inception features (translated, real) that "
+                                                     "KID used, as .safetensors")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+    from .eval_table import register as register_table
+
+    register_table(subparsers)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    job = EvalJob(
+        translated=args.translated, real=args.real, out=args.out, split=args.split, source=args.source,
+        method=args.method, pairs_csv=args.pairs, real_split=args.real_split,
+        inception_weights=args.inception_weights, alexnet_weights=args.alexnet_weights, lpips_heads=args.lpips_heads,
+        random_weights=args.random_weights, weights_seed=args.weights_seed, allow_download=not args.no_download,
+        kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, kid_seed=args.kid_seed,
+        device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, overwrite=args.overwrite,
+        features_out=args.features_out,
+    )
+    result = evaluate(job, progress=not args.no_progress)
+    console = Console(stderr=True)
+    if result["protocol"]["random_weights"]:
+        console.print(f"[bold red]{RANDOM_WARNING}[/]")
+    kid = result["kid_x1000"]
+    kid_text = "n/a" if kid is None else f"{kid:.3f} ({result['kid_std_x1000']:.3f})"
+    console.print(
+        f"[green]{result['method']}[/]: n={result['n']}  KIDx1000 {kid_text}  LPIPS {result['lpips']:.4f} "
+        f"({result['lpips_std']:.4f})  SSIM {result['ssim']:.4f} ({result['ssim_std']:.4f}) -> {job.out}",
+        highlight=False,
+    )
+    problems = problem_count(result)
+    if problems:
+        console.print(f"[yellow]{problems} problem(s)[/]: unpaired {len(result['problems']['unpaired'])}, unreadable "
+                      f"{len(result['problems']['unreadable'])}, untranslated "
+                      f"{len(result['problems']['untranslated'])}, unreadable real "
+                      f"{len(result['problems']['real_unreadable'])} (listed in {job.out})")
+    return 1 if problems else 0
+
+
+__all__ = ["EvalJob", "evaluate", "load_networks", "protocol", "register"]
