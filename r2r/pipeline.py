@@ -21,8 +21,7 @@ mapping and the output types, `num_images_per_prompt` (1 only: RIG is determinis
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +34,7 @@ from diffusers.loaders import StableDiffusionLoraLoaderMixin, TextualInversionLo
 from diffusers.utils import BaseOutput, replace_example_docstring
 
 from .config import InversionOrder, RIGParams  # noqa: F401  (RIGParams re-exported)
+from .cpu_conv import cpu_conv_im2col
 from .inversion import ddim_invert
 from .schedule import RIGSchedule, denoise_update, rig_scheduler
 from .tac import ForegroundMask, SwapRows, TACConfig, TACController, foreground_from_pixels, install_tac, tac_installed
@@ -77,27 +77,6 @@ class NonFiniteOutputError(ValueError):
             f"non-finite values (NaN/inf) in the output of image(s) {self.indices} of a batch of {n}: the model or "
             "one of its DKI artifacts (LoRA, embedding, UNet) produces NaN, or float16 overflowed (try --dtype "
             "bfloat16 or float32)")
-
-
-@contextlib.contextmanager
-def cpu_conv_im2col(on: bool = True) -> Iterator[None]:
-    """Inside: CPU convolutions take PyTorch's im2col + BLAS path (oneDNN off); outside, nothing changes.
-
-    Why: oneDNN re-lays out a convolution's weights on every call, a cost that does not shrink with the batch.
-    The SD UNet's low-resolution levels (1280 channels on a few hundred pixels) are all weights and little work,
-    so at batch 1 that re-layout was ~40% of a UNet call on the CPU (r2r exact mode, 256x256: 3.3 s per call
-    against 2.1 s with im2col at 1 thread; per row, im2col cost the same at batch 1 as at batch 4). Same float32
-    arithmetic up to summation order (~2e-6 on the UNet's output). The switch is process-wide while inside, so
-    convolutions on other threads at that moment take the same path (correct, and no slower at these sizes).
-    """
-    if not on:
-        yield
-        return
-    before = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.set_flags(before, None, None, None)
 
 
 def non_finite_rows(x: torch.Tensor) -> list[int]:
@@ -198,7 +177,7 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, do_resize=False)
         self.negative_token: str | None = None  # set when a negative (source-domain) embedding is loaded
         self.tac = TACController()
-        # float32 on a CPU: the UNet's convolutions run as im2col + BLAS instead of oneDNN (see cpu_conv_im2col)
+        # float32 on a CPU: the UNet's convolutions run as im2col + one BLAS product (r2r/cpu_conv.py)
         self.cpu_conv_im2col = True
         self._guidance_scale, self._num_timesteps, self._interrupt = 7.5, 0, False
         install_tac(self.unet, self.tac)
