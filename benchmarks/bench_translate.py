@@ -1,17 +1,22 @@
-"""Translation benchmark: images/s of RIG at 768x1024, 50 steps, strength 0.3, guidance 7.5 (issue 5).
+"""Translation benchmark: images/s of RIG at 768x1024, 50 steps, strength 0.3, guidance 7.5 (issues 5 and 15).
 
 Why: speed does not depend on weight values, so a random-weight pipeline with the real SD-1.5 architecture (the
-UNet / VAE / CLIP-L configs below, written out, not downloaded) measures what real weights would. Reported:
+UNet / VAE / CLIP-L configs below, written out, not downloaded) measures what real weights would. Settings:
 
 - `reference_fp32_b1`: the published evaluation pattern (tests/r2r_reference.py: batch 1, float32, CFG in the
   inversion, 4 UNet rows per step, both branches decoded), PyTorch defaults;
 - `ours_fp32_b1`: R2RPipeline in exact mode, batch 1, float32;
-- `ours_best`: R2RPipeline in bfloat16, batched, SDPA, channels_last, cudnn.benchmark, optional torch.compile;
-plus UNet FLOPs per evaluation (counted with torch's FlopCounterMode, math attention), FLOPs per image of each
-evaluation pattern, the measured bf16 matmul rate and the utilisation of it, the deviation of the best setting from
-exact mode, and one final JSON line. Real numbers need CUDA; `--tiny --device cpu` is a smoke mode.
+- `ours_<dtype>_b<N>[_compile]`: R2RPipeline in bfloat16 (or float16), batch N, SDPA, channels_last,
+  cudnn.benchmark, optionally torch.compile; its deviation from exact mode is measured on image 0 of the batch
+  (`--exact-from` takes exact mode's output saved by an earlier `--save-exact` run).
+Each setting gets one warm-up call, then `--runs` interleaved rounds (every setting once per round, so a shared
+machine's drift hits all alike); every run is reported, the median is the figure, and speed-ups are per round.
+Also: UNet FLOPs per evaluation (torch's FlopCounterMode, math attention), FLOPs per image of each evaluation
+pattern, the measured matmul rate (bf16 on a GPU, fp32 on a CPU) and the utilisation of it, `--profile` tables
+(torch.profiler), and one final JSON line. Real numbers need CUDA; `--tiny --device cpu` is a smoke mode.
 
     python benchmarks/bench_translate.py --device cuda [--batch-size 8] [--compile]
+    python benchmarks/bench_translate.py --device cpu --width 256 --height 256 --steps 20 --runs 3 --skip-fast
     python benchmarks/bench_translate.py --tiny --device cpu
 """
 
@@ -21,6 +26,7 @@ import argparse
 import copy
 import importlib.util
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -92,16 +98,25 @@ def synthetic_image(height: int, width: int, seed: int) -> np.ndarray:
     return np.clip(img, 1, 254).astype(np.uint8)
 
 
-def timed(fn, device: torch.device, warmup: int, runs: int) -> float:
-    """Seconds per call."""
-    for _ in range(warmup):
-        fn()
+def timed_call(fn, device: torch.device):
+    """(seconds, result) of one call."""
     sync(device)
     t0 = time.perf_counter()
-    for _ in range(runs):
-        fn()
+    out = fn()
     sync(device)
-    return (time.perf_counter() - t0) / runs
+    return time.perf_counter() - t0, out
+
+
+def profile_table(fn, device: torch.device, rows: int) -> str:
+    """torch.profiler's per-operator table of one call (self time), for finding where a setting spends its time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        fn()
+        sync(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -113,14 +128,26 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--strength", type=float, default=0.3)
     p.add_argument("--guidance", type=float, default=7.5)
-    p.add_argument("--batch-size", type=int, default=None, help="batch of the best setting (default 8, tiny 2)")
-    p.add_argument("--vae-batch-size", type=int, default=2, help="VAE encode/decode chunk of the best setting")
-    p.add_argument("--dtype", choices=("bfloat16", "float16"), default="bfloat16", help="dtype of the best setting")
-    p.add_argument("--compile", action="store_true", help="torch.compile the UNet in the best setting")
+    p.add_argument("--batch-size", type=int, default=None, help="batch of the fast setting (default 8, tiny 2)")
+    p.add_argument("--vae-batch-size", type=int, default=2, help="VAE encode/decode chunk of the fast setting")
+    p.add_argument("--dtype", choices=("bfloat16", "float16"), default="bfloat16", help="dtype of the fast setting")
+    p.add_argument("--compile", action="store_true", help="torch.compile the UNet in the fast setting")
     p.add_argument("--compile-mode", default="default", help="torch.compile mode (e.g. max-autotune-no-cudagraphs)")
-    p.add_argument("--runs", type=int, default=None, help="timed calls per setting after a warm-up (2; tiny: 1)")
+    p.add_argument("--compile-backend", default="inductor", help="torch.compile backend ('eager': capture only)")
+    p.add_argument("--runs", type=int, default=None,
+                   help="timed rounds after one warm-up call of each setting; each round times every setting once, "
+                        "in turn (interleaved, so a machine's drift hits all alike); all runs are reported (2; tiny 1)")
     p.add_argument("--skip-reference", action="store_true")
     p.add_argument("--skip-fp32", action="store_true")
+    p.add_argument("--skip-fast", action="store_true", help="no bf16/fp16 setting (the CPU per-FLOP comparison)")
+    p.add_argument("--onednn-too", action="store_true",
+                   help="CPU: also time exact mode with oneDNN convolutions (R2RPipeline.cpu_conv_im2col = False)")
+    p.add_argument("--save-exact", help="save exact mode's output of image 0 here (safetensors)")
+    p.add_argument("--exact-from", help="deviation against this saved exact output (when --skip-fp32)")
+    p.add_argument("--json-out", help="also write the summary here, rewritten after every setting (partial results "
+                                      "survive a timeout)")
+    p.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                   help="after timing, profile one call of each setting with torch.profiler; print ROWS operators")
     args = p.parse_args(argv)
 
     device = torch.device(args.device)
@@ -130,15 +157,14 @@ def main(argv: list[str] | None = None) -> dict:
     height = args.height or (96 if args.tiny else 1024)
     batch = args.batch_size or (2 if args.tiny else 8)
     runs = args.runs or (1 if args.tiny else 2)
-    best_dtype = getattr(torch, args.dtype)
+    fast_dtype = getattr(torch, args.dtype)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.set_verbosity_error()  # e.g. "modules that should be kept in float32: []" on .to(bf16)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    log(f"device {gpu}, {width}x{height}, steps {args.steps}, strength {args.strength}, guidance {args.guidance}")
-    if device.type == "cpu":
-        log("CPU run: a smoke test of the code paths; its timings say nothing about GPU throughput")
+    log(f"device {gpu}, {width}x{height}, steps {args.steps}, strength {args.strength}, guidance {args.guidance}, "
+        f"torch threads {torch.get_num_threads()}")
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-r2r-"))
     write_tokenizer(tmp / "tokenizer")
@@ -172,74 +198,136 @@ def main(argv: list[str] | None = None) -> dict:
     ref_rows = 2 * k + 4 * k
     flops_ours = ours_rows * unet_flops + enc_flops + dec_flops
     flops_ref = ref_rows * unet_flops + enc_flops + 2 * dec_flops
-    rate = matmul_tflops(device, torch.bfloat16)
+    rate_dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    rate = matmul_tflops(device, rate_dtype)
     log(f"UNet {unet_flops / 1e12:.3f} TFLOP/eval; VAE enc {enc_flops / 1e12:.2f}, dec {dec_flops / 1e12:.2f} TFLOP; "
         f"per image: ours {ours_rows} rows = {flops_ours / 1e12:.1f} TFLOP, reference {ref_rows} rows = "
-        f"{flops_ref / 1e12:.1f} TFLOP; bf16 matmul {rate:.3g} TFLOP/s")
+        f"{flops_ref / 1e12:.1f} TFLOP; {str(rate_dtype).removeprefix('torch.')} matmul {rate:.3g} TFLOP/s")
 
     kw = {"num_inference_steps": args.steps, "strength": args.strength, "guidance_scale": args.guidance,
           "output_type": "pt"}
-    results: dict[str, dict] = {}
+    summary = {
+        "benchmark": "bench_translate", "device": gpu, "tiny": args.tiny, "width": width, "height": height,
+        "steps": args.steps, "strength": args.strength, "guidance": args.guidance, "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "runs": runs,
+        "unet_tflop_per_eval": round(unet_flops / 1e12, 4), "vae_encode_tflop": round(enc_flops / 1e12, 4),
+        "vae_decode_tflop": round(dec_flops / 1e12, 4),
+        "unet_rows_per_image": {"ours": ours_rows, "reference": ref_rows},
+        "tflop_per_image": {"ours": round(flops_ours / 1e12, 3), "reference": round(flops_ref / 1e12, 3)},
+        "matmul_tflops": float(f"{rate:.4g}"), "matmul_dtype": str(rate_dtype).removeprefix("torch."),
+        "results": {},
+    }
 
-    def record(name: str, seconds_per_call: float, images_per_call: int, flops: float, **extra) -> None:
-        ips = images_per_call / seconds_per_call
-        results[name] = {"images_per_s": round(ips, 4), "s_per_image": round(1 / ips, 4),
-                         "utilisation": round(flops * ips / (rate * 1e12), 4), **extra}
-        log(f"{name:>18}: {1 / ips:8.3f} s/image  {ips:8.3f} images/s  util {results[name]['utilisation']:.1%}")
+    def save_summary() -> None:
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(summary))
 
+    # settings: name -> (call, images per call, FLOPs per image, facts)
+    settings: dict[str, tuple] = {}
     if not args.skip_reference:
         ref = load_reference_module()
         ref_pipe = ref.reference_pipe_from_components(sd.vae, sd.text_encoder, sd.tokenizer, sd.unet)
         ref_fn = lambda: ref.reference_rig(ref_pipe, images[0], negative_prompt="<rendered>",  # noqa: E731
                                            strength=args.strength, steps=args.steps, guidance=args.guidance,
                                            return_source=True)
-        record("reference_fp32_b1", timed(ref_fn, device, 1, runs), 1, flops_ref, batch=1, dtype="float32")
+        settings["reference_fp32_b1"] = (ref_fn, 1, flops_ref, {"batch": 1, "dtype": "float32"})
 
     fp32 = R2RPipeline(vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=sd.unet)
     fp32.negative_token = "<rendered>"
     fp32.set_progress_bar_config(disable=True)
     fp32.tac.record = False
-    exact = None
     if not args.skip_fp32:
-        record("ours_fp32_b1", timed(lambda: fp32(images[0], **kw), device, 1, runs), 1, flops_ours,
-               batch=1, dtype="float32")
-        exact = fp32(images[0], **kw).images
+        settings["ours_fp32_b1"] = (lambda: fp32(images[0], **kw).images, 1, flops_ours,
+                                    {"batch": 1, "dtype": "float32"})
+    if args.onednn_too and device.type == "cpu":  # the code before the im2col switch, side by side (issue 15)
 
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    best = R2RPipeline(
-        vae=copy.deepcopy(sd.vae).to(best_dtype), text_encoder=copy.deepcopy(sd.text_encoder).to(best_dtype),
-        tokenizer=sd.tokenizer, unet=copy.deepcopy(sd.unet).to(best_dtype),
-    )
-    best.negative_token = "<rendered>"
-    best.set_progress_bar_config(disable=True)
-    best.tac.record = False
-    best.unet.to(memory_format=torch.channels_last)
-    best.vae.to(memory_format=torch.channels_last)
-    if args.compile:
-        best.unet.compile(mode=args.compile_mode)
-    best_fn = lambda: best(images, vae_batch_size=args.vae_batch_size, **kw)  # noqa: E731
-    record("ours_best", timed(best_fn, device, 1, runs), batch, flops_ours, batch=batch, dtype=args.dtype,
-           channels_last=True, compile=args.compile and args.compile_mode)
-    if exact is not None:
-        got = best(images[:1], **kw).images
-        diff = (got - exact).abs()
-        results["ours_best"]["vs_exact_mean_abs"] = float(diff.mean())
-        results["ours_best"]["vs_exact_max_abs"] = float(diff.max())
-        log(f"best vs exact mode: mean {diff.mean():.2e}, max {diff.max():.2e} per pixel in [0, 1]")
+        def onednn():
+            fp32.cpu_conv_im2col = False
+            try:
+                return fp32(images[0], **kw).images
+            finally:
+                fp32.cpu_conv_im2col = True
 
-    summary = {
-        "benchmark": "bench_translate", "device": gpu, "tiny": args.tiny, "width": width, "height": height,
-        "steps": args.steps, "strength": args.strength, "guidance": args.guidance, "torch": torch.__version__,
-        "unet_tflop_per_eval": round(unet_flops / 1e12, 4), "vae_encode_tflop": round(enc_flops / 1e12, 4),
-        "vae_decode_tflop": round(dec_flops / 1e12, 4),
-        "unet_rows_per_image": {"ours": ours_rows, "reference": ref_rows},
-        "tflop_per_image": {"ours": round(flops_ours / 1e12, 3), "reference": round(flops_ref / 1e12, 3)},
-        "bf16_matmul_tflops": float(f"{rate:.4g}"), "results": results,
-    }
-    if "reference_fp32_b1" in results:
-        base = results["reference_fp32_b1"]["images_per_s"]
-        summary["speedup_vs_reference"] = {n: round(r["images_per_s"] / base, 2) for n, r in results.items()}
+        settings["ours_fp32_b1_onednn"] = (onednn, 1, flops_ours, {"batch": 1, "dtype": "float32", "conv": "onednn"})
+
+    fast_name = None
+    if not args.skip_fast:
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        fast = R2RPipeline(
+            vae=copy.deepcopy(sd.vae).to(fast_dtype), text_encoder=copy.deepcopy(sd.text_encoder).to(fast_dtype),
+            tokenizer=sd.tokenizer, unet=copy.deepcopy(sd.unet).to(fast_dtype),
+        )
+        fast.negative_token = "<rendered>"
+        fast.set_progress_bar_config(disable=True)
+        fast.tac.record = False
+        fast.unet.to(memory_format=torch.channels_last)
+        fast.vae.to(memory_format=torch.channels_last)
+        if args.compile:
+            fast.unet.compile(mode=args.compile_mode, backend=args.compile_backend)
+        fast_name = f"ours_{args.dtype}_b{batch}" + ("_compile" if args.compile else "")
+        settings[fast_name] = (lambda: fast(images, vae_batch_size=args.vae_batch_size, **kw).images, batch,
+                               flops_ours, {"batch": batch, "dtype": args.dtype, "attention": "sdpa",
+                                            "channels_last": True,
+                                            "compile": args.compile and f"{args.compile_backend}/{args.compile_mode}"})
+
+    # One warm-up call per setting (for a compiled setting: its compilation, timed apart), then interleaved rounds.
+    times: dict[str, list[float]] = {name: [] for name in settings}
+    outputs: dict[str, torch.Tensor] = {}
+    for name, (fn, _, _, facts) in settings.items():
+        seconds, _ = timed_call(fn, device)
+        facts["warmup_s"] = round(seconds, 2)
+        summary["results"][name] = {"warmup_s": facts["warmup_s"]}  # so far: a timeout keeps the warm-up time
+        save_summary()
+        log(f"{name:>22}: warm-up {seconds:.2f}s")
+    for r in range(runs):
+        for name, (fn, n_img, flops, facts) in settings.items():
+            seconds, out = timed_call(fn, device)
+            times[name].append(seconds / n_img)
+            outputs[name] = out
+            spi = statistics.median(times[name])
+            summary["results"][name] = {
+                "s_per_image": round(spi, 4), "images_per_s": round(1 / spi, 4),
+                "runs_s_per_image": [round(x, 4) for x in times[name]],
+                "utilisation": round(flops / spi / (rate * 1e12), 4), **facts,
+            }
+            log(f"{name:>22}: round {r + 1}: {seconds / n_img:8.3f} s/image")
+            save_summary()
+
+    exact = None
+    if "ours_fp32_b1" in outputs:
+        exact = outputs["ours_fp32_b1"][0]
+        if args.save_exact:
+            from safetensors.torch import save_file
+
+            save_file({"exact": exact.contiguous()}, args.save_exact)
+    elif args.exact_from:
+        from safetensors.torch import load_file
+
+        exact = load_file(args.exact_from)["exact"]
+    if exact is not None and fast_name in outputs:
+        diff = (outputs[fast_name][0].float().cpu() - exact.cpu()).abs()  # image 0 of the batch vs exact mode
+        summary["results"][fast_name]["vs_exact_mean_abs"] = float(diff.mean())
+        summary["results"][fast_name]["vs_exact_max_abs"] = float(diff.max())
+        log(f"{fast_name} vs exact mode: mean {diff.mean():.2e}, max {diff.max():.2e} per pixel in [0, 1]")
+
+    if "reference_fp32_b1" in times:
+        summary["reference_s_per_image"] = summary["results"]["reference_fp32_b1"]["s_per_image"]
+        base = times["reference_fp32_b1"]
+        summary["speedup_vs_reference"] = {}
+        for name, ts in times.items():
+            per_round = [b / t for b, t in zip(base, ts)]  # the same round: the same machine state
+            summary["speedup_vs_reference"][name] = {"median": round(statistics.median(per_round), 3),
+                                                     "rounds": [round(x, 3) for x in per_round]}
+    for name, res in summary["results"].items():
+        sp = summary.get("speedup_vs_reference", {}).get(name)
+        log(f"{name:>22}: {res['s_per_image']:8.3f} s/image (median of {runs})  util {res['utilisation']:.1%}"
+            + (f"  {sp['median']:.2f}x reference (per round {sp['rounds']})" if sp else ""))
+
+    if args.profile:
+        for name, (fn, *_rest) in settings.items():
+            log(f"--- profile of one call: {name}\n{profile_table(fn, device, args.profile)}")
+    save_summary()
     print(json.dumps(summary))
     return summary
 

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
+    from loaders.selection import eval_subset_keys
     from r2r.config import ModelSpec, RIGParams
     from r2r.translate.dataset import DatasetJob, translate_dataset
     from r2r.translate.engine import SizePolicy, Translator, decode_for_model
@@ -102,7 +103,10 @@ def main(argv: list[str] | None = None) -> dict:
     spec = ModelSpec(model=str(model), dtype=args.dtype, device=args.device)
     params = RIGParams(num_inference_steps=args.steps, strength=args.strength)
     src = open_source(source, ("test",))
-    samples = src.samples[: args.images]
+    # the source holds a multiple of 80 renders (20 categories x 4 views): both paths take the same `--images` of
+    # them, chosen as translate-dataset's --limit chooses (lowest keyed hash)
+    chosen = eval_subset_keys(((s["key"], s["split"]) for s in src.samples), args.images, 0)
+    samples = [s for s in src.samples if s["key"] in chosen]
     n = len(samples)
     policy = SizePolicy()
     decoded = [decode_for_model(src.read(s["key"]), s.get("orientation"), policy) for s in samples]
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def end_to_end(round_: int) -> tuple[float, dict]:
         out = tmp / f"out-{round_}"
-        job = DatasetJob(source=str(source), out=out, model=spec, params=params, limit=None,
+        job = DatasetJob(source=str(source), out=out, model=spec, params=params, limit=args.images,
                          batch_size=args.batch_size, num_workers=args.num_workers)
         job = DatasetJob(**{**job.__dict__, "splits": ("test",)})
         report = translate_dataset(job, progress=False)
