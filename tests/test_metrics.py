@@ -70,6 +70,26 @@ def test_kid_of_a_set_with_itself_is_near_zero_and_grows_with_the_shift():
     assert values[0] < values[1] < values[2]
 
 
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save all extracted features")
+def test_kid_matches_torchmetrics_when_each_subset_is_the_whole_set():
+    """torchmetrics draws its subsets with torch.randperm, torch-fidelity (and ours) with numpy's RandomState: with
+    subsets of every image the draws cannot differ, so the kernel and the unbiased MMD must agree."""
+    kid_tm = pytest.importorskip("torchmetrics.image.kid")
+
+    class Identity(torch.nn.Module):  # torchmetrics calls its feature module on what update() is given
+        def forward(self, x):
+            return x
+
+    real, fake = _features(40, 64, seed=3), _features(40, 64, seed=4, shift=0.3)
+    metric = kid_tm.KernelInceptionDistance(feature=Identity(), subsets=3, subset_size=40)
+    metric.update(real, real=True)
+    metric.update(fake, real=False)
+    theirs, _ = metric.compute()
+    ours, std = kid_from_features(real, fake, subsets=3, subset_size=40)
+    assert ours > 0 and std == pytest.approx(0.0, abs=1e-12)
+    assert ours == pytest.approx(float(theirs), rel=1e-5)  # float32 sums in torchmetrics, float64 in ours
+
+
 def test_kid_uses_every_image_when_a_set_is_smaller_than_the_subset_size():
     r = kid_subsets(_features(30, 8, 5), _features(12, 8, 6), KIDConfig(subsets=5, subset_size=1000))
     assert r.subset_size == 12 and len(r.mmds) == 5
