@@ -9,7 +9,6 @@ SynFashion renders is derived from CC BY-NC-ND 4.0 data, and the card says what 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from huggingface_hub import ModelCardData
@@ -205,8 +204,3 @@ def render_dki_card(info: DKICardInfo) -> str:
     validate_model_card(text)
     return text
 
-
-def write_dki_card(info: DKICardInfo, out_dir: str | Path) -> Path:
-    path = Path(out_dir) / "README.md"
-    path.write_text(render_dki_card(info), encoding="utf-8")
-    return path

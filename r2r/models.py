@@ -22,6 +22,7 @@ import torch
 from .config import ModelSpec
 from .model_files import (
     ModelFileError,
+    cached_snapshot,
     check_weights_folder,
     fetched_artifact,
     hub_artifact,
@@ -151,22 +152,31 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _folder_identity(root: Path) -> dict:
+    """A pipeline folder's config fingerprint, weight file sizes and the diffusers version that saved it."""
+    configs = sorted([root / "model_index.json", *root.glob("*/config.json")])
+    index = json.loads((root / "model_index.json").read_text())
+    return {
+        "config_sha256": hashlib.sha256(b"".join(p.read_bytes() for p in configs if p.is_file())).hexdigest(),
+        "weights": {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.glob("*/*.safetensors"))},
+        "diffusers_version_saved": index.get("_diffusers_version"),
+    }
+
+
 def model_identity(spec: ModelSpec) -> dict:
-    """What was loaded: the spec, the model's config fingerprint and weight sizes, artifact hashes."""
+    """What was loaded: the spec, the model's config fingerprint and weight sizes, artifact hashes; for a Hub id, the
+    commit of the cached snapshot it was loaded from (a branch name moves, a commit does not)."""
     ident: dict = {"spec": asdict(spec)}
     root = Path(spec.model)
     if root.is_dir():
         ident["model_path"] = str(root.resolve())
-        configs = sorted([root / "model_index.json", *root.glob("*/config.json")])
-        ident["config_sha256"] = hashlib.sha256(
-            b"".join(p.read_bytes() for p in configs if p.is_file())).hexdigest()
-        ident["weights"] = {
-            str(p.relative_to(root)): p.stat().st_size for p in sorted(root.glob("*/*.safetensors"))
-        }
-        index = json.loads((root / "model_index.json").read_text())
-        ident["diffusers_version_saved"] = index.get("_diffusers_version")
+        ident.update(_folder_identity(root))
     else:
         ident["hub_id"] = spec.model
+        snapshot = cached_snapshot(spec.model, spec.revision)  # snapshots/<commit>/ of the huggingface_hub cache
+        if snapshot is not None:
+            ident["hub_commit"] = snapshot.name
+            ident.update(_folder_identity(snapshot))
     for key, kind in (("negative_embedding", "embedding"), ("lora", "lora")):
         value = getattr(spec, key)
         if not value:

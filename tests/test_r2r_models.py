@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -135,6 +137,27 @@ def test_model_identity_and_errors(tiny_model, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             load_pipeline(ModelSpec(str(tiny_model), device="cuda"))
+
+
+def test_a_hub_model_is_recorded_with_the_commit_it_was_loaded_at(tiny_model, tmp_path, monkeypatch):
+    """A base model named by Hub id, loaded offline from the huggingface_hub cache: the identity pins the snapshot's
+    commit (a branch moves; the translated dataset's provenance must not)."""
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-sd"
+    shutil.copytree(tiny_model, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    spec = ModelSpec("someone/tiny-sd")
+    load_pipeline(spec)
+    ident = model_identity(spec)
+    assert ident["hub_id"] == "someone/tiny-sd" and ident["hub_commit"] == commit
+    assert ident["config_sha256"] == model_identity(ModelSpec(str(tiny_model)))["config_sha256"]
+    assert "model_path" not in ident
 
 
 def test_bfloat16_runs_close_to_float32(tiny_model, image, base_output):
