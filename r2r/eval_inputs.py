@@ -85,6 +85,8 @@ class PairPlan:
     pairs: list[Pair]
     unpaired: list[dict] = field(default_factory=list)  # {"name", "reason"}
     untranslated: list[str] = field(default_factory=list)  # source keys without a translated image
+    # source keys a translated dataset's own selection (--categories, --limit) left out on purpose: counted, no problem
+    not_selected: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     source_ds: object = None  # loaders.SynFashionDataset of the source split
     translated_ds: object = None  # loaders.SynFashionDataset of the translated split (translated dataset only)
@@ -208,8 +210,28 @@ def plan_translated_dataset(folder: Path, split: str, source: str | None) -> Pai
             plan.pairs.append(Pair(key, i, skey, cats[i], translated_index=tr_index[key]))
     for key in sorted(set(tr_index) - listed):
         plan.unpaired.append({"name": key, "reason": "in the Parquet shards but not in manifest.json"})
-    plan.untranslated = sorted(set(keys) - set(used))
+    missing = set(keys) - set(used)
+    selected = _selected_keys(manifest)
+    plan.untranslated = sorted(missing if selected is None else missing & selected)
+    plan.not_selected = sorted(missing - set(plan.untranslated))
     return plan
+
+
+def _selected_keys(manifest: Manifest) -> set[str] | None:
+    """The source keys translate-dataset set out to translate (its plans and the images it rejected), from the
+    provenance it recorded; None when the manifest does not say (another tool's dataset): then every source row
+    counts."""
+    identity = manifest.provenance.get("identity")
+    plans = identity.get("plans") if isinstance(identity, dict) else None
+    if not isinstance(plans, list):
+        return None
+    keys: set[str] = set()
+    for plan in plans:
+        if not (isinstance(plan, list) and len(plan) == 4 and isinstance(plan[3], list)):
+            return None
+        keys.update(k for k in plan[3] if isinstance(k, str))
+    keys.update(r["key"] for r in manifest.rejected if isinstance(r, dict) and isinstance(r.get("key"), str))
+    return keys
 
 
 def list_outputs(root: Path) -> tuple[list[str], list[str]]:

@@ -300,6 +300,9 @@ def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
         shown = ", ".join(plan.untranslated[:5]) + (" ..." if len(plan.untranslated) > 5 else "")
         console.print(f"[yellow]untranslated[/]: {len(plan.untranslated)} source image(s) of split {job.split!r} have "
                       f"no translated image: {shown}", highlight=False)
+    if plan.not_selected:
+        console.print(f"{len(plan.not_selected)} source image(s) of split {job.split!r} were not selected for "
+                      "translation (--categories / --limit): not counted", highlight=False)
     if not plan.pairs:
         raise ValueError(f"no translated image under {job.translated} could be paired with a source image of split "
                          f"{job.split!r} of {plan.source}")
@@ -341,6 +344,7 @@ def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
             "unpaired": plan.unpaired, "unreadable": res.unreadable, "untranslated": plan.untranslated,
             "real_unreadable": real_unreadable, "ignored": plan.ignored,
         },
+        "not_selected": len(plan.not_selected),  # left out by the translation's own --categories / --limit
         "images": [
             {"name": plan.pairs[i].name, "source_key": plan.pairs[i].source_key,
              "category": plan.pairs[i].category, "lpips": res.lpips[pos[i]], "ssim": res.ssim[pos[i]]}
