@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from synfashion.filehash import file_sha256
+
 from .config import ModelSpec
 from .model_files import (
     ModelFileError,
@@ -144,14 +146,6 @@ def load_pipeline(spec: ModelSpec) -> R2RPipeline:
     return pipe
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _folder_identity(root: Path) -> dict:
     """A pipeline folder's config fingerprint, weight file sizes and the diffusers version that saved it."""
     configs = sorted([root / "model_index.json", *root.glob("*/config.json")])
@@ -184,7 +178,7 @@ def model_identity(spec: ModelSpec) -> dict:
         if is_hub_artifact(value):  # repo id + the commit that was downloaded, and the file's hash
             artifact = fetched_artifact(value, kind) or hub_artifact(value, kind)
             ident[f"{key}_hub"] = artifact.record()
-            ident[f"{key}_sha256"] = _sha256(artifact.path)
+            ident[f"{key}_sha256"] = file_sha256(artifact.path)
         elif Path(value).is_file():
-            ident[f"{key}_sha256"] = _sha256(Path(value))
+            ident[f"{key}_sha256"] = file_sha256(Path(value))
     return ident

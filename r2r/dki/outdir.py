@@ -20,7 +20,6 @@ This module deletes nothing it cannot attribute to a run; it never touches other
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 import shutil
@@ -28,6 +27,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from synfashion.filehash import file_sha256
 
 from .checkpoint import CHECKPOINTS, STATE_FILE, TMP_PREFIX, TrainerState
 from .errors import DKIError
@@ -41,14 +42,6 @@ _CHECKPOINT_FILES = re.compile(
     r"^(model(_\d+)?\.safetensors|optimizer(_\d+)?\.bin|scheduler(_\d+)?\.bin|sampler(_\d+)?\.bin|"
     r"dl_state_dict(_\d+)?\.bin|random_states_\d+\.pkl|scaler\.pt|custom_checkpoint_\d+\.pkl|\w+\.safetensors|"
     + re.escape(STATE_FILE) + r")$")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _is_ours_checkpoint(path: Path) -> TrainerState | None:
@@ -188,7 +181,7 @@ class TrainingFolder:
         if entry.get("pending"):
             return True
         path = self.out / name
-        return path.stat().st_size == entry.get("size") and _sha256(path) == entry.get("sha256")
+        return path.stat().st_size == entry.get("size") and file_sha256(path) == entry.get("sha256")
 
     # ------------------------------------------------------------------------------------------ applying
     def apply(self, decision: Decision, *, overwrite: bool, fingerprint: dict) -> list[str]:
@@ -292,7 +285,7 @@ class TrainingFolder:
             for f in files:
                 if f.is_file():
                     record["outputs"][f.relative_to(self.out).as_posix()] = {"size": f.stat().st_size,
-                                                                             "sha256": _sha256(f)}
+                                                                             "sha256": file_sha256(f)}
         self._write_record(record)
 
 

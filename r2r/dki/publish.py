@@ -17,9 +17,10 @@ trains nothing and writes nothing locally.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from synfashion.filehash import file_sha256
 
 from .checkpoint import STATE_FILE, TrainerState, checkpoint_problem, list_checkpoints, run_of
 from .errors import DKIError
@@ -64,14 +65,6 @@ class ModelFolder:
         if "pytorch_lora_weights.safetensors" in self.files:
             return "lora"
         return "pipeline"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _card_license(card: Path) -> str | None:
@@ -124,7 +117,7 @@ def collect(folder: str | Path, *, include_checkpoints: bool = False, include_lo
         if not path.is_file():
             raise DKIError(f"{path}: recorded as an output of the run but missing; train again (--overwrite) or "
                            "restore it")
-        digest = _sha256(path)
+        digest = file_sha256(path)
         if path.stat().st_size != entry.get("size") or digest != entry.get("sha256"):
             raise DKIError(f"{path} changed since training (its size or sha256 differs from the run record); "
                            "push only what the run wrote: restore it or train again")
@@ -145,7 +138,7 @@ def collect(folder: str | Path, *, include_checkpoints: bool = False, include_lo
             state = TrainerState.from_file(path / STATE_FILE)
             for name in [*state.files, STATE_FILE]:
                 rel = f"checkpoints/{path.name}/{name}"
-                files[rel] = (path / name, _sha256(path / name))
+                files[rel] = (path / name, file_sha256(path / name))
     elif mine:
         left_out.append(f"checkpoints/ ({len(mine)} checkpoint(s): --include-checkpoints)")
     if not include_logs and any(n.startswith(f"{LOG_DIR}/") for n in outputs):

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..progress import stderr_console, training_progress
 from .checkpoint import (
     CheckpointManager,
     TrainerState,
@@ -277,7 +278,7 @@ class DKITrainer:
         if lone_cpu_launch() and acc.is_main_process:
             from .launch import _CPU_LAUNCH_NOTE
 
-            _console().print(f"[yellow]note[/]: {_CPU_LAUNCH_NOTE}", highlight=False)
+            stderr_console().print(f"[yellow]note[/]: {_CPU_LAUNCH_NOTE}", highlight=False)
         self.weight_dtype = weight_dtype_of(acc.mixed_precision)
         cuda = self.device.type == "cuda"
         if cuda and cfg.allow_tf32:
@@ -332,7 +333,7 @@ class DKITrainer:
             self._held.enter_context(run_lock(self.out, self.rank, self.world))  # ranks share it, slot each
             decision.run_id = self.folder.read_record()["run_id"]  # a fresh id was drawn on the main process
         if acc.is_main_process:
-            console = _console()
+            console = stderr_console()
             if removed:
                 console.print(f"[yellow]overwrite[/]: removed {len(removed)} item(s) an earlier training run wrote "
                               f"in {self.out}", highlight=False)
@@ -410,8 +411,8 @@ class DKITrainer:
             self.load_extra_state(self.state.extra, extras)
             if self.accelerator.is_main_process:
                 for note in failed:
-                    _console().print(f"[yellow]resume[/]: skipped {note}", highlight=False)
-                _console().print(f"[cyan]resume[/]: run {decision.run_id} from {path} (step {state.step})",
+                    stderr_console().print(f"[yellow]resume[/]: skipped {note}", highlight=False)
+                stderr_console().print(f"[cyan]resume[/]: run {decision.run_id} from {path} (step {state.step})",
                                  highlight=False)
             return path
         if failed:
@@ -431,7 +432,7 @@ class DKITrainer:
                                            encode_batch=cfg.batch_size, store_dtype=self.weight_dtype,
                                            progress=advance)
             if self.batches.skipped and acc.is_main_process:
-                _console().print(f"[yellow]skipped {len(self.batches.skipped)} undecodable image(s)[/]: "
+                stderr_console().print(f"[yellow]skipped {len(self.batches.skipped)} undecodable image(s)[/]: "
                                  + "; ".join(self.batches.skipped[:3]))
             c.vae.to("cpu")  # not needed on the device any more
             if self.device.type == "cuda":
@@ -711,41 +712,14 @@ class DKITrainer:
         }
 
     # ------------------------------------------------------------------------------------------ progress
-    @contextlib.contextmanager
     def _progress_bar(self, what: str, total: int, completed: int = 0, loss: bool = False):
         show = self.cfg.progress and (self._accelerator is None or self.accelerator.is_main_process)
-        if not show:
-            yield lambda n=1, **kw: None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
-        if loss:
-            cols += [TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[sps]} samples/s")]
-        cols.append(TimeRemainingColumn())
-        with Progress(*cols, console=_console(), transient=False) as bar:
-            task = bar.add_task(what, total=total, completed=completed, loss="-", sps="-")
-
-            def advance(n: int = 1, loss: float | None = None, sps: float | None = None) -> None:
-                fields = {}
-                if loss is not None:
-                    fields["loss"] = f"{loss:.4f}"
-                if sps is not None:
-                    fields["sps"] = f"{sps:.1f}"
-                bar.update(task, advance=n, **fields)
-
-            yield advance
+        return training_progress(what, total, completed, loss=loss, show=show)
 
 
 def _tail_mean(losses: list[float], n: int = 10) -> float:
     tail = [x for x in losses[-n:] if math.isfinite(x)]
     return sum(tail) / len(tail) if tail else float("nan")
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True, soft_wrap=True)  # messages stay one line each (paths are long)
 
 
 def _sdpa():

@@ -10,6 +10,7 @@ results document is rebuilt from the checkpoints' scores at the end of every run
 from __future__ import annotations
 
 import contextlib
+import functools
 import platform
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from synfashion.atomic import atomic_path, remove_stale_temps, write_bytes_atomi
 from synfashion.storage import disk_full_as_error
 from synfashion.taxonomy import CATEGORIES
 
+from ..progress import stderr_console, training_progress
 from .checkpoint import LoopState, read_state, save_checkpoint
 from .config import DownstreamConfig, DownstreamError
 from .data import LabelledSet, folder_identity, open_heldout, open_real, open_train, source_identity, transforms
@@ -31,12 +33,6 @@ from .trainer import VariantRun, VariantTrainer, make_accelerator
 
 RESULTS_FORMAT = "r2r-downstream-results/1"
 _UNMATCHED_SHOWN = 10
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -59,32 +55,7 @@ def quiet_library_bars():
 
 def progress_factory(show: bool):
     """(description, total, completed) -> context manager yielding advance(n=1, loss=None, sps=None)."""
-
-    @contextlib.contextmanager
-    def progress(description: str, total: int, completed: int = 0, *, loss: bool = True):
-        if not show:
-            yield lambda n=1, **kw: None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
-        if loss:
-            cols += [TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[sps]} samples/s")]
-        cols.append(TimeRemainingColumn())
-        with Progress(*cols, console=_console(), transient=False) as bar:
-            task = bar.add_task(description, total=total, completed=completed, loss="-", sps="-")
-
-            def advance(n: int = 1, loss: float | None = None, sps: float | None = None) -> None:
-                fields = {}
-                if loss is not None:
-                    fields["loss"] = f"{loss:.4f}"
-                if sps is not None:
-                    fields["sps"] = f"{sps:.1f}"
-                bar.update(task, advance=n, **fields)
-
-            yield advance
-
-    return progress
+    return functools.partial(training_progress, show=show)
 
 
 class DownstreamRun:
@@ -182,7 +153,7 @@ class DownstreamRun:
                 finished[train.name] = state
                 continue
             if acc.is_main_process and state.epoch:
-                _console().print(f"[cyan]continue[/]: {train.name} from epoch {state.epoch} ({path})",
+                stderr_console().print(f"[cyan]continue[/]: {train.name} from epoch {state.epoch} ({path})",
                                  highlight=False)
             model = built if built is not None else build_model(cfg)
             built = None  # the next variant builds its own, from the same seed: the same initial weights
@@ -203,7 +174,7 @@ class DownstreamRun:
             from rich.console import Console
 
             Console(soft_wrap=True).print(rich_table(results))
-            _console().print(f"[green]done[/]: {RESULTS_JSON}, {RESULTS_MD}, {BAR_CHART}, {CONFUSION}/, {MODELS}/ "
+            stderr_console().print(f"[green]done[/]: {RESULTS_JSON}, {RESULTS_MD}, {BAR_CHART}, {CONFUSION}/, {MODELS}/ "
                              f"in {self.out}", highlight=False)
         return results
 
@@ -256,13 +227,13 @@ class DownstreamRun:
         if not self.acc.is_main_process:
             return
         for note in self.notes:
-            _console().print(f"[yellow]note[/]: {note}", highlight=False)
+            stderr_console().print(f"[yellow]note[/]: {note}", highlight=False)
         for t in tests:
             if not t.unmatched:
                 continue
             shown = "; ".join(f"{u.file} ({u.reason})" for u in t.unmatched[:_UNMATCHED_SHOWN])
             more = f"; and {len(t.unmatched) - _UNMATCHED_SHOWN} more" if len(t.unmatched) > _UNMATCHED_SHOWN else ""
-            _console().print(f"[yellow]{t.name}[/]: {len(t.unmatched)} image(s) not scored: {shown}{more} "
+            stderr_console().print(f"[yellow]{t.name}[/]: {len(t.unmatched)} image(s) not scored: {shown}{more} "
                              f"(all listed in {RESULTS_JSON})", highlight=False)
 
     # ------------------------------------------------------------------------------------------ results

@@ -9,7 +9,6 @@ path read from a manifest or a tar is checked by `synfashion.safepath`. Read-onl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tarfile
@@ -17,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synfashion.filehash import file_sha256
 from synfashion.manifest import MANIFEST, Manifest, ManifestError
 from synfashion.safepath import inside, path_problem
 from synfashion.schema import RENDERS_CONFIG, SPLITS
@@ -133,11 +133,6 @@ def _tar_index(tars: Sequence[Path]) -> tuple[dict[str, tuple[str, int, int]], d
     return where, metas
 
 
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _from_folder(root: Path, splits: Sequence[str], ref: SourceRef, links_within: Path | None = None) -> SourceDataset:
     try:
         manifest = Manifest.read(root)
@@ -146,7 +141,7 @@ def _from_folder(root: Path, splits: Sequence[str], ref: SourceRef, links_within
     if manifest.kind != "synfashion":
         raise SourceError(f"{root} is a {manifest.kind} dataset; translate a SynFashion build (its renders)")
     ref = SourceRef(**{**ref.__dict__, "fingerprint": manifest.fingerprint,
-                       "manifest_sha256": _file_sha256(root / MANIFEST)})
+                       "manifest_sha256": file_sha256(root / MANIFEST)})
     samples = sorted((s for s in manifest.samples if s["split"] in splits), key=lambda s: s["key"])
     samples = [{k: v for k, v in s.items() if k != "shards"} for s in samples]
     parquet = [s.path for s in manifest.shards_where(format="parquet", config=RENDERS_CONFIG) if s.split in splits]

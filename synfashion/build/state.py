@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..atomic import TMP_MARK, write_bytes_atomic, write_json_atomic
+from ..filehash import file_sha256
 from ..manifest import MANIFEST, Manifest, ManifestError
 from ..safepath import path_problem
 
@@ -35,11 +36,6 @@ class BuildError(RuntimeError):
 def fingerprint_of(identity: dict) -> str:
     """The hash of everything that determines a build's output bytes."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _matches(path: Path, num_bytes: int | None, sha256: str | None) -> bool:

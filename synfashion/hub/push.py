@@ -24,7 +24,6 @@ test suite runs the classic LFS path against `synfashion.testing.hub_server` wit
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from huggingface_hub.utils.sha import git_hash
 from rich.console import Console
 
 from .. import __version__
+from ..filehash import file_sha256
 from ..manifest import Manifest, ManifestError
 from .errors import (
     HubAuthError, HubError, HubRepoTypeError, LicenseGuardError, _Context, _hub_errors, _progress_bars, _token_source,
@@ -67,14 +67,6 @@ class _LocalFile:
         if remote.lfs is not None:
             return remote.lfs.sha256 == self.sha256 and remote.size == self.size
         return remote.size == self.size and remote.blob_id == git_hash(self.path.read_bytes())
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(2**20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _scan_folder(folder: Path, *, workers: int | None = None, progress: bool = False) -> tuple[dict[str, _LocalFile], Manifest]:
@@ -110,7 +102,7 @@ def _scan_folder(folder: Path, *, workers: int | None = None, progress: bool = F
         path = folder / rel
         shard = by_path.get(rel)  # verify re-hashed it against these figures
         files[rel] = (_LocalFile(path, shard.num_bytes, shard.sha256) if shard is not None
-                      else _LocalFile(path, path.stat().st_size, _sha256(path)))
+                      else _LocalFile(path, path.stat().st_size, file_sha256(path)))
     if len(files) > MAX_FILES_PER_COMMIT:
         raise HubError(f"{folder} holds {len(files)} files, more than one Hub commit takes ({MAX_FILES_PER_COMMIT}): "
                        "rebuild with larger shards (--shard-size)")
@@ -236,7 +228,7 @@ def push_dataset(
 
 def local_file(path: Path, sha256: str | None = None) -> _LocalFile:
     """A file to publish; `sha256` when it was already hashed (and checked) by the caller."""
-    return _LocalFile(path, path.stat().st_size, sha256 or _sha256(path))
+    return _LocalFile(path, path.stat().st_size, sha256 or file_sha256(path))
 
 
 def push_files(
