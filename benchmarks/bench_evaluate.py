@@ -107,30 +107,26 @@ def write_inputs(root: Path, pairs: int, real: int) -> None:
 
     from PIL import Image
 
-    from synfashion.schema import RenderRecord, make_key, renders_features, renders_row
-    from synfashion.writers import ParquetShardWriter
+    from synfashion.schema import RenderRecord, make_key, renders_row
+    from synfashion.testing.fixtures import write_renders_folder
 
     src, tr = images(pairs, 1)
-    rel = "data/renders/test-00000-of-00001.parquet"
-    samples = []
+    rows, samples = [], []
     (root / "translated").mkdir(parents=True)
-    with ParquetShardWriter(root / "source" / rel, renders_features()) as w:
-        for i in range(pairs):
-            buf = io.BytesIO()
-            Image.fromarray((src[i].permute(1, 2, 0) * 255).round().byte().numpy()).save(buf, "PNG")
-            data = buf.getvalue()
-            rec = RenderRecord(key=make_key("dress", f"dress-p{i:04d}", "t0", "front"), category="dress",
-                               project=f"dress-p{i:04d}", texture="t0", view="front",
-                               source_path=f"Dress/dress-p{i:04d}_t0_front.png", width=W, height=H, mode="RGB",
-                               format="PNG", orientation=1, sha256=hashlib.sha256(data).hexdigest(),
-                               num_bytes=len(data), split="test")
-            w.write(renders_row(rec, data))
-            samples.append(rec.metadata())
-            Image.fromarray((tr[i].permute(1, 2, 0) * 255).round().byte().numpy()).save(
-                root / "translated" / f"{rec.key}.png")
-    (root / "source" / "manifest.json").write_text(json.dumps({
-        "shards": [{"path": rel, "format": "parquet", "config": "renders", "split": "test", "num_samples": pairs}],
-        "samples": samples}))
+    for i in range(pairs):
+        buf = io.BytesIO()
+        Image.fromarray((src[i].permute(1, 2, 0) * 255).round().byte().numpy()).save(buf, "PNG")
+        data = buf.getvalue()
+        rec = RenderRecord(key=make_key("dress", f"dress-p{i:04d}", "t0", "front"), category="dress",
+                           project=f"dress-p{i:04d}", texture="t0", view="front",
+                           source_path=f"Dress/dress-p{i:04d}_t0_front.png", width=W, height=H, mode="RGB",
+                           format="PNG", orientation=1, sha256=hashlib.sha256(data).hexdigest(),
+                           num_bytes=len(data), split="test")
+        rows.append(renders_row(rec, data))
+        samples.append(rec.metadata())
+        Image.fromarray((tr[i].permute(1, 2, 0) * 255).round().byte().numpy()).save(
+            root / "translated" / f"{rec.key}.png")
+    write_renders_folder(root / "source", rows, samples)
     (root / "real").mkdir()
     photos, _ = images(real, 2)
     for i in range(real):

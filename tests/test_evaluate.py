@@ -19,9 +19,8 @@ from PIL import Image
 from r2r.cli import main
 from r2r.eval_inputs import plan_pairs
 from r2r.eval_table import csv_text, load_results, markdown
-from synfashion.manifest import Manifest, ShardEntry
 from synfashion.schema import RenderRecord, make_key, renders_features, renders_row
-from synfashion.writers import ParquetShardWriter
+from synfashion.testing.fixtures import write_renders_folder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
@@ -68,19 +67,8 @@ def _records(split="test"):
 def write_source(out: Path) -> Path:
     """A built SynFashion folder (renders Parquet + manifest) holding SOURCES in the test split."""
     items = _records()
-    rel = "data/renders/test-00000-of-00001.parquet"
-    with ParquetShardWriter(out / rel, renders_features()) as w:
-        for rec, data in items:
-            w.write(renders_row(rec, data))
-    _write_manifest(out, rel, [rec.metadata() for rec, _ in items])
-    return out
-
-
-def _write_manifest(out: Path, rel: str, samples: list[dict], **extra) -> None:
-    """A manifest as a build writes it (synfashion's typed Manifest), for the one Parquet shard `rel`."""
-    data = (out / rel).read_bytes()
-    shard = ShardEntry(rel, "parquet", "renders", "test", len(samples), len(data), hashlib.sha256(data).hexdigest())
-    Manifest(samples=samples, shards=[shard], parameters={"formats": ["parquet"]}, **extra).write(out)
+    return write_renders_folder(out, [renders_row(rec, data) for rec, data in items],
+                                [rec.metadata() for rec, _ in items])
 
 
 def write_translated_dataset(out: Path, source: Path, images: dict[str, bytes], sha_override: dict | None = None):
@@ -89,20 +77,18 @@ def write_translated_dataset(out: Path, source: Path, images: dict[str, bytes], 
     features = renders_features()
     features["source_key"] = datasets.Value("string")
     features["source_sha256"] = datasets.Value("string")
-    rel = "data/renders/test-00000-of-00001.parquet"
-    samples = []
-    with ParquetShardWriter(out / rel, features) as w:
-        for rec, src_data in _records():
-            if rec.key not in images:
-                continue
-            data = images[rec.key]
-            t = RenderRecord(**{**rec.metadata(), "sha256": hashlib.sha256(data).hexdigest(), "num_bytes": len(data),
-                                "source_path": f"{rec.category}/{rec.key}.png"})
-            src_sha = (sha_override or {}).get(rec.key, rec.sha256)
-            w.write({**renders_row(t, data), "source_key": rec.key, "source_sha256": src_sha})
-            samples.append({**t.metadata(), "source_key": rec.key, "source_sha256": src_sha})
-    _write_manifest(out, rel, samples, kind="translated", source={"kind": "folder", "path": str(source)})
-    return out
+    rows, samples = [], []
+    for rec, src_data in _records():
+        if rec.key not in images:
+            continue
+        data = images[rec.key]
+        t = RenderRecord(**{**rec.metadata(), "sha256": hashlib.sha256(data).hexdigest(), "num_bytes": len(data),
+                            "source_path": f"{rec.category}/{rec.key}.png"})
+        src_sha = (sha_override or {}).get(rec.key, rec.sha256)
+        rows.append({**renders_row(t, data), "source_key": rec.key, "source_sha256": src_sha})
+        samples.append({**t.metadata(), "source_key": rec.key, "source_sha256": src_sha})
+    return write_renders_folder(out, rows, samples, features=features, kind="translated",
+                                source={"kind": "folder", "path": str(source)})
 
 
 @pytest.fixture(scope="module")

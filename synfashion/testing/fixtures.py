@@ -132,3 +132,25 @@ def make_built_folder(out: str | Path, *, seed: int = 0, train_shards: int = 2, 
         features=release_layout().features(),
     ).write(out)
     return out
+
+
+def write_renders_folder(out: str | Path, rows: list[dict], samples: list[dict], *, features=None, split: str = "test",
+                         kind: str = "synfashion", source: dict | None = None) -> Path:
+    """A one-shard built folder: `rows` (renders rows, e.g. `schema.renders_row(record, bytes)`, plus any extra
+    columns `features` declares) as data/renders/{split}-00000-of-00001.parquet, and a typed manifest listing
+    `samples`. For tests and benchmarks that need a precise handful of rows (a translated dataset's `source_key`
+    columns, chosen keys) rather than a sample release built end to end."""
+    from synfashion.manifest import Manifest, ShardEntry
+    from synfashion.schema import renders_features
+    from synfashion.writers import ParquetShardWriter
+
+    out = Path(out)
+    rel = f"data/renders/{split}-00000-of-00001.parquet"
+    with ParquetShardWriter(out / rel, features or renders_features()) as w:
+        for row in rows:
+            w.write(row)
+    data = (out / rel).read_bytes()
+    shard = ShardEntry(rel, "parquet", "renders", split, len(rows), len(data), hashlib.sha256(data).hexdigest())
+    Manifest(samples=samples, shards=[shard], parameters={"formats": ["parquet"]}, kind=kind,
+             source=source or {}).write(out)
+    return out
