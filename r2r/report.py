@@ -378,11 +378,19 @@ def _cmd(args: argparse.Namespace) -> int:
                              "TRANSLATED; EVAL_JSON arguments are `r2r evaluate` result files")
         if not args.out:
             raise ValueError("--out is required with `r2r evaluate` JSON files: the report folder to write")
+        _quiet_datasets()
         content = content_from_evaluations([Path(p) for p in args.results], settings)
         out = Path(args.out)
     page, png = write_report(content, out, settings)
     print(f"report: {page} and {png}")
     return 0
+
+
+def _quiet_datasets() -> None:
+    """No "Generating test split" bars while the evaluated datasets are opened again: nothing is generated here."""
+    import datasets
+
+    datasets.disable_progress_bars()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

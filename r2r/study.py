@@ -143,6 +143,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
     settings = StudySettings(n=args.n, seed=args.seed,
                              pictures=PictureSettings(max_side=args.max_side, format=args.image_format))
+    _quiet_datasets()
     record = write_study([Path(p) for p in args.results], Path(args.out), settings)
     console = Console(stderr=True, soft_wrap=True)
     for x in record["left_out"]:
@@ -151,6 +152,13 @@ def _cmd(args: argparse.Namespace) -> int:
                   f"{escape(', '.join(record['methods']))} -> {escape(str(Path(args.out) / STUDY_HTML))} (what was "
                   f"drawn: {escape(str(Path(args.out) / STUDY_JSON))})", highlight=False)
     return 0
+
+
+def _quiet_datasets() -> None:
+    """No "Generating test split" bars while the evaluated datasets are opened again: nothing is generated here."""
+    import datasets
+
+    datasets.disable_progress_bars()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
