@@ -34,8 +34,11 @@ from synfashion.manifest import MANIFEST, Manifest
 from synfashion.safepath import path_problem
 from synfashion.schema import IMAGE_EXTENSIONS, SPLITS
 
-# Files `r2r report` writes into a translation output folder: not outputs of the method.
+from .page_images import SUBDIR as PICTURES_SUBDIR
+
+# What `r2r report` writes into a translation output folder: not outputs of the method.
 REPORT_FILES = frozenset({"report.png", "report.html"})
+REPORT_DIR = PICTURES_SUBDIR  # the report's copied pictures
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # pipe:, https:, s3:, file:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -235,13 +238,17 @@ def _selected_keys(manifest: Manifest) -> set[str] | None:
 
 
 def list_outputs(root: Path) -> tuple[list[str], list[str]]:
-    """(image files, ignored files) under `root`, relative, sorted; hidden files and r2r's own records skipped."""
+    """(image files, ignored files) under `root`, relative, sorted; hidden files and r2r's own records skipped
+    (`r2r report`'s page, grid and picture folder are listed as ignored)."""
     if not root.is_dir():
         raise FileNotFoundError(f"translated folder {root} does not exist or is not a folder")
     images, ignored = [], []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         rel_dir = Path(dirpath).relative_to(root).as_posix()
+        if rel_dir == "." and REPORT_DIR in dirnames:
+            dirnames.remove(REPORT_DIR)
+            ignored.append(f"{REPORT_DIR}/")
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if name.startswith("."):
                 continue

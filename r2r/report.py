@@ -1,7 +1,18 @@
-"""`r2r report`: a side-by-side picture of a translation run, rendered input next to translated output.
+"""`r2r report`: the pictures of a translation, for people: one row per image, source next to each method's output.
 
-Writes `OUTPUT/report.html` (every pair, with the run's settings and model identity from `r2r_run.json`) and
-`OUTPUT/report.png` (a grid of the first pairs). Reads images, writes only those two files; no torch.
+Two inputs, one page:
+- `r2r report eval/ours.json eval/cut.json --out report/`: `r2r evaluate` results. A row per source image:
+  the rendered source, then each method's output labelled, with its per-image LPIPS and SSIM under it; rows sorted
+  by key or worst first by the first file's LPIPS or SSIM, `--limit` of them. Images are found again through the
+  same pairing `r2r evaluate` used (eval_results.py).
+- `r2r report --input renders/ --output translated/`: a `translate-images` folder (no scores), rendered | translated;
+  the report goes into the output folder unless `--out` says otherwise.
+
+The page (`report.html`) shows the pictures first, a summary table after them, and the settings folded in
+`<details>`. It is self-contained: every picture is copied (downscaled) into `report_files/` beside it
+(page_images.py), so the folder can be moved. `report.png` is a grid of the first rows. Every name on the page is
+HTML-escaped (names come from users); every file is written atomically; nothing outside the report folder is
+written. No torch import at module level (`r2r --help` stays instant).
 """
 
 from __future__ import annotations
@@ -9,24 +20,161 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from synfashion.atomic import atomic_path, write_bytes_atomic
 
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+from .cliargs import add_parser
+from .page_images import FORMATS, SUBDIR, PictureFolder, PictureSettings, fit
+
+REPORT_HTML = "report.html"
+REPORT_PNG = "report.png"
+SORTS = ("key", "lpips", "ssim")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
+@dataclass(frozen=True)
+class ReportSettings:
+    limit: int = 100  # rows on the page after sorting; 0: all
+    sort: str = "key"  # key, or worst first by the first file's lpips (highest) / ssim (lowest)
+    grid_rows: int = 8  # rows in report.png
+    pictures: PictureSettings = PictureSettings()
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORTS:
+            raise ValueError(f"--sort must be one of {', '.join(SORTS)}, got {self.sort!r}")
+        if self.limit < 0 or self.grid_rows < 0:
+            raise ValueError(f"--limit and --grid-rows must be >= 0 (got {self.limit}, {self.grid_rows})")
+
+
+@dataclass(frozen=True)
+class Cell:
+    label: str  # the column: "source" or a method
+    image: object | None  # a PIL image or uint8 array; None: nothing to show (`lines` say why)
+    lines: tuple[str, ...] = ()  # under the picture: scores, or why there is no picture
+
+
+@dataclass(frozen=True)
+class Row:
+    title: str
+    subtitle: str
+    cells: tuple[Cell, ...]
+
+
+@dataclass
+class ReportContent:
+    """What a page shows, whatever the input: rows (produced lazily, one at a time) and their context."""
+    title: str
+    columns: list[str]
+    intro: list[str]
+    rows: Iterable[Row]
+    warnings: list[str] = field(default_factory=list)
+    summary_header: list[str] = field(default_factory=list)
+    summary_rows: list[list[str]] = field(default_factory=list)
+    summary_notes: list[str] = field(default_factory=list)
+    details: list[tuple[str, object]] = field(default_factory=list)  # (heading, JSON-able settings)
+
+
+# ------------------------------------------------------------------------------------------------ from evaluations
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def order_keys(evals, sort: str) -> list[str]:
+    """Every source key any file scored, sorted by key, or worst first by the first file's score (keys the first
+    file did not score last, by key)."""
+    keys = sorted({k for e in evals for k in e.images})
+    if sort == "key":
+        return keys
+    first = evals[0].images
+    sign = -1.0 if sort == "lpips" else 1.0  # LPIPS: higher is worse; SSIM: lower is worse
+
+    def rank(k: str):
+        value = getattr(first[k], sort) if k in first else None
+        return (value is None, sign * value if value is not None else 0.0, k)
+
+    return sorted(keys, key=rank)
+
+
+def _evaluation_rows(evals, keys: list[str]) -> Iterator[Row]:
+    for key in keys:
+        category = next((e.images[key].category for e in evals if key in e.images), "")
+        source, source_note = None, "source not found"
+        cells = []
+        for e in evals:
+            scored = e.images.get(key)
+            if scored is None:
+                untranslated = key in (e.data.get("problems", {}).get("untranslated") or ())
+                cells.append(Cell(e.label, None, (f"no output: listed as untranslated in {e.path.name}"
+                                                  if untranslated else f"not scored in {e.path.name}",)))
+                continue
+            pics = e.pictures(key)
+            if "error" in pics:
+                cells.append(Cell(e.label, None, (pics["error"],)))
+                continue
+            if source is None:
+                source = pics["source"]
+            cells.append(Cell(e.label, pics["translated"], (f"LPIPS {_fmt(scored.lpips)}",
+                                                            f"SSIM {_fmt(scored.ssim)}")))
+        source_cell = Cell("source", source, (category,) if source is not None else (source_note,))
+        yield Row(key, category, (source_cell, *cells))
+
+
+def content_from_evaluations(paths: list[Path], settings: ReportSettings) -> ReportContent:
+    from .eval_results import load_evaluations
+    from .eval_table import HEADERS, _display, differences, notes, rows
+
+    evals = load_evaluations(paths)
+    for e in evals:
+        e.open()  # every file's images are found again before anything is written (a missing folder: one error)
+    keys = order_keys(evals, settings.sort)
+    shown = keys[: settings.limit] if settings.limit else keys
+    labels = [e.label for e in evals]
+    order = {"key": "by source key", "lpips": f"worst first by the LPIPS of {labels[0]} (highest first)",
+             "ssim": f"worst first by the SSIM of {labels[0]} (lowest first)"}[settings.sort]
+    intro = [f"{len(shown)} of {len(keys)} source images, {order}"
+             + (f" (--limit {settings.limit})" if len(shown) < len(keys) else "") + ".",
+             "Each row: the rendered source, then each method's output with its LPIPS (lower: closer to the source) "
+             "and SSIM (higher: closer) to that source."]
+    random = [e.label for e in evals if e.random_weights]
+    warnings = [f"RANDOM WEIGHTS in the metric networks of {', '.join(random)}: these scores only test the "
+                "plumbing"] if random else []
+    results = []
+    for e in evals:
+        results.append({**e.data, "method": e.label, "_path": str(e.path)})
+    marks, note_lines = notes(results, differences(results))
+    summary = [_display(row, mark) + [e.path.name] for e, mark, r in zip(evals, marks, results)
+               for row in rows([r], False)]
+    details = [("report", {"inputs": [str(e.path) for e in evals], "sort": settings.sort, "limit": settings.limit,
+                           "pictures": settings.pictures.describe()})]
+    for e in evals:
+        problems = e.data.get("problems", {})
+        details.append((f"{e.label} ({e.path})", {
+            "inputs": e.data.get("inputs"), "settings": e.data.get("settings"),
+            "protocol": e.data.get("protocol"),
+            "problems": {k: v for k, v in problems.items() if v},
+            "device": e.data.get("device"), "versions": e.data.get("versions"), "seconds": e.data.get("seconds"),
+        }))
+    return ReportContent(
+        title=f"Rendered-to-real report: {', '.join(labels)}", columns=["source", *labels], intro=intro,
+        rows=_evaluation_rows(evals, shown), warnings=warnings, summary_header=[*HEADERS, "file"],
+        summary_rows=summary, summary_notes=note_lines, details=details,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ from a folder
 def pairs(input_dir: Path, output_dir: Path) -> list[tuple[Path, Path]]:
     """(rendered, translated) for every translated PNG whose source is still under input_dir."""
     found = []
     for out in sorted(output_dir.rglob("*.png")):
         rel = out.relative_to(output_dir)
-        if rel.name.startswith("report"):
+        if rel.parts[0] == SUBDIR or rel.as_posix() == REPORT_PNG:
             continue
-        for suffix in sorted(_IMAGE_SUFFIXES):
+        for suffix in _IMAGE_SUFFIXES:
             src = (input_dir / rel).with_suffix(suffix)
             if src.is_file():
                 found.append((src, out))
@@ -34,60 +182,236 @@ def pairs(input_dir: Path, output_dir: Path) -> list[tuple[Path, Path]]:
     return found
 
 
-def grid(found: list[tuple[Path, Path]], *, columns: int = 4, thumb: int = 192) -> Image.Image:
-    """Pairs laid out left (rendered) / right (translated), `columns` pairs per row."""
-    h = int(thumb * 4 / 3)
-    rows = max(1, -(-len(found) // columns))
-    sheet = Image.new("RGB", (columns * 2 * thumb, rows * h), "white")
-    for i, (src, out) in enumerate(found):
-        r, c = divmod(i, columns)
-        for j, path in enumerate((src, out)):
-            with Image.open(path) as im:
-                im = ImageOps.exif_transpose(im).convert("RGB")
-                im.thumbnail((thumb, h))
-                sheet.paste(im, ((2 * c + j) * thumb, r * h))
-    return sheet
+def _open(path: Path) -> tuple[Image.Image | None, tuple[str, ...]]:
+    try:
+        with Image.open(path) as im:
+            return ImageOps.exif_transpose(im).convert("RGB"), ()
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        return None, (f"cannot read {path.name}: {type(e).__name__}",)
 
 
-def write_report(input_dir: str | Path, output_dir: str | Path, *, max_grid: int = 16) -> tuple[Path, Path]:
-    input_dir, output_dir = Path(input_dir), Path(output_dir)
+def _folder_rows(found: list[tuple[Path, Path]], output_dir: Path) -> Iterator[Row]:
+    for src, out in found:
+        s, s_note = _open(src)
+        t, t_note = _open(out)
+        yield Row(out.relative_to(output_dir).as_posix(), "",
+                  (Cell("rendered", s, s_note), Cell("translated", t, t_note)))
+
+
+def content_from_folder(input_dir: Path, output_dir: Path, settings: ReportSettings) -> ReportContent:
+    from .translate.folder import RUN_RECORD
+
+    if settings.sort != "key":
+        raise ValueError(f"--sort {settings.sort} needs `r2r evaluate` results: a translate-images folder has no "
+                         "scores")
+    if not output_dir.is_dir():
+        raise FileNotFoundError(f"translated folder {output_dir} does not exist")
     found = pairs(input_dir, output_dir)
     if not found:
         raise FileNotFoundError(f"no translated PNG in {output_dir} has a source image in {input_dir}")
-    run_file = output_dir / "r2r_run.json"
-    run = json.loads(run_file.read_text()) if run_file.is_file() else {}
-    png = output_dir / "report.png"
-    with atomic_path(png) as tmp:
-        grid(found[:max_grid]).save(tmp, format="PNG")
-    rows = "\n".join(
-        f'<tr><td>{html.escape(out.relative_to(output_dir).as_posix())}</td>'
-        f'<td><img src="{html.escape(os.path.relpath(src, output_dir))}"></td>'
-        f'<td><img src="{html.escape(out.relative_to(output_dir).as_posix())}"></td></tr>'
-        for src, out in found
-    )
-    page = f"""<!doctype html><meta charset="utf-8"><title>r2r translation report</title>
-<style>body{{font-family:sans-serif}} img{{height:256px}} td{{vertical-align:top;padding:4px}}
-pre{{background:#f4f4f4;padding:8px}}</style>
-<h1>Rendered-to-real translation: {len(found)} image(s)</h1>
-<p>Left: rendered input. Right: translated output (lossless PNG).</p>
-<h2>Run</h2><pre>{html.escape(json.dumps(run, indent=2, sort_keys=True))}</pre>
-<table><tr><th>file</th><th>rendered</th><th>translated</th></tr>
-{rows}
-</table>
+    shown = found[: settings.limit] if settings.limit else found
+    run_file = output_dir / RUN_RECORD
+    try:
+        run = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{run_file}: not a readable JSON file ({e})") from None
+    intro = [f"{len(shown)} of {len(found)} translated images, by file name"
+             + (f" (--limit {settings.limit})" if len(shown) < len(found) else "") + ".",
+             "Each row: the rendered input, then the translated output (translate-images writes lossless PNGs)."]
+    details = [("report", {"input": str(input_dir), "output": str(output_dir), "limit": settings.limit,
+                           "pictures": settings.pictures.describe()}),
+               (f"translation run ({RUN_RECORD})", run or "no r2r_run.json in the output folder")]
+    return ReportContent(title=f"Rendered-to-real translation: {output_dir.name}", columns=["rendered", "translated"],
+                         intro=intro, rows=_folder_rows(shown, output_dir), details=details)
+
+
+# ------------------------------------------------------------------------------------------------ the page
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222;background:#fafafa}
+h1{font-size:1.4rem;margin:.2rem 0}
+.warn{background:#fde2e1;border:1px solid #d33;padding:.4rem .7rem;font-weight:600}
+.row{background:#fff;border:1px solid #ddd;border-radius:6px;margin:1rem 0;padding:.5rem .8rem}
+.row h2{font-size:1rem;margin:.2rem 0 .5rem;font-family:ui-monospace,monospace;word-break:break-all}
+.row h2 small{font-family:system-ui,sans-serif;color:#666;font-weight:normal;margin-left:.5rem}
+.cells{display:flex;gap:.6rem;overflow-x:auto}
+figure{margin:0;flex:0 0 auto;width:var(--w,256px)}
+figure img{width:100%;height:auto;display:block;border:1px solid #ccc;background:#eee}
+figure .none{width:100%;aspect-ratio:3/4;display:flex;align-items:center;justify-content:center;text-align:center;
+  background:repeating-linear-gradient(45deg,#eee,#eee 8px,#e4e4e4 8px,#e4e4e4 16px);color:#a00;font-size:.8rem;
+  border:1px dashed #bbb;padding:.4rem;box-sizing:border-box}
+figcaption{font-size:.85rem;padding-top:.2rem;line-height:1.3}
+figcaption b{display:block}
+table{border-collapse:collapse;margin:.5rem 0;background:#fff}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
+th:first-child,td:first-child{text-align:left}
+details{margin:1rem 0}
+pre{background:#f0f0f0;padding:.6rem;overflow:auto;font-size:.8rem}
 """
-    page_path = output_dir / "report.html"
-    write_bytes_atomic(page_path, page.encode())
-    return page_path, png
 
 
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _figure(cell: Cell, href: str | None, row_title: str) -> str:
+    lines = "".join(f"<br>{_e(line)}" for line in cell.lines)
+    if href is None:
+        body = f'<div class="none">{_e(" ".join(cell.lines) or "no image")}</div>'
+        lines = ""
+    else:
+        body = f'<a href="{_e(href)}"><img src="{_e(href)}" alt="{_e(cell.label)}: {_e(row_title)}"></a>'
+    return f"<figure>{body}<figcaption><b>{_e(cell.label)}</b>{lines.removeprefix('<br>')}</figcaption></figure>"
+
+
+def render_page(content: ReportContent, rows_html: list[str]) -> str:
+    summary = ""
+    if content.summary_rows:
+        head = "".join(f"<th>{_e(h)}</th>" for h in content.summary_header)
+        body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in content.summary_rows)
+        notes = "".join(f"<li>{_e(n)}</li>" for n in content.summary_notes)
+        summary = f"<h2>Summary</h2><table><tr>{head}</tr>{body}</table><ul>{notes}</ul>"
+    details = "".join(
+        f"<details><summary>{_e(heading)}</summary><pre>{_e(json.dumps(value, indent=2, sort_keys=True))}</pre>"
+        "</details>" for heading, value in content.details)
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(content.title)}</title><style>{_CSS}</style></head><body>\n"
+        f"<h1>{_e(content.title)}</h1>\n"
+        + "".join(f'<p class="warn">{_e(w)}</p>\n' for w in content.warnings)
+        + "".join(f"<p>{_e(line)}</p>\n" for line in content.intro)
+        + '<main id="rows">\n' + "\n".join(rows_html) + "\n</main>\n"
+        + summary
+        + f'<details id="settings"><summary>Settings</summary>{details}</details>\n</body></html>\n'
+    )
+
+
+# ------------------------------------------------------------------------------------------------ report.png
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow < 10.1, or no FreeType: the bitmap font
+        return ImageFont.load_default()
+
+
+def grid(columns: list[str], rows: list[list[Image.Image | None]], *, thumb: int = 192) -> Image.Image:
+    """Rows of pictures under a header of column labels; a missing picture is a grey cell."""
+    h = int(thumb * 4 / 3)
+    header = 24
+    sheet = Image.new("RGB", (len(columns) * thumb, header + max(1, len(rows)) * h), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = _font(14)
+    for c, label in enumerate(columns):
+        text = label
+        while len(text) > 1 and draw.textlength(text, font=font) > thumb - 8:
+            text = text[:-2] + "…"
+        draw.text((c * thumb + 4, 4), text, fill="black", font=font)
+    for r, cells in enumerate(rows):
+        for c, im in enumerate(cells):
+            x, y = c * thumb, header + r * h
+            if im is None:
+                draw.rectangle((x + 1, y + 1, x + thumb - 2, y + h - 2), fill=(225, 225, 225))
+                continue
+            im = ImageOps.contain(im, (thumb, h), Image.Resampling.BICUBIC)  # small pictures scaled up too
+            sheet.paste(im, (x + (thumb - im.width) // 2, y + (h - im.height) // 2))
+    return sheet
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def write_report(content: ReportContent, out: Path, settings: ReportSettings = ReportSettings()) -> tuple[Path, Path]:
+    """`out/report.html`, `out/report.png` and the pictures under `out/report_files/`; returns the two paths."""
+    from synfashion.storage import folder_lock
+
+    from .page_images import as_pil
+
+    out = Path(out)
+    with folder_lock(out, "r2r report"):
+        pictures = PictureFolder(out, settings.pictures)
+        rows_html, grid_rows = [], []
+        for n, row in enumerate(content.rows):
+            figs = []
+            thumbs = []
+            for cell in row.cells:
+                href = None
+                if cell.image is not None:
+                    img = as_pil(cell.image)
+                    href = pictures.add(img)
+                    if n < settings.grid_rows:
+                        thumbs.append(fit(img, 384))
+                elif n < settings.grid_rows:
+                    thumbs.append(None)
+                figs.append(_figure(cell, href, row.title))
+            if n < settings.grid_rows:
+                grid_rows.append(thumbs)
+            sub = f"<small>{_e(row.subtitle)}</small>" if row.subtitle else ""
+            rows_html.append(f'<article class="row"><h2>{_e(row.title)}{sub}</h2><div class="cells">{"".join(figs)}'
+                             "</div></article>")
+        if not rows_html:
+            raise ValueError("nothing to show: no image rows")
+        page_path, png_path = out / REPORT_HTML, out / REPORT_PNG
+        with atomic_path(png_path, durable=False) as tmp:
+            grid(content.columns, grid_rows).save(tmp, format="PNG")
+        write_bytes_atomic(page_path, render_page(content, rows_html).encode("utf-8"), durable=False)
+        pictures.prune()
+    return page_path, png_path
+
+
+# ------------------------------------------------------------------------------------------------ CLI
 def _cmd(args: argparse.Namespace) -> int:
-    page, png = write_report(args.input, args.output)
+    settings = ReportSettings(limit=args.limit, sort=args.sort, grid_rows=args.grid_rows,
+                              pictures=PictureSettings(max_side=args.max_side, format=args.image_format))
+    if args.input or args.output:
+        if args.results:
+            raise ValueError("give either `r2r evaluate` JSON files or --input/--output (a translate-images run), "
+                             "not both")
+        if not (args.input and args.output):
+            raise ValueError("--input and --output go together: the folders given to translate-images")
+        content = content_from_folder(Path(args.input), Path(args.output), settings)
+        out = Path(args.out) if args.out else Path(args.output)
+    else:
+        if not args.results:
+            raise ValueError("give `r2r evaluate` JSON files (r2r report eval/ours.json eval/cut.json --out report/), "
+                             "or --input/--output for a translate-images run")
+        folders = [p for p in args.results if Path(p).is_dir()]
+        if folders:
+            raise ValueError(f"{folders[0]} is a folder: for a translate-images run use --input RENDERS --output "
+                             "TRANSLATED; EVAL_JSON arguments are `r2r evaluate` result files")
+        if not args.out:
+            raise ValueError("--out is required with `r2r evaluate` JSON files: the report folder to write")
+        _quiet_datasets()
+        content = content_from_evaluations([Path(p) for p in args.results], settings)
+        out = Path(args.out)
+    page, png = write_report(content, out, settings)
     print(f"report: {page} and {png}")
     return 0
 
 
+def _quiet_datasets() -> None:
+    """No "Generating test split" bars while the evaluated datasets are opened again: nothing is generated here."""
+    import datasets
+
+    datasets.disable_progress_bars()
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("report", help="HTML page + PNG grid of rendered inputs next to translated outputs")
-    p.add_argument("--input", required=True, help="the folder given to translate-images --input")
-    p.add_argument("--output", required=True, help="the folder given to translate-images --output")
+    p = add_parser(
+        subparsers, "report", help="HTML page + PNG grid: each source image next to every method's output",
+        description="A self-contained page (report.html, pictures in report_files/ beside it) and report.png. "
+                    "From `r2r evaluate` JSON files: one row per source image, its rendered source and each "
+                    "method's output with per-image LPIPS and SSIM. From a translate-images run (--input/--output): "
+                    "rendered next to translated.",
+    )
+    p.add_argument("results", nargs="*", metavar="EVAL_JSON", help="`r2r evaluate` result files, one per method")
+    p.add_argument("--out", help="report folder (default with --input/--output: the --output folder)")
+    p.add_argument("--input", help="the folder given to translate-images --input (instead of EVAL_JSON files)")
+    p.add_argument("--output", help="the folder given to translate-images --output")
+    p.add_argument("--limit", type=int, default=100, help="rows on the page after sorting; 0: all")
+    p.add_argument("--sort", choices=SORTS, default="key",
+                   help="row order: source key, or worst first by the first file's LPIPS (highest first) or SSIM "
+                        "(lowest first)")
+    p.add_argument("--max-side", type=int, default=PictureSettings.max_side,
+                   help="longest side of each copied picture in pixels; 0 keeps the original size")
+    p.add_argument("--image-format", choices=tuple(FORMATS), default=PictureSettings.format,
+                   help="copied pictures: jpeg (quality 92) or png (lossless)")
+    p.add_argument("--grid-rows", type=int, default=8, help="rows in report.png")
     p.set_defaults(func=_cmd)

@@ -81,3 +81,21 @@ def small_release(root: Path, categories=("Hoodie", "T-shirt", "Dress", "Down ja
                     seed += 1
                     files[f"{cat}/{slug}-p{p:02d}_{tex}_{v}.jpg"] = image_bytes(seed=seed)
     return write_release(root, files)
+
+
+@pytest.fixture(scope="session")
+def evaluated(tmp_path_factory) -> dict:
+    """Two `r2r evaluate` results ("ours", a translated dataset; a folder of another method's outputs) on a tiny
+    source: see tests/eval_world.py."""
+    import datasets
+    import torch
+
+    from eval_world import make_world
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.getbasetemp() / "hf-cache")
+        world = make_world(tmp_path_factory.mktemp("evaluated"))
+    torch.set_num_threads(threads)
+    return world

@@ -1,0 +1,181 @@
+"""`r2r study-page`: a pairwise preference page like the paper's user study, from `r2r evaluate` results.
+
+The first file is the reference (e.g. ours); each further file is compared with it on up to `--n` source images
+that both scored, drawn with `--seed`. Each trial shows the rendered source and the two outputs; which method is
+on the left is balanced within a comparison (half each way, rounded) and shuffled with the same seed, and the trial
+order is shuffled too. Everything drawn is recorded: in the page (its votes export names methods, sides and
+choices) and in `study.json` beside it. The page is static and self-contained (pictures copied into
+`report_files/`, plain inline script: study_template.py), so it can be mailed or hosted anywhere. Votes are
+counted by `r2r study-results` (study_results.py). Writes only into `--out`, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from synfashion.atomic import write_bytes_atomic, write_json_atomic
+
+from .cliargs import add_parser
+from .page_images import FORMATS, PictureFolder, PictureSettings
+
+STUDY_FORMAT = "r2r-study/1"
+VOTES_FORMAT = "r2r-study-votes/1"
+STUDY_HTML = "index.html"
+STUDY_JSON = "study.json"
+# The paper's user study asked about realism, quality and consistency with the source; the wording is ours.
+QUESTIONS: tuple[tuple[str, str], ...] = (
+    ("realism", "Which image looks more like a real photograph?"),
+    ("quality", "Which image has the better overall image quality?"),
+    ("consistency", "Which image keeps the source garment better (texture, print, shape, colour)?"),
+)
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    n: int = 50  # trials per comparison (reference vs one other method)
+    seed: int = 0
+    pictures: PictureSettings = PictureSettings()
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"--n must be >= 1, got {self.n}")
+
+
+@dataclass(frozen=True)
+class Trial:
+    id: str
+    source_key: str
+    left: str  # method label shown as candidate 1
+    right: str  # method label shown as candidate 2
+
+
+def draw_trials(evals, settings: StudySettings, store) -> tuple[list[Trial], list[dict], dict]:
+    """(trials, images left out with the reason, picture links by (label, key) and by ("source", key)).
+
+    Per comparison: the source keys both files scored, shuffled with the seed, the first `n` whose pictures load;
+    sides balanced and shuffled; then all trials shuffled and numbered. `store(image) -> link` keeps each picture
+    (one at a time: a 50-pair study at 768x1024 would not fit in memory decoded).
+    """
+    rng = random.Random(settings.seed)
+    reference, drawn, left_out, links = evals[0], [], [], {}
+    for other in evals[1:]:
+        common = sorted(set(reference.images) & set(other.images))
+        if not common:
+            raise ValueError(f"{reference.path} and {other.path} scored no source image in common")
+        rng.shuffle(common)
+        chosen = []
+        for key in common:
+            if len(chosen) == settings.n:
+                break
+            pics = [e.pictures(key) for e in (reference, other)]
+            errors = [f"{e.label}: {p['error']}" for e, p in zip((reference, other), pics) if "error" in p]
+            if errors:
+                left_out.append({"source_key": key, "comparison": [reference.label, other.label],
+                                 "reason": "; ".join(errors)})
+                continue
+            links[(reference.label, key)] = store(pics[0]["translated"])
+            links[(other.label, key)] = store(pics[1]["translated"])
+            links[("source", key)] = store(pics[0]["source"])
+            chosen.append(key)
+        sides = [True] * ((len(chosen) + 1) // 2) + [False] * (len(chosen) // 2)  # True: reference on the left
+        rng.shuffle(sides)
+        for key, ref_left in zip(chosen, sides):
+            pair = (reference.label, other.label) if ref_left else (other.label, reference.label)
+            drawn.append((key, *pair))
+    rng.shuffle(drawn)
+    width = max(3, len(str(len(drawn))))
+    trials = [Trial(f"t{n + 1:0{width}d}", key, left, right) for n, (key, left, right) in enumerate(drawn)]
+    return trials, left_out, links
+
+
+def study_id(record: dict) -> str:
+    """A short hash of what the page shows: it keeps its votes under it, and a votes file names it."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def write_study(paths: list[Path], out: Path, settings: StudySettings = StudySettings()) -> dict:
+    """`out/index.html` (the page), `out/study.json` (what was drawn) and the pictures; returns study.json's data."""
+    from synfashion.storage import folder_lock
+
+    from .eval_results import load_evaluations
+    from .study_template import render
+
+    if len(paths) < 2:
+        raise ValueError("give at least two `r2r evaluate` JSON files: the reference (first) and a method to "
+                         "compare it with")
+    evals = load_evaluations(paths)
+    for e in evals:
+        e.open()
+    out = Path(out)
+    with folder_lock(out, "r2r study-page"):
+        folder = PictureFolder(out, settings.pictures)
+        trials, left_out, links = draw_trials(evals, settings, folder.add)
+        if not trials:
+            raise ValueError("no trial could be made: none of the shared source images could be read "
+                             f"({'; '.join(x['reason'] for x in left_out[:3])})")
+        record = {
+            "format": STUDY_FORMAT, "votes_format": VOTES_FORMAT, "seed": settings.seed, "n": settings.n,
+            "methods": [e.label for e in evals], "files": [str(e.path) for e in evals],
+            "questions": [{"id": q, "text": text} for q, text in QUESTIONS],
+            "trials": [asdict(t) for t in trials], "left_out": left_out,
+            "pictures": settings.pictures.describe(),
+        }
+        page_trials = [{"id": t.id, "key": t.source_key, "source": links[("source", t.source_key)],
+                        "left": {"method": t.left, "image": links[(t.left, t.source_key)]},
+                        "right": {"method": t.right, "image": links[(t.right, t.source_key)]}} for t in trials]
+        page = {"votes_format": VOTES_FORMAT, "seed": settings.seed, "methods": record["methods"],
+                "questions": record["questions"], "trials": page_trials}
+        page["id"] = record["id"] = study_id(page)  # pictures are named by content: other images, another id
+        write_json_atomic(out / STUDY_JSON, record, durable=False)
+        write_bytes_atomic(out / STUDY_HTML, render(page).encode("utf-8"), durable=False)
+        folder.prune()
+    return record
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+
+    settings = StudySettings(n=args.n, seed=args.seed,
+                             pictures=PictureSettings(max_side=args.max_side, format=args.image_format))
+    _quiet_datasets()
+    record = write_study([Path(p) for p in args.results], Path(args.out), settings)
+    console = Console(stderr=True, soft_wrap=True)
+    for x in record["left_out"]:
+        console.print(f"[yellow]left out[/] {escape(x['source_key'])}: {escape(x['reason'])}", highlight=False)
+    console.print(f"study {record['id']}: {len(record['trials'])} pairs x {len(QUESTIONS)} questions, methods "
+                  f"{escape(', '.join(record['methods']))} -> {escape(str(Path(args.out) / STUDY_HTML))} (what was "
+                  f"drawn: {escape(str(Path(args.out) / STUDY_JSON))})", highlight=False)
+    return 0
+
+
+def _quiet_datasets() -> None:
+    """No "Generating test split" bars while the evaluated datasets are opened again: nothing is generated here."""
+    import datasets
+
+    datasets.disable_progress_bars()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = add_parser(
+        subparsers, "study-page", help="a static pairwise preference page (user study) from `r2r evaluate` results",
+        description="Writes OUT/index.html: one trial at a time, the rendered source and two methods' outputs in "
+                    "seeded random left/right order, three questions (realism, quality, consistency with the "
+                    "source) answered with keys 1/2 or buttons; votes stay in the browser and download as JSON "
+                    "for `r2r study-results`. The first file is the reference, compared with each other file.",
+    )
+    p.add_argument("results", nargs="+", metavar="EVAL_JSON",
+                   help="`r2r evaluate` result files: the reference first, then the methods to compare it with")
+    p.add_argument("--out", required=True, help="folder for the page, study.json and the pictures")
+    p.add_argument("--n", type=int, default=StudySettings.n, help="pairs per comparison (fewer if fewer images)")
+    p.add_argument("--seed", type=int, default=StudySettings.seed, help="seed of the draw, the sides and the order")
+    p.add_argument("--max-side", type=int, default=PictureSettings.max_side,
+                   help="longest side of each copied picture in pixels; 0 keeps the original size")
+    p.add_argument("--image-format", choices=tuple(FORMATS), default=PictureSettings.format,
+                   help="copied pictures: jpeg (quality 92) or png (lossless)")
+    p.set_defaults(func=_cmd)
