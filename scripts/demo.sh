@@ -57,5 +57,6 @@ echo "   (--random-weights and the sample's train renders standing in for real p
 r2r evaluate --translated "$OUT/synfashion-r2r" --real "$OUT/synfashion-sample" --real-split train \
     --out "$OUT/eval/r2r.json" --overwrite --random-weights --kid-subsets 10 --batch-size 4 --num-workers 1
 r2r evaluate-table "$OUT/eval/r2r.json"
+r2r report "$OUT/eval/r2r.json" --out "$OUT/report"
 
-echo "== done: see $OUT/ (contact sheets in $OUT/sheets, the translated dataset in $OUT/synfashion-r2r)"
+echo "== done: see $OUT/ (contact sheets in $OUT/sheets, the translated dataset in $OUT/synfashion-r2r, the report in $OUT/report/report.html)"
