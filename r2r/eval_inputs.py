@@ -360,10 +360,12 @@ def plan_pairs(translated: Path, source: str | None, split: str, pairs_csv: Path
 
 
 def restrict_to(plan: PairPlan, keys: Collection[str]) -> None:
-    """Score only the source rows `keys` of the split (a translation asked for a subset, e.g. `--limit`): rows
-    outside it are not "untranslated", and a translated image of a source outside it is unpaired, by name."""
+    """Score only the source rows `keys` of the split (the caller names the subset, e.g. the rows every variant of
+    an ablation translated): untranslated rows outside it are not selected (counted, no problem), one inside it is
+    untranslated whatever the translation selected, and a translated image of a source outside it is unpaired."""
     keep = set(keys)
-    known = set(plan.untranslated) | {p.source_key for p in plan.pairs}
+    missing_rows = set(plan.untranslated) | set(plan.not_selected)
+    known = missing_rows | {p.source_key for p in plan.pairs}
     missing = sorted(keep - known)
     if missing:
         raise ValueError(f"{len(missing)} source key(s) of the evaluated subset are not in split {plan.split!r} of "
@@ -373,7 +375,8 @@ def restrict_to(plan: PairPlan, keys: Collection[str]) -> None:
             plan.unpaired.append({"name": p.name, "reason": f"its source {p.source_key!r} is outside the evaluated "
                                                             "subset"})
     plan.pairs = [p for p in plan.pairs if p.source_key in keep]
-    plan.untranslated = [k for k in plan.untranslated if k in keep]
+    plan.untranslated = sorted(missing_rows & keep)
+    plan.not_selected = sorted(missing_rows - keep)
 
 
 class PairImages(torch.utils.data.Dataset):
