@@ -418,6 +418,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
     from synfashion.atomic import write_json_atomic
     from synfashion.storage import disk_full_as_error, folder_lock
 
+    from .eval_inputs import open_real
     from .evaluate import RANDOM_WARNING, evaluate, networks_for, problem_count, real_features, source_subset_record
     from .translate.dataset import DatasetJob, translate_dataset
     from .translate.source import open_source
@@ -433,6 +434,10 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
         raise ValueError(f"{config.source}: a folder of WebDataset tars; r2r evaluate pairs translations with their "
                          "sources through a built folder or a Hub dataset: pass one of those")
     settings = _settings(config, source.ref)
+    # the real photos and the metric weights are checked before any translation (a typo costs no hours of work)
+    real_set = open_real(config.evaluation.real, config.evaluation.real_split)
+    networks = networks_for(config.evaluation.job(config.out, config.out / EVAL_DIR, "", config.split, (),
+                                                  config.num_workers))  # (the weights depend on no variant)
     out = config.out
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output {out} exists and is not a folder")
@@ -441,7 +446,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
     with disk_full_as_error(out, what="the ablation"), folder_lock(out, "r2r ablate"):
         _check_out(out, settings, config.overwrite)
         write_json_atomic(out / RECORD, _record(config, settings, variants, left_out, None), durable=False)
-        networks = real = None
+        real = None  # computed once, when the first variant needs scoring
         selection: dict | None = None
         for n, v in enumerate(variants, 1):
             diff = differences(full, variant_settings(v))
@@ -471,7 +476,6 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
             eval_path = out / EVAL_DIR / f"{v.slug}.json"
             ejob = config.evaluation.job(job.out, eval_path, v.name, config.split, tuple(keys + rejected),
                                          config.num_workers)
-            networks = networks or networks_for(ejob)
             why, result = _eval_status(eval_path, v, ejob, networks, manifest.fingerprint)
             if result is not None:
                 status = "reused"
@@ -482,7 +486,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
                     console.print(f"  [yellow]eval {escape(str(eval_path))}: recomputed[/] ({escape(why)})",
                                   highlight=False)
                 if real is None:  # the same real photos for every variant: their features once per run
-                    real = real_features(ejob, networks, progress=progress)
+                    real = real_features(ejob, networks, progress=progress, real_set=real_set)
                 result = evaluate(ejob, progress=progress, networks=networks, real=real)
             report.random_weights |= bool(result["protocol"].get("random_weights"))
             report.problems += problem_count(result)

@@ -287,6 +287,14 @@ def test_a_folder_that_is_not_an_ablation_is_refused_and_left_alone(world, tmp_p
     assert [p.name for p in out.iterdir()] == ["photo.jpg"]
 
 
+def test_bad_real_photos_are_refused_before_any_translation(world, tmp_path, capsys):
+    out = tmp_path / "bad-real"
+    args = _args(world, out)
+    args[args.index("--real") + 1] = str(tmp_path / "no-such-photos")
+    assert main(args) == 2
+    assert "--real" in capsys.readouterr().err and not out.exists()
+
+
 def test_every_variant_left_out_is_an_error_before_any_work(world, tmp_path, capsys):
     out = tmp_path / "nothing"
     assert main(_args(world, out, "--variants", "no-negative", "--no-tac", "--sweep", "gamma=0.3",
