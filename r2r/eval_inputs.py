@@ -21,6 +21,7 @@ import csv
 import os
 import re
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,7 @@ class PairPlan:
     source_ds: object = None  # loaders.SynFashionDataset of the source split
     translated_ds: object = None  # loaders.SynFashionDataset of the translated split (translated dataset only)
     translated_root: Path | None = None
+    fingerprint: str | None = None  # the translated dataset's manifest fingerprint (which build was scored)
 
 
 def _manifest(folder: Path) -> Manifest | None:
@@ -151,7 +153,8 @@ def _source_from_manifest(folder: Path, manifest: Manifest) -> tuple[str, str | 
         path = Path(raw) if os.path.isabs(raw) else folder / raw
         if not path.is_dir():
             raise ValueError(f"{where}: the source folder {path} does not exist; pass --source")
-        return str(path), None
+        # resolved: translations of one source in sibling folders name it alike (evaluate-table compares the names)
+        return str(path.resolve()), None
     if kind == "hub":
         repo, revision = src.get("repo_id"), src.get("revision")
         if not isinstance(repo, str) or path_problem(repo) or repo.count("/") != 1:
@@ -188,7 +191,8 @@ def plan_translated_dataset(folder: Path, split: str, source: str | None) -> Pai
     tr_ds = SynFashionDataset(hf, selection=Selection(split=split), transform=NativeImage(), on_error="raise",
                               name=f"{folder}[{split}]", files=files)
     tr_index = {k: i for i, k in enumerate(tr_ds.keys)}
-    plan = PairPlan("translated-dataset", str(folder), str(source), split, [], source_ds=src_ds, translated_ds=tr_ds)
+    plan = PairPlan("translated-dataset", str(folder), str(source), split, [], source_ds=src_ds, translated_ds=tr_ds,
+                    fingerprint=manifest.fingerprint or None)
     used: dict[str, str] = {}
     samples = sorted(manifest.samples_of(split),
                      key=lambda s: str(s.get("key")))
@@ -335,18 +339,44 @@ def plan_folder(root: Path, source: str, split: str, pairs_csv: Path | None = No
     return plan
 
 
-def plan_pairs(translated: Path, source: str | None, split: str, pairs_csv: Path | None = None) -> PairPlan:
+def plan_pairs(translated: Path, source: str | None, split: str, pairs_csv: Path | None = None,
+               subset: Collection[str] | None = None) -> PairPlan:
+    """The pairs to score; `subset`: only these source keys of the split count (see `restrict_to`)."""
     if is_translated_dataset(translated):
         if pairs_csv is not None:
             raise ValueError("--pairs is for a folder of outputs; a translated dataset names its sources itself")
-        return plan_translated_dataset(translated, split, source)
-    if translated.is_dir() and (_manifest(translated) is not None):
-        raise ValueError(f"{translated} is a built dataset whose manifest.json samples carry no source_key: not a "
-                         "translated dataset; pass the folder of translated images instead")
-    if source is None:
-        raise ValueError(f"{translated} is a folder of images: pass --source (the built SynFashion folder or Hub id "
-                         "it was translated from)")
-    return plan_folder(translated, source, split, pairs_csv)
+        plan = plan_translated_dataset(translated, split, source)
+    else:
+        if translated.is_dir() and (_manifest(translated) is not None):
+            raise ValueError(f"{translated} is a built dataset whose manifest.json samples carry no source_key: not "
+                             "a translated dataset; pass the folder of translated images instead")
+        if source is None:
+            raise ValueError(f"{translated} is a folder of images: pass --source (the built SynFashion folder or Hub "
+                             "id it was translated from)")
+        plan = plan_folder(translated, source, split, pairs_csv)
+    if subset is not None:
+        restrict_to(plan, subset)
+    return plan
+
+
+def restrict_to(plan: PairPlan, keys: Collection[str]) -> None:
+    """Score only the source rows `keys` of the split (the caller names the subset, e.g. the rows every variant of
+    an ablation translated): untranslated rows outside it are not selected (counted, no problem), one inside it is
+    untranslated whatever the translation selected, and a translated image of a source outside it is unpaired."""
+    keep = set(keys)
+    missing_rows = set(plan.untranslated) | set(plan.not_selected)
+    known = missing_rows | {p.source_key for p in plan.pairs}
+    missing = sorted(keep - known)
+    if missing:
+        raise ValueError(f"{len(missing)} source key(s) of the evaluated subset are not in split {plan.split!r} of "
+                         f"{plan.source}: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    for p in plan.pairs:
+        if p.source_key not in keep:
+            plan.unpaired.append({"name": p.name, "reason": f"its source {p.source_key!r} is outside the evaluated "
+                                                            "subset"})
+    plan.pairs = [p for p in plan.pairs if p.source_key in keep]
+    plan.untranslated = sorted(missing_rows & keep)
+    plan.not_selected = sorted(missing_rows - keep)
 
 
 class PairImages(torch.utils.data.Dataset):

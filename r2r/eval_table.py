@@ -49,6 +49,7 @@ def _comparable(r: dict) -> dict:
         "n real": r.get("n_real"),
         "split": r["inputs"]["split"],
         "source": r["inputs"]["source"],
+        "source subset": r["inputs"].get("source_subset"),  # the rows scored (a translation of a --limit subset)
     }
 
 

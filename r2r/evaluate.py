@@ -45,6 +45,7 @@ class EvalJob:
     num_workers: int = 2
     overwrite: bool = False
     features_out: Path | None = None  # also write the Inception features (safetensors)
+    source_keys: tuple[str, ...] | None = None  # score only these source rows of the split (a translated subset)
 
 
 @dataclass
@@ -63,6 +64,37 @@ def _device(name: str):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+@dataclass
+class Networks:
+    """The metric networks on their device, and the records of their weights (what the JSON's protocol cites)."""
+
+    inception: object
+    lpips: object
+    weights: dict
+    device: object
+
+
+@dataclass
+class RealFeatures:
+    """The real set's Inception features, computed once and handed to several `evaluate` calls (an ablation scores
+    every variant against the same real photos): `evaluate` checks that they were made from the same real set and
+    Inception weights as its job asks for."""
+
+    real: str
+    real_split: str | None
+    description: str
+    splits: list[str] | None
+    features: object  # float32 [N, 2048]
+    unreadable: list[dict]
+    inception: dict  # the Inception weight record they were computed with
+
+
+def networks_for(job: EvalJob) -> Networks:
+    device = _device(job.device)
+    inception, lpips, weights = load_networks(job, device)
+    return Networks(inception, lpips, weights, device)
 
 
 def load_networks(job: EvalJob, device) -> tuple[object, object, dict]:
@@ -176,6 +208,20 @@ def run_real(real_set, inception, job: EvalJob, device, bar) -> tuple[object, li
     return (torch.cat(feats) if feats else torch.zeros(0, 2048)), unreadable
 
 
+def real_features(job: EvalJob, networks: Networks, *, progress: bool = True, real_set=None) -> RealFeatures:
+    """The Inception features of `job.real` (every readable image) and the unreadable ones by name."""
+    import torch
+    from rich.console import Console
+
+    from .eval_inputs import open_real
+
+    real_set = real_set or open_real(job.real, job.real_split)
+    with torch.inference_mode(), _progress(Console(stderr=True), progress) as bar:
+        features, unreadable = run_real(real_set, networks.inception, job, networks.device, bar)
+    return RealFeatures(job.real, job.real_split, real_set.description, real_set.splits, features, unreadable,
+                        networks.weights["inception"])
+
+
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     import numpy as np
 
@@ -273,8 +319,21 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
-def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
-    """Run the protocol and write `job.out` (atomically); returns the JSON object."""
+def source_subset_record(keys: tuple[str, ...] | None) -> dict | None:
+    import hashlib
+
+    if keys is None:
+        return None
+    ordered = sorted(set(keys))
+    return {"n": len(ordered), "sha256": hashlib.sha256("\n".join(ordered).encode()).hexdigest()}
+
+
+def evaluate(job: EvalJob, *, progress: bool = True, networks: Networks | None = None,
+             real: RealFeatures | None = None) -> dict:
+    """Run the protocol and write `job.out` (atomically); returns the JSON object.
+
+    `networks` / `real`: loaded once by a caller that scores several translations (`networks_for`,
+    `real_features`); `real` must come from the same real set and Inception weights as `job` names."""
     import torch
     from rich.console import Console
 
@@ -291,7 +350,7 @@ def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
                          f"{job.num_workers})")
     console = Console(stderr=True)
     started = time.perf_counter()
-    plan = plan_pairs(job.translated, job.source, job.split, job.pairs_csv)
+    plan = plan_pairs(job.translated, job.source, job.split, job.pairs_csv, subset=job.source_keys)
     for p in plan.unpaired[:20]:
         console.print(f"[yellow]unpaired[/] {p['name']}: {p['reason']}", highlight=False)
     if len(plan.unpaired) > 20:
@@ -306,13 +365,21 @@ def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
     if not plan.pairs:
         raise ValueError(f"no translated image under {job.translated} could be paired with a source image of split "
                          f"{job.split!r} of {plan.source}")
-    real_set = open_real(job.real, job.real_split)
-    device = _device(job.device)
-    inception, lpips, weights = load_networks(job, device)
+    real_set = open_real(job.real, job.real_split) if real is None else None  # a bad --real fails before loading
+    nets = networks or networks_for(job)
+    inception, lpips, weights, device = nets.inception, nets.lpips, nets.weights, nets.device
+    if real is not None and (real.real, real.real_split, real.inception) != (job.real, job.real_split,
+                                                                          weights["inception"]):
+        raise ValueError(f"the precomputed real features were made from {real.real!r} (split {real.real_split}) "
+                         f"with Inception weights {real.inception['sha256']}, not from {job.real!r} (split "
+                         f"{job.real_split}) with {weights['inception']['sha256']}")
     ssim_config = SSIMConfig()
     with torch.inference_mode(), _progress(console, progress) as bar:
         res = run_pairs(plan, inception, lpips, ssim_config, job, device, bar)
-        real, real_unreadable = run_real(real_set, inception, job, device, bar)
+    if real is None:
+        real = real_features(job, nets, progress=progress, real_set=real_set)
+    real_description, real_splits, real_unreadable, real = real.description, real.splits, real.unreadable, \
+        real.features
     for u in res.unreadable + real_unreadable:
         console.print(f"[yellow]unreadable[/] {u['name']}: {u['reason']}", highlight=False)
     if not res.index:
@@ -337,7 +404,8 @@ def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
         "protocol": protocol(job, weights, ssim_config, res.resized),
         "inputs": {
             "translated": str(job.translated), "translated_kind": plan.kind, "source": plan.source,
-            "split": job.split, "real": real_set.description, "real_splits": real_set.splits,
+            "translated_fingerprint": plan.fingerprint, "source_subset": source_subset_record(job.source_keys),
+            "split": job.split, "real": real_description, "real_splits": real_splits,
             "pairs_csv": str(job.pairs_csv) if job.pairs_csv else None,
         },
         "problems": {
@@ -350,7 +418,8 @@ def evaluate(job: EvalJob, *, progress: bool = True) -> dict:
              "category": plan.pairs[i].category, "lpips": res.lpips[pos[i]], "ssim": res.ssim[pos[i]]}
             for i in res.index
         ],
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(job).items()},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(job).items()}
+        | {"source_keys": source_subset_record(job.source_keys)},  # the keys themselves are the pairs (`images`)
         "device": str(device),
         "versions": _versions(),
         "seconds": round(time.perf_counter() - started, 3),
@@ -414,11 +483,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "meaningless, and the JSON says so)")
     p.add_argument("--weights-seed", type=int, default=0, help="seed of --random-weights")
     p.add_argument("--no-download", action="store_true", help="never download weights")
-    p.add_argument("--kid-subsets", type=int, default=100)
-    p.add_argument("--kid-subset-size", type=int, default=1000)
-    p.add_argument("--kid-seed", type=int, default=2020)
+    p.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (the mean and std are over them)")
+    p.add_argument("--kid-subset-size", type=int, default=1000,
+                   help="images per KID subset (all images when fewer)")
+    p.add_argument("--kid-seed", type=int, default=2020, help="seed of the KID subset sampling")
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="images per metric batch")
     p.add_argument("--num-workers", type=int, default=2, help="decoding worker processes")
     p.add_argument("--features-out", type=Path, help="also write the Inception features (translated, real) that "
                                                      "KID used, as .safetensors")
@@ -462,4 +532,5 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-__all__ = ["EvalJob", "evaluate", "load_networks", "protocol", "register"]
+__all__ = ["EvalJob", "Networks", "RealFeatures", "evaluate", "load_networks", "networks_for", "protocol",
+           "real_features", "register"]

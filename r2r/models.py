@@ -181,4 +181,6 @@ def model_identity(spec: ModelSpec) -> dict:
             ident[f"{key}_sha256"] = file_sha256(artifact.path)
         elif Path(value).is_file():
             ident[f"{key}_sha256"] = file_sha256(Path(value))
+        elif key == "lora" and Path(value).is_dir():  # the weights file the folder holds: its bytes, not its name
+            ident[f"{key}_sha256"] = file_sha256(resolve_lora(value))
     return ident

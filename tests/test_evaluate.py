@@ -236,6 +236,39 @@ def test_translated_dataset_end_to_end_with_resize_and_sha_check(world, tmp_path
     assert 0 < result["lpips"] and 0 < result["ssim"] < 1
 
 
+def test_a_source_subset_and_real_features_computed_once(world, tmp_path):
+    """What `r2r ablate` relies on: `source_keys` scores a subset of the split without calling the rest
+    untranslated, and real features computed once give the numbers evaluate computes itself."""
+    from dataclasses import replace
+
+    from r2r.evaluate import EvalJob, evaluate, networks_for, real_features
+
+    recs = world["records"]
+    images = {rec.key: _png(i, scale=0.8) for i, (rec, _) in enumerate(recs[:2])}
+    ds = write_translated_dataset(tmp_path / "two", world["source"], images)
+    job = EvalJob(translated=ds, real=str(world["real"]), out=tmp_path / "alone.json", random_weights=True,
+                  kid_subsets=5, device="cpu", batch_size=3, num_workers=0)
+    alone = evaluate(job, progress=False)
+    assert alone["problems"]["untranslated"] == sorted([recs[2][0].key, recs[3][0].key])  # the whole split counts
+    subset_job = replace(job, out=tmp_path / "subset.json", source_keys=tuple(images))
+    nets = networks_for(subset_job)
+    real = real_features(subset_job, nets, progress=False)
+    subset = evaluate(subset_job, progress=False, networks=nets, real=real)
+    assert subset["problems"]["untranslated"] == [] and subset["inputs"]["source_subset"]["n"] == 2
+    assert alone["inputs"]["source_subset"] is None
+    for key in ("n", "n_real", "kid", "kid_std", "lpips", "ssim"):
+        assert subset[key] == alone[key], key
+    assert [u["name"] for u in subset["problems"]["real_unreadable"]] == \
+        [u["name"] for u in alone["problems"]["real_unreadable"]]
+    other_real = tmp_path / "other-real"
+    shutil.copytree(world["real"], other_real)
+    with pytest.raises(ValueError, match="precomputed real features were made from"):
+        evaluate(replace(subset_job, out=tmp_path / "o.json", real=str(other_real)), progress=False, networks=nets,
+                 real=real)
+    with pytest.raises(ValueError, match="not in split 'test'"):
+        evaluate(replace(job, out=tmp_path / "x.json", source_keys=("nope",)), progress=False, networks=nets)
+
+
 # ------------------------------------------------------------------------------------------------ the table
 def test_evaluate_table_marks_different_protocols(world, folder_run, tmp_path, capsys):
     _, json_path, _ = folder_run

@@ -159,7 +159,7 @@ def _units(plans: list[ShardPlan], index: dict[str, int], model_size: dict[str, 
 
 
 # --------------------------------------------------------------------------------------------------- identity
-def _public_identity(spec: ModelSpec) -> dict:
+def public_identity(spec: ModelSpec) -> dict:
     """The model as the dataset records it: names and hashes, never a local absolute path."""
     from ..models import model_identity
 
@@ -251,7 +251,7 @@ class _Run:
             "source": {k: v for k, v in self.source.ref.as_dict().items() if k not in ("path", "name")},
             "selection": {"splits": list(job.splits), "categories": list(job.categories or []) or None,
                           "limit": job.limit, "rejected": [r["key"] for r in self.rejected]},
-            "size_policy": job.size.describe(), "params": asdict(job.params), "model": _public_identity(job.model),
+            "size_policy": job.size.describe(), "params": asdict(job.params), "model": public_identity(job.model),
             "dtype": job.model.dtype, "device_type": job.model.device.split(":")[0], "batch_size": job.batch_size,
             "seed": job.seed, "shard_size": job.shard_size, "layout": self.layout.features(),
             "formats": list(self.settings.formats), "row_group_size": self.settings.row_group_size,
@@ -442,4 +442,4 @@ def translate_dataset(job: DatasetJob, *, progress: bool = True) -> DatasetRepor
     return report
 
 
-__all__ = ["DatasetJob", "DatasetReport", "translate_dataset"]
+__all__ = ["DatasetJob", "DatasetReport", "public_identity", "translate_dataset"]
