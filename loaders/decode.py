@@ -12,7 +12,7 @@ import io
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 EXIF_ORIENTATION_TAG = 0x0112
 
@@ -102,7 +102,11 @@ def decode_image(
 
     Raises whatever PIL raises for undecodable bytes; callers wrap it with the sample's name.
     """
-    img = Image.open(io.BytesIO(data))
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:  # PIL's message names the BytesIO's memory address: a reason differing per run
+        raise UnidentifiedImageError(f"not an image format PIL can identify ({len(data)} bytes, starting "
+                                     f"{bytes(data[:8])!r})") from None
     if orientation is None:
         orientation = read_orientation(img)
     if min_size is not None and img.format == "JPEG":

@@ -4,8 +4,9 @@ Why: `r2r report` and `r2r study-page` show the images an evaluation scored next
 JSON records where the translated images and their source were (`inputs`, `settings`) and, per image, its name,
 source key and scores. The images are re-opened through eval_inputs' pairing and decoding, the same code
 `r2r evaluate` ran, and an image is shown only if its name still pairs with the same source key; otherwise the page
-says why. Reads only, computes no metric. Relative paths in a JSON are as `r2r evaluate` was given them (relative
-to the folder it ran in).
+says why. Reads only, computes no metric. Paths in a JSON are as `r2r evaluate` was given them (relative to the
+folder it ran in); where those do not resolve from here, `inputs.from_json` (the same paths relative to the JSON's
+folder) is used.
 """
 
 from __future__ import annotations
@@ -45,13 +46,21 @@ class Evaluation:
         from .eval_inputs import PairImages, plan_pairs
 
         inputs, settings = self.data["inputs"], self.data.get("settings", {})
-        csv_path = inputs.get("pairs_csv")
+        translated, source, csv_path = inputs["translated"], settings.get("source"), inputs.get("pairs_csv")
+        moved = inputs.get("from_json")
+        if isinstance(moved, dict) and not Path(translated).exists():  # run from another folder than evaluate was
+            here = self.path.resolve().parent
+            translated = str(here / moved.get("translated", translated))
+            if source is not None and "source" in moved:
+                source = str(here / moved["source"])
+            if csv_path is not None and "pairs_csv" in moved:
+                csv_path = str(here / moved["pairs_csv"])
         try:
-            plan = plan_pairs(Path(inputs["translated"]), settings.get("source"), inputs["split"],
-                              Path(csv_path) if csv_path else None)
+            plan = plan_pairs(Path(translated), source, inputs["split"], Path(csv_path) if csv_path else None)
         except (OSError, ValueError) as e:
-            raise ValueError(f"{self.path}: cannot find the images it scored again (paths are as `r2r evaluate` "
-                             f"was given them): {e}") from None
+            raise ValueError(f"{self.path}: cannot find the images it scored again (translated "
+                             f"{inputs['translated']!r} as `r2r evaluate` was given it, nor beside the JSON): {e}"
+                             ) from None
         self._pairs = PairImages(plan)
         self._index = {p.name: i for i, p in enumerate(plan.pairs)}
 

@@ -77,6 +77,13 @@ def _cell(mean, std, digits: int = 3) -> str:
 HEADERS = ("Method", "KID×1000 (std) ↓", "LPIPS (std) ↓", "SSIM (std) ↑", "n")
 
 
+def md_cell(text: str) -> str:
+    """A markdown table cell holding `text` literally: method names come from users (a pipe would split the row,
+    `<...>` would be read as HTML where the markdown is rendered, a newline would end the table)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+            .replace("\r", " ").replace("\n", " "))
+
+
 def _display(row: dict, mark: str) -> list[str]:
     name = row["method"] + mark if row["category"] == "all" else f"{row['method']} / {row['category']}"
     return [name, _cell(row["kid_x1000"], row["kid_std_x1000"]), _cell(row["lpips"], row["lpips_std"]),
@@ -114,8 +121,8 @@ def markdown(results: list[dict], per_category: bool = False) -> str:
         for row in rows([r], per_category):
             body.append(_display(row, mark_of[r["_path"]]))
     out = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] + [":---:"] * (len(HEADERS) - 1)) + "|"]
-    out += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(out + [""] + [f"{line}  " for line in lines]) + "\n"
+    out += ["| " + " | ".join(md_cell(c) for c in cells) + " |" for cells in body]
+    return "\n".join(out + [""] + [f"{md_cell(line)}  " for line in lines]) + "\n"
 
 
 def csv_text(results: list[dict], per_category: bool = False) -> str:

@@ -9,6 +9,7 @@ are eval_inputs.py; the metrics are r2r.metrics. Expected failures are one-line 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 import warnings
@@ -328,6 +329,17 @@ def source_subset_record(keys: tuple[str, ...] | None) -> dict | None:
     return {"n": len(ordered), "sha256": hashlib.sha256("\n".join(ordered).encode()).hexdigest()}
 
 
+def _paths_from_json(job: EvalJob) -> dict:
+    """The local inputs relative to the JSON's own folder, so `r2r report` / `study-page` find them from anywhere
+    while the JSON and the data keep their places relative to each other (the paths above are as given)."""
+    base = job.out.resolve().parent
+    out = {}
+    for key, value in (("translated", job.translated), ("source", job.source), ("pairs_csv", job.pairs_csv)):
+        if value is not None and Path(value).exists():
+            out[key] = os.path.relpath(Path(value).resolve(), base)
+    return out
+
+
 def evaluate(job: EvalJob, *, progress: bool = True, networks: Networks | None = None,
              real: RealFeatures | None = None) -> dict:
     """Run the protocol and write `job.out` (atomically); returns the JSON object.
@@ -407,6 +419,7 @@ def evaluate(job: EvalJob, *, progress: bool = True, networks: Networks | None =
             "translated_fingerprint": plan.fingerprint, "source_subset": source_subset_record(job.source_keys),
             "split": job.split, "real": real_description, "real_splits": real_splits,
             "pairs_csv": str(job.pairs_csv) if job.pairs_csv else None,
+            "from_json": _paths_from_json(job),
         },
         "problems": {
             "unpaired": plan.unpaired, "unreadable": res.unreadable, "untranslated": plan.untranslated,

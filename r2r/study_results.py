@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cliargs import add_parser
+from .eval_table import md_cell
 from .study import QUESTIONS, VOTES_FORMAT
 
 RESULTS_FORMAT = "r2r-study-results/1"
@@ -149,9 +150,8 @@ def table_rows(comparisons: list[Comparison]) -> tuple[list[str], list[list[str]
 
 def markdown(comparisons: list[Comparison], files: list[VotesFile]) -> str:
     header, rows = table_rows(comparisons)
-    esc = lambda s: s.replace("|", "\\|")  # noqa: E731 - method names may hold a pipe
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + [":---:"] * (len(header) - 2)) + "|"]
-    out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     out += ["", f"Percentage of votes preferring each method, per question (votes in brackets); {len(files)} "
                 f"file(s), {sum(len(f.votes) for f in files)} votes."]
     return "\n".join(out) + "\n"

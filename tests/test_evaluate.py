@@ -148,6 +148,7 @@ def test_folder_of_outputs_end_to_end(world, folder_run, capsys):
     problems = result["problems"]
     assert [p["name"] for p in problems["unpaired"]] == ["stray.png"]
     assert [p["name"] for p in problems["unreadable"]] == ["hoodie/broken.png"]
+    assert " at 0x" not in problems["unreadable"][0]["reason"]  # the same bad file gives the same JSON every run
     assert problems["untranslated"] == []  # broken.png was paired (by the CSV) with the fourth source
     assert [p["key"] for p in problems["real_unreadable"]] == ["broken"]
     assert problems["ignored"] == ["report.png"]
@@ -293,6 +294,11 @@ def test_evaluate_table_marks_different_protocols(world, folder_run, tmp_path, c
     assert (tmp_path / "t.md").read_text() == md
     (tmp_path / "junk.json").write_text("{}")
     assert main(["evaluate-table", str(tmp_path / "junk.json")]) == 2
+    # a user's method name is one literal cell: a pipe does not split the row, markup is not markup
+    other["method"] = "a|b <img src=x>"
+    (tmp_path / "odd.json").write_text(json.dumps(other))
+    row = next(line for line in markdown(load_results([tmp_path / "odd.json"])).splitlines() if "a\\|b" in line)
+    assert row.startswith("| a\\|b &lt;img src=x&gt;") and row.replace("\\|", "").count("|") == 6
 
 
 def test_unreachable_real_or_source_is_one_clear_error(world, folder_run, tmp_path, capsys):

@@ -191,6 +191,25 @@ def test_report_of_evaluations_pictures_first_sorted_scored_escaped_and_movable(
     assert keep.read_text() == "mine" and len(files) == 1 + len({link for link in small.links}) < before
 
 
+def test_an_evaluation_run_with_relative_paths_is_found_from_anywhere_and_after_a_move(evaluated, tmp_path,
+                                                                                      monkeypatch):
+    """evaluate was given paths relative to its folder; the JSON also records them relative to itself, so the
+    report finds the images from another folder, and in a copy of the whole tree."""
+    world = tmp_path / "world"
+    shutil.copytree(evaluated["root"], world, ignore=shutil.ignore_patterns("eval"))
+    monkeypatch.chdir(world)
+    assert main(["evaluate", "--translated", "cut", "--source", "source", "--real", "real", "--out",
+                 "eval/rel.json", "--method", "rel", "--random-weights", "--kid-subsets", "2", "--device", "cpu",
+                 "--no-progress", "--num-workers", "0"]) in (0, 1)
+    moved = tmp_path / "moved"
+    shutil.move(world, moved)
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(moved / "eval" / "rel.json"), "--out", str(tmp_path / "r")]) == 0
+    page = _Page((tmp_path / "r" / "report.html").read_text())
+    _self_contained(tmp_path / "r", page.links)
+    assert len([link for link in page.links if link.startswith("report_files/")]) >= 4  # 2 sources + 2 outputs
+
+
 def test_report_names_an_evaluation_whose_images_are_gone(evaluated, tmp_path, capsys):
     data = json.loads(evaluated["cut"].read_text())
     data["inputs"]["translated"] = str(tmp_path / "moved-away")
