@@ -25,17 +25,18 @@ def gpu_check(tmp_path: Path, *args: str, timeout: float) -> subprocess.Complete
 
 @pytest.mark.slow
 def test_tiny_check_runs_every_step(tmp_path):
-    proc = gpu_check(tmp_path, "--tiny", "--budget", "1200", timeout=1500)
+    """Every step but the compiled one, which costs 50 s on 2 CPU cores (torch.compile traces the UNet three times:
+    the inversion's rows, generation with TAC, generation after it) and has a test of its own below."""
+    proc = gpu_check(tmp_path, "--tiny", "--budget", "1200", "--only", "translate,train,translate_dataset",
+                     timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     steps = summary["steps"]
-    assert list(steps) == ["translate", "train", "translate_dataset", "translate_compile"]
+    assert list(steps) == ["translate", "train", "translate_dataset"]
     assert all(s["status"] == "ok" for s in steps.values()), steps
     translate = steps["translate"]["report"]["results"]
     assert set(translate) == {"reference_fp32_b1", "ours_fp32_b1", "ours_bfloat16_b2"}
     assert translate["ours_bfloat16_b2"]["vs_exact_max_abs"] >= 0
-    compiled = steps["translate_compile"]["report"]["results"]["ours_bfloat16_b2_compile"]
-    assert compiled["compile"] == "eager/default" and "vs_exact_mean_abs" in compiled
     train = steps["train"]["report"]
     assert train["negative"]["ours"]["samples_per_s"] > 0 and train["positive"]["speedup"] > 0
     assert steps["translate_dataset"]["report"]["end_to_end_img_s"] > 0
@@ -46,6 +47,18 @@ def test_tiny_check_runs_every_step(tmp_path):
     for row in ("translate ours_fp32_b1", "x published", "train textual inversion ours", "train LoRA ours",
                 "translate-dataset end to end"):
         assert row in table, table
+
+
+@pytest.mark.skipif(os.environ.get("R2R_TEST_COMPILE") != "1",
+                    reason="torch.compile's tracing takes ~50 s of the suite's 10 minutes on 2 cores; "
+                           "R2R_TEST_COMPILE=1 runs it (run it before a GPU session)")
+def test_tiny_check_compiled_step(tmp_path):
+    proc = gpu_check(tmp_path, "--tiny", "--budget", "1200", "--only", "translate,translate_compile", timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    steps = json.loads((tmp_path / "out" / "gpu_check.json").read_text())["steps"]
+    assert list(steps) == ["translate", "translate_compile"] and all(s["status"] == "ok" for s in steps.values())
+    compiled = steps["translate_compile"]["report"]["results"]["ours_bfloat16_b2_compile"]
+    assert compiled["compile"] == "eager/default" and "vs_exact_mean_abs" in compiled
 
 
 def test_short_budget_skips_and_says_so(tmp_path):
