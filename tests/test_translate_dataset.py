@@ -349,7 +349,7 @@ def test_source_can_be_a_hub_repo_pinned_to_its_commit(model, source, translated
     assert verify_dataset(out).ok
 
 
-def test_evaluate_reads_the_translated_dataset_and_finds_its_source(translated, source, tmp_path):
+def test_evaluate_reads_the_translated_dataset_and_finds_its_source(model, translated, source, tmp_path):
     """translate-dataset -> r2r evaluate with no --source: the manifest's (relative) source path pairs each row with
     the render it was made from; the renders its --limit left out are counted as not selected, not as problems."""
     out = tmp_path / "eval.json"
@@ -366,3 +366,15 @@ def test_evaluate_reads_the_translated_dataset_and_finds_its_source(translated, 
     assert problems["untranslated"] == [] and result["not_selected"] == n_test - 4 > 0
     assert code == 0
     assert all(0.0 <= im["lpips"] and -1.0 <= im["ssim"] <= 1.0 for im in result["images"])
+    # its JSON goes into the card: the same command again with --eval-json rewrites only the card (and the manifest's
+    # record of it); the shards stay byte for byte, and the folder still verifies
+    copy = tmp_path / "synfashion-r2r"
+    shutil.copytree(translated, copy)
+    before = _tree(copy)
+    assert main(_args(model, source, copy, "--eval-json", str(out))) == 0
+    after = _tree(copy)
+    assert {k for k in before if before[k] != after.get(k)} == {"README.md", "manifest.json"}
+    card = (copy / "README.md").read_text()
+    assert f"| KID x 1000 (to real, lower is better) | {result['kid_x1000']:.4f}" in card
+    assert "Weights were random" in card and "4 images." in card
+    assert verify_dataset(copy).ok
