@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .cliargs import add_parser
 from .config import ModelSpec, RIGParams
+from .progress import stderr_console
 from .translate.record import differences
 from .translate.sizes import SizePolicy
 
@@ -64,7 +65,7 @@ def _sweep_value(name: str, text: str):
 
 def shown_value(value) -> str:
     """A sweep value as it appears in a variant's name: 0.5, 256, none."""
-    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    return "none" if value is None else repr(value) if isinstance(value, float) else str(value)  # repr: exact
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,9 @@ class AblateConfig:
             raise ValueError("--variants: a variant is listed twice")
         if not self.variants and not self.sweeps:
             raise ValueError("nothing to run: --variants is empty and there is no --sweep")
-        if len({s.name for s in self.sweeps}) != len(self.sweeps):
-            raise ValueError("--sweep: one parameter is swept twice; list all its values in one --sweep")
+        if len({s.field for s in self.sweeps}) != len(self.sweeps):  # gamma and tac-ratio name one field
+            raise ValueError("--sweep: one parameter is swept twice (perhaps under two names); list all its values "
+                             "in one --sweep")
         from synfashion.schema import SPLITS
 
         if self.split not in SPLITS:
@@ -261,6 +263,10 @@ def plan_variants(config: AblateConfig) -> tuple[list[Variant], list[dict]]:
                                                      "setting (the 'full' row)"})
             else:
                 run.append(Variant(name, "sweep", model, changed))
+    slugs = [v.slug for v in run]
+    if len(set(slugs)) != len(slugs):  # each variant has its own folder and eval file
+        twice = next(x for x in slugs if slugs.count(x) > 1)
+        raise ValueError(f"two variants would share the folder {twice!r}; make their values differ more")
     return run, left
 
 
@@ -286,12 +292,6 @@ class AblateReport:
     selection: dict = field(default_factory=dict)
     problems: int = 0  # unpaired / unreadable / untranslated images over all eval JSONs (each lists them)
     random_weights: bool = False
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True, soft_wrap=True)
 
 
 def _settings(config: AblateConfig, source_ref) -> dict:
@@ -423,7 +423,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
     from .translate.dataset import DatasetJob, translate_dataset
     from .translate.source import open_source
 
-    console = _console()
+    console = stderr_console()
     variants, left_out = plan_variants(config)
     for item in left_out:
         console.print(f"[yellow]left out[/] {escape(item['name'])}: {escape(item['reason'])}", highlight=False)
@@ -619,7 +619,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     report = run_ablation(config_from_args(args), progress=not args.no_progress)
-    console = _console()
+    console = stderr_console()
     console.print(f"[green]ablation[/] {escape(str(report.out))}: {len(report.variants)} variant(s) on the same "
                   f"{report.selection['n']} image(s); table in {escape(str(report.out / 'ablation.md'))} and "
                   f"ablation.csv, record in {RECORD}", highlight=False)

@@ -40,7 +40,10 @@ def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.Argumen
 
 # What a command raises for bad input or a bad environment: printed as one line, exit status 2. NoSpaceError is an
 # OSError (a full disk); FolderBusyError (another run holds the output folder) is a RuntimeError.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, RuntimeError)
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, FileNotFoundError, FileExistsError, RuntimeError,
+    PermissionError, IsADirectoryError, NotADirectoryError,  # an output path a user mistyped: one line, not a trace
+)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -35,11 +35,10 @@ from synfashion.manifest import MANIFEST, Manifest
 from synfashion.safepath import path_problem
 from synfashion.schema import IMAGE_EXTENSIONS, SPLITS
 
-from .page_images import SUBDIR as PICTURES_SUBDIR
+from .page_images import PAGE_SUBDIRS
 
 # What `r2r report` writes into a translation output folder: not outputs of the method.
 REPORT_FILES = frozenset({"report.png", "report.html"})
-REPORT_DIR = PICTURES_SUBDIR  # the report's copied pictures
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # pipe:, https:, s3:, file:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -249,9 +248,10 @@ def list_outputs(root: Path) -> tuple[list[str], list[str]]:
     images, ignored = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
-        if rel_dir == "." and REPORT_DIR in dirnames:
-            dirnames.remove(REPORT_DIR)
-            ignored.append(f"{REPORT_DIR}/")
+        for sub in PAGE_SUBDIRS if rel_dir == "." else ():  # the pages' copied pictures
+            if sub in dirnames:
+                dirnames.remove(sub)
+                ignored.append(f"{sub}/")
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if name.startswith("."):

@@ -46,21 +46,23 @@ class Evaluation:
         from .eval_inputs import PairImages, plan_pairs
 
         inputs, settings = self.data["inputs"], self.data.get("settings", {})
-        translated, source, csv_path = inputs["translated"], settings.get("source"), inputs.get("pairs_csv")
-        moved = inputs.get("from_json")
-        if isinstance(moved, dict) and not Path(translated).exists():  # run from another folder than evaluate was
-            here = self.path.resolve().parent
-            translated = str(here / moved.get("translated", translated))
-            if source is not None and "source" in moved:
-                source = str(here / moved["source"])
-            if csv_path is not None and "pairs_csv" in moved:
-                csv_path = str(here / moved["pairs_csv"])
+        given = {"translated": inputs["translated"], "source": settings.get("source"),
+                 "pairs_csv": inputs.get("pairs_csv")}
+        moved = inputs.get("from_json") if isinstance(inputs.get("from_json"), dict) else {}
+        here = self.path.resolve().parent
+        where = {k: (str(here / moved[k]) if v is not None and not Path(v).exists() and isinstance(moved.get(k), str)
+                     else v) for k, v in given.items()}  # each path as given, else relative to the JSON
         try:
-            plan = plan_pairs(Path(translated), source, inputs["split"], Path(csv_path) if csv_path else None)
+            plan = plan_pairs(Path(where["translated"]), where["source"], inputs["split"],
+                              Path(where["pairs_csv"]) if where["pairs_csv"] else None)
         except (OSError, ValueError) as e:
             raise ValueError(f"{self.path}: cannot find the images it scored again (translated "
-                             f"{inputs['translated']!r} as `r2r evaluate` was given it, nor beside the JSON): {e}"
+                             f"{given['translated']!r} as `r2r evaluate` was given it, or beside the JSON): {e}"
                              ) from None
+        scored = inputs.get("translated_fingerprint")
+        if scored and plan.fingerprint and plan.fingerprint != scored:
+            raise ValueError(f"{self.path}: {where['translated']} was rebuilt since it was scored (fingerprint "
+                             f"{plan.fingerprint[:12]}, scored {scored[:12]}); run `r2r evaluate` on it again")
         self._pairs = PairImages(plan)
         self._index = {p.name: i for i, p in enumerate(plan.pairs)}
 

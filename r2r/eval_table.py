@@ -153,7 +153,8 @@ def print_rich(results: list[dict], per_category: bool = False) -> None:
         console.print(escape(line), highlight=False)
 
 
-def _write(target: str, text: str) -> None:
+def write_output(target: str, text: str) -> None:
+    """A table to stdout ('-') or atomically to a file (the markdown/CSV/JSON outputs of the table commands)."""
     from synfashion.atomic import write_bytes_atomic
 
     if target == "-":
@@ -166,9 +167,9 @@ def _cmd_table(args: argparse.Namespace) -> int:
     results = load_results(args.results)
     print_rich(results, args.per_category)
     if args.markdown:
-        _write(args.markdown, markdown(results, args.per_category))
+        write_output(args.markdown, markdown(results, args.per_category))
     if args.csv:
-        _write(args.csv, csv_text(results, args.per_category))
+        write_output(args.csv, csv_text(results, args.per_category))
     return 0
 
 

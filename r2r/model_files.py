@@ -224,6 +224,31 @@ def resolve_model(model: str, revision: str | None = None) -> Path | None:
     return None
 
 
+_MODEL_COMMITS: dict[tuple[str, str | None], str] = {}
+
+
+def hub_model_commit(model: str, revision: str | None = None) -> str:
+    """The commit a Hub model id (at `revision`) names, asked once per process and then fixed, so the identity a run
+    records and the snapshot it loads agree, and do not depend on what the cache held before. Offline: the cached
+    snapshot's commit (an uncached id is an error)."""
+    key = (model, revision)
+    if key not in _MODEL_COMMITS:
+        if _offline():
+            snapshot = cached_snapshot(model, revision)
+            if snapshot is None:
+                raise ModelFileError(
+                    f"{model}: not in the local Hugging Face cache, and offline mode is on (HF_HUB_OFFLINE=1); "
+                    f"download it once with network access (hf download {model}), or pass a local model folder")
+            _MODEL_COMMITS[key] = snapshot.name
+        else:
+            from huggingface_hub import HfApi
+
+            api = HfApi()
+            with _hub_errors(model, model, revision, "pipeline", api.endpoint):
+                _MODEL_COMMITS[key] = api.model_info(model, revision=revision).sha
+    return _MODEL_COMMITS[key]
+
+
 def cached_snapshot(repo_id: str, revision: str | None = None) -> Path | None:
     """The cached snapshot folder of a Hub model that has its model_index.json, or None."""
     from huggingface_hub import try_to_load_from_cache
@@ -349,28 +374,36 @@ def _choose_file(names: list[str], kind: str, arg: str, what: str) -> str:
                          "its top level)")
 
 
-def _download_artifact(arg: str, repo_id: str, revision: str | None, kind: str, what: str) -> HubArtifact:
-    from huggingface_hub import HfApi, hf_hub_download
+@contextlib.contextmanager
+def _hub_errors(arg: str, repo_id: str, revision: str | None, what: str, endpoint: str) -> Iterator[None]:
+    """The Hub's failures while reading a model repo as one ModelFileError naming the argument and the cause."""
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
-    api = HfApi()
     try:
-        info = api.model_info(repo_id, revision=revision)
-        filename = _choose_file([s.rfilename for s in info.siblings or []], kind, arg, what)
-        path = hf_hub_download(repo_id, filename, revision=info.sha)
+        yield
     except RevisionNotFoundError:
         raise ModelFileError(f"{arg}: model repo {repo_id} has no revision {revision!r}") from None
     except RepositoryNotFoundError:
-        raise ModelFileError(f"{arg}: not a local path, and no model repo {repo_id} on {api.endpoint} (or it is "
+        raise ModelFileError(f"{arg}: not a local path, and no model repo {repo_id} on {endpoint} (or it is "
                              "private and the token, HF_TOKEN or `hf auth login`, cannot read it)") from None
     except HfHubHTTPError as e:
         status = e.response.status_code if e.response is not None else "?"
-        raise ModelFileError(f"{arg}: {api.endpoint} answered {status} while fetching the {what} of "
+        raise ModelFileError(f"{arg}: {endpoint} answered {status} while fetching the {what} of "
                              f"{repo_id}") from None
     except (OSError, _transport_error()) as e:  # no network, a refused connection, a proxy, a timeout
         first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
-        raise ModelFileError(f"{arg}: cannot reach {api.endpoint} to fetch the {what} of {repo_id} ({first}); "
+        raise ModelFileError(f"{arg}: cannot reach {endpoint} to fetch the {what} of {repo_id} ({first}); "
                              "check the network, or pass a local file") from None
+
+
+def _download_artifact(arg: str, repo_id: str, revision: str | None, kind: str, what: str) -> HubArtifact:
+    from huggingface_hub import HfApi, hf_hub_download
+
+    api = HfApi()
+    with _hub_errors(arg, repo_id, revision, what, api.endpoint):
+        info = api.model_info(repo_id, revision=revision)
+        filename = _choose_file([s.rfilename for s in info.siblings or []], kind, arg, what)
+        path = hf_hub_download(repo_id, filename, revision=info.sha)
     return HubArtifact(repo_id, revision, info.sha, filename, Path(path))
 
 

@@ -24,10 +24,10 @@ from synfashion.filehash import file_sha256
 from .config import ModelSpec
 from .model_files import (
     ModelFileError,
-    cached_snapshot,
     check_weights_folder,
     fetched_artifact,
     hub_artifact,
+    hub_model_commit,
     is_hub_artifact,
     loading,
     looks_like_path,
@@ -131,9 +131,10 @@ def load_pipeline(spec: ModelSpec) -> R2RPipeline:
     if spec.negative_embedding:
         read_embedding_file(spec.negative_embedding)
     extra = {"unet": _load_unet(spec.unet, dtype)} if spec.unet else {}
+    revision = spec.revision if local else hub_model_commit(spec.model, spec.revision)  # the recorded commit
     with loading(f"the model {spec.model!r}"):
         sd = StableDiffusionPipeline.from_pretrained(
-            str(local) if local else spec.model, revision=spec.revision, use_safetensors=True,
+            str(local) if local else spec.model, revision=revision, use_safetensors=True,
             **dtype_kwargs(dtype), safety_checker=None, requires_safety_checker=False, feature_extractor=None,
             **extra,
         )
@@ -158,19 +159,16 @@ def _folder_identity(root: Path) -> dict:
 
 
 def model_identity(spec: ModelSpec) -> dict:
-    """What was loaded: the spec, the model's config fingerprint and weight sizes, artifact hashes; for a Hub id, the
-    commit of the cached snapshot it was loaded from (a branch name moves, a commit does not)."""
+    """What is loaded: the spec, the model's config fingerprint and weight sizes, artifact hashes; for a Hub id, the
+    commit its revision names (a branch moves, a commit does not), whatever the cache held before."""
     ident: dict = {"spec": asdict(spec)}
     root = Path(spec.model)
     if root.is_dir():
         ident["model_path"] = str(root.resolve())
         ident.update(_folder_identity(root))
-    else:
+    else:  # the commit fixes every file; asked before loading, and the load uses it (load_pipeline)
         ident["hub_id"] = spec.model
-        snapshot = cached_snapshot(spec.model, spec.revision)  # snapshots/<commit>/ of the huggingface_hub cache
-        if snapshot is not None:
-            ident["hub_commit"] = snapshot.name
-            ident.update(_folder_identity(snapshot))
+        ident["hub_commit"] = hub_model_commit(spec.model, spec.revision)
     for key, kind in (("negative_embedding", "embedding"), ("lora", "lora")):
         value = getattr(spec, key)
         if not value:

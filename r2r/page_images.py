@@ -20,7 +20,9 @@ from PIL import Image
 
 from synfashion.atomic import write_bytes_atomic
 
-SUBDIR = "report_files"
+SUBDIR = "report_files"  # r2r report's pictures
+STUDY_SUBDIR = "study_files"  # r2r study-page's: each page prunes only its own folder, so both can share an OUT
+PAGE_SUBDIRS = (SUBDIR, STUDY_SUBDIR)
 FORMATS = {"jpeg": ".jpg", "png": ".png"}
 _OURS = re.compile(r"^[0-9a-f]{16}\.(jpg|png)$")
 
@@ -62,11 +64,12 @@ def fit(image: Image.Image, max_side: int) -> Image.Image:
 
 
 class PictureFolder:
-    """Stores pictures under `page_dir/SUBDIR` and hands back the relative link a page uses for each."""
+    """Stores pictures under `page_dir/subdir` and hands back the relative link a page uses for each."""
 
-    def __init__(self, page_dir: Path, settings: PictureSettings = PictureSettings()):
+    def __init__(self, page_dir: Path, settings: PictureSettings = PictureSettings(), subdir: str = SUBDIR):
         self.page_dir = Path(page_dir)
-        self.folder = self.page_dir / SUBDIR
+        self.subdir = subdir
+        self.folder = self.page_dir / subdir
         self.settings = settings
         self.used: set[str] = set()
 
@@ -84,7 +87,7 @@ class PictureFolder:
         if not (path.is_file() and path.stat().st_size == len(data)):
             write_bytes_atomic(path, data, durable=False)
         self.used.add(name)
-        return f"{SUBDIR}/{name}"
+        return f"{self.subdir}/{name}"
 
     def prune(self) -> int:
         """Remove pictures an earlier page left here that this page does not use (our hashed names only)."""

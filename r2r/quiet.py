@@ -46,3 +46,11 @@ def silence_harmless_warnings() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropMatching) and f.pattern.pattern == pattern for f in logger.filters):
             logger.addFilter(_DropMatching(pattern))
+
+
+def quiet_dataset_bars() -> None:
+    """No "Generating test split" bars while evaluated datasets are opened again (report, study-page): nothing is
+    generated there."""
+    import datasets
+
+    datasets.disable_progress_bars()

@@ -30,6 +30,7 @@ from synfashion.atomic import atomic_path, write_bytes_atomic
 
 from .cliargs import add_parser
 from .page_images import FORMATS, SUBDIR, PictureFolder, PictureSettings, fit
+from .quiet import quiet_dataset_bars
 
 REPORT_HTML = "report.html"
 REPORT_PNG = "report.png"
@@ -378,19 +379,12 @@ def _cmd(args: argparse.Namespace) -> int:
                              "TRANSLATED; EVAL_JSON arguments are `r2r evaluate` result files")
         if not args.out:
             raise ValueError("--out is required with `r2r evaluate` JSON files: the report folder to write")
-        _quiet_datasets()
+        quiet_dataset_bars()
         content = content_from_evaluations([Path(p) for p in args.results], settings)
         out = Path(args.out)
     page, png = write_report(content, out, settings)
     print(f"report: {page} and {png}")
     return 0
-
-
-def _quiet_datasets() -> None:
-    """No "Generating test split" bars while the evaluated datasets are opened again: nothing is generated here."""
-    import datasets
-
-    datasets.disable_progress_bars()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ that both scored, drawn with `--seed`. Each trial shows the rendered source and 
 on the left is balanced within a comparison (half each way, rounded) and shuffled with the same seed, and the trial
 order is shuffled too. Everything drawn is recorded: in the page (its votes export names methods, sides and
 choices) and in `study.json` beside it. The page is static and self-contained (pictures copied into
-`report_files/`, plain inline script: study_template.py), so it can be mailed or hosted anywhere. Votes are
+`study_files/`, plain inline script: study_template.py), so it can be mailed or hosted anywhere. Votes are
 counted by `r2r study-results` (study_results.py). Writes only into `--out`, atomically.
 """
 
@@ -21,7 +21,8 @@ from pathlib import Path
 from synfashion.atomic import write_bytes_atomic, write_json_atomic
 
 from .cliargs import add_parser
-from .page_images import FORMATS, PictureFolder, PictureSettings
+from .page_images import FORMATS, STUDY_SUBDIR, PictureFolder, PictureSettings
+from .quiet import quiet_dataset_bars
 
 STUDY_FORMAT = "r2r-study/1"
 VOTES_FORMAT = "r2r-study-votes/1"
@@ -80,7 +81,7 @@ def draw_trials(evals, settings: StudySettings, store) -> tuple[list[Trial], lis
                 continue
             links[(reference.label, key)] = store(pics[0]["translated"])
             links[(other.label, key)] = store(pics[1]["translated"])
-            links[("source", key)] = store(pics[0]["source"])
+            links[(None, key)] = store(pics[0]["source"])  # None: no method label can be it
             chosen.append(key)
         sides = [True] * ((len(chosen) + 1) // 2) + [False] * (len(chosen) // 2)  # True: reference on the left
         rng.shuffle(sides)
@@ -113,7 +114,7 @@ def write_study(paths: list[Path], out: Path, settings: StudySettings = StudySet
         e.open()
     out = Path(out)
     with folder_lock(out, "r2r study-page"):
-        folder = PictureFolder(out, settings.pictures)
+        folder = PictureFolder(out, settings.pictures, STUDY_SUBDIR)
         trials, left_out, links = draw_trials(evals, settings, folder.add)
         if not trials:
             raise ValueError("no trial could be made: none of the shared source images could be read "
@@ -125,7 +126,7 @@ def write_study(paths: list[Path], out: Path, settings: StudySettings = StudySet
             "trials": [asdict(t) for t in trials], "left_out": left_out,
             "pictures": settings.pictures.describe(),
         }
-        page_trials = [{"id": t.id, "key": t.source_key, "source": links[("source", t.source_key)],
+        page_trials = [{"id": t.id, "key": t.source_key, "source": links[(None, t.source_key)],
                         "left": {"method": t.left, "image": links[(t.left, t.source_key)]},
                         "right": {"method": t.right, "image": links[(t.right, t.source_key)]}} for t in trials]
         page = {"votes_format": VOTES_FORMAT, "seed": settings.seed, "methods": record["methods"],
@@ -143,7 +144,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
     settings = StudySettings(n=args.n, seed=args.seed,
                              pictures=PictureSettings(max_side=args.max_side, format=args.image_format))
-    _quiet_datasets()
+    quiet_dataset_bars()
     record = write_study([Path(p) for p in args.results], Path(args.out), settings)
     console = Console(stderr=True, soft_wrap=True)
     for x in record["left_out"]:
@@ -152,13 +153,6 @@ def _cmd(args: argparse.Namespace) -> int:
                   f"{escape(', '.join(record['methods']))} -> {escape(str(Path(args.out) / STUDY_HTML))} (what was "
                   f"drawn: {escape(str(Path(args.out) / STUDY_JSON))})", highlight=False)
     return 0
-
-
-def _quiet_datasets() -> None:
-    """No "Generating test split" bars while the evaluated datasets are opened again: nothing is generated here."""
-    import datasets
-
-    datasets.disable_progress_bars()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

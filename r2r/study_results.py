@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cliargs import add_parser
-from .eval_table import md_cell
+from .eval_table import md_cell, write_output
 from .study import QUESTIONS, VOTES_FORMAT
 
 RESULTS_FORMAT = "r2r-study-results/1"
@@ -186,24 +186,15 @@ def print_rich(comparisons: list[Comparison], files: list[VotesFile]) -> None:
     console.print("Percentage of votes preferring each method, per question (votes in brackets).", highlight=False)
 
 
-def _write(target: str, text: str) -> None:
-    from synfashion.atomic import write_bytes_atomic
-
-    if target == "-":
-        print(text, end="")
-    else:
-        write_bytes_atomic(Path(target), text.encode("utf-8"), durable=False)
-
-
 def _cmd(args: argparse.Namespace) -> int:
     files = [load_votes(Path(p)) for p in args.votes]
     comparisons = tally(files)
     if args.markdown != "-" and args.json != "-":
         print_rich(comparisons, files)
     if args.markdown:
-        _write(args.markdown, markdown(comparisons, files))
+        write_output(args.markdown, markdown(comparisons, files))
     if args.json:
-        _write(args.json, json.dumps(as_json(comparisons, files), indent=1, ensure_ascii=False) + "\n")
+        write_output(args.json, json.dumps(as_json(comparisons, files), indent=1, ensure_ascii=False) + "\n")
     return 0
 
 

@@ -11,4 +11,4 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
       apt-get install -y -qq --no-install-recommends chromium; } >/dev/null 2>&1 \
     || echo "note: chromium could not be installed; the headless-browser tests will skip"
 fi
-python -m pytest -q "$@"
+python -m pytest -q -rs "$@"  # -rs: say why a test skipped (no chromium, ...)

@@ -45,7 +45,7 @@ def test_study_page_is_seeded_recorded_balanced_and_self_contained(evaluated, tm
         == [(t["id"], t["left"], t["right"]) for t in a["trials"]]
     for t in data["trials"]:
         for link in (t["source"], t["left"]["image"], t["right"]["image"]):
-            assert re.fullmatch(r"report_files/[0-9a-f]{16}\.jpg", link) and (tmp_path / "a" / link).is_file()
+            assert re.fullmatch(r"study_files/[0-9a-f]{16}\.jpg", link) and (tmp_path / "a" / link).is_file()
     assert not re.search(r'(src|href)="(?!#)', text)  # no link in the markup: pictures come from the data
     # another seed: another draw of sides or order, and another study id (its votes are kept apart)
     seeds = set()
