@@ -231,6 +231,8 @@ def hub_model_commit(model: str, revision: str | None = None) -> str:
     """The commit a Hub model id (at `revision`) names, asked once per process and then fixed, so the identity a run
     records and the snapshot it loads agree, and do not depend on what the cache held before. Offline: the cached
     snapshot's commit (an uncached id is an error)."""
+    if looks_like_path(model):  # ./x, /x, ~/x: a folder that is missing, never a Hub id
+        raise FileNotFoundError(f"model folder not found: {model}")
     key = (model, revision)
     if key not in _MODEL_COMMITS:
         if _offline():
