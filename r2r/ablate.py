@@ -567,20 +567,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--num-workers", type=int, default=2, help="image decoding processes")
     e = p.add_argument_group("evaluation (r2r evaluate)")
     e.add_argument("--real", required=True, help="real photos: image folder, built folder or Hub dataset id")
-    e.add_argument("--real-split", help="split of a built folder / Hub dataset of real photos (default: all)")
-    e.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: torch hub cache, "
-                                               "else download)")
-    e.add_argument("--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth (default: hub cache/download)")
-    e.add_argument("--lpips-heads", help="lpips' v0.1 alex.pth (default: hub cache / download)")
-    e.add_argument("--random-weights", action="store_true",
-                   help="random weights for every metric network whose file is not given (tests, demos: the numbers "
-                        "are meaningless, and the JSONs say so)")
-    e.add_argument("--weights-seed", type=int, default=0, help="seed of --random-weights")
-    e.add_argument("--no-download", action="store_true", help="never download weights")
-    e.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (the mean and std are over them)")
-    e.add_argument("--kid-subset-size", type=int, default=1000,
-                   help="images per KID subset (all images when fewer)")
-    e.add_argument("--kid-seed", type=int, default=2020, help="seed of the KID subset sampling")
+    from .evaluate import add_metric_arguments
+
+    add_metric_arguments(e)
     e.add_argument("--eval-device", default="auto", help="device of the metric networks: auto (cuda when "
                                                          "available), cpu, cuda or cuda:N")
     e.add_argument("--eval-batch-size", type=int, default=16, help="images per metric batch")

@@ -466,6 +466,25 @@ def problem_count(result: dict) -> int:
 
 # --- CLI ---------------------------------------------------------------------------------------------------------
 
+def add_metric_arguments(group) -> None:
+    """The real set's split, the metric networks' weights and the KID settings (`r2r evaluate`, `r2r ablate`)."""
+    group.add_argument("--real-split", help="split of a built folder / Hub dataset of real photos (default: all)")
+    group.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: torch hub cache, "
+                                                   "else download)")
+    group.add_argument("--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth (default: hub "
+                                                 "cache/download)")
+    group.add_argument("--lpips-heads", help="lpips' v0.1 alex.pth (default: hub cache / download)")
+    group.add_argument("--random-weights", action="store_true",
+                       help="random weights for every metric network whose file is not given (tests, demos: the "
+                            "numbers are meaningless, and the JSON says so)")
+    group.add_argument("--weights-seed", type=int, default=0, help="seed of --random-weights")
+    group.add_argument("--no-download", action="store_true", help="never download weights")
+    group.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (the mean and std are over them)")
+    group.add_argument("--kid-subset-size", type=int, default=1000,
+                       help="images per KID subset (all images when fewer)")
+    group.add_argument("--kid-seed", type=int, default=2020, help="seed of the KID subset sampling")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate", help="KID to real photos, LPIPS and SSIM to the source: the paper's protocol for any method",
@@ -486,20 +505,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", help="name in the table (default: the translated folder's name)")
     p.add_argument("--pairs", type=Path, help="CSV with columns translated,source_key for files whose names do "
                                               "not match their source")
-    p.add_argument("--real-split", help="split of a built folder / Hub dataset of real photos (default: all)")
-    p.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: torch hub cache, "
-                                               "else download)")
-    p.add_argument("--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth (default: hub cache/download)")
-    p.add_argument("--lpips-heads", help="lpips' v0.1 alex.pth (default: hub cache / download)")
-    p.add_argument("--random-weights", action="store_true",
-                   help="random weights for every network whose file is not given (tests, demos: numbers are "
-                        "meaningless, and the JSON says so)")
-    p.add_argument("--weights-seed", type=int, default=0, help="seed of --random-weights")
-    p.add_argument("--no-download", action="store_true", help="never download weights")
-    p.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (the mean and std are over them)")
-    p.add_argument("--kid-subset-size", type=int, default=1000,
-                   help="images per KID subset (all images when fewer)")
-    p.add_argument("--kid-seed", type=int, default=2020, help="seed of the KID subset sampling")
+    add_metric_arguments(p)
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, default=16, help="images per metric batch")
     p.add_argument("--num-workers", type=int, default=2, help="decoding worker processes")
