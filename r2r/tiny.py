@@ -221,6 +221,25 @@ def save_tiny_model(out: str | Path, cfg: TinyModelConfig = TinyModelConfig(), o
 
 # --- CLI ---------------------------------------------------------------------------------------------------------
 
+def save_random_lora(model: str | Path, folder: str | Path, seed: int = 0) -> Path:
+    """A LoRA for `model`'s UNet in diffusers' layout (as train-positive writes it), its up-projections drawn from a
+    seeded normal so that loading it changes the outputs; for tests."""
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(str(model), subfolder="unet")
+    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    for name, p in unet.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.2, generator=torch.Generator().manual_seed(seed))
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    StableDiffusionPipeline.save_lora_weights(str(folder), unet_lora_layers=layers, safe_serialization=True)
+    return Path(folder)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "tiny-model", help="write a tiny random-weight SD-1.5-architecture pipeline folder (tests, demos)",

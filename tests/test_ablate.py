@@ -20,6 +20,7 @@ import torch
 from r2r.ablate import AblateConfig, EvalSettings, Sweep, plan_variants
 from r2r.cli import main
 from r2r.config import ModelSpec, RIGParams
+from r2r.tiny import save_random_lora
 from synfashion.build import BuildConfig, build_dataset
 from synfashion.manifest import Manifest
 from synfashion.verify import verify_dataset
@@ -41,21 +42,6 @@ def _offline(tmp_path_factory):
         yield
 
 
-def _lora(model: Path, folder: Path) -> Path:
-    """A LoRA in diffusers' layout (as train-positive writes it), with non-zero up-projections."""
-    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    unet = UNet2DConditionModel.from_pretrained(str(model), subfolder="unet")
-    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    for name, p in unet.named_parameters():
-        if "lora_B" in name:
-            p.data.normal_(0, 0.2, generator=torch.Generator().manual_seed(0))
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    StableDiffusionPipeline.save_lora_weights(str(folder), unet_lora_layers=layers, safe_serialization=True)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +55,7 @@ def world(tmp_path_factory):
     assert main(["tiny-model", str(model)]) == 0
     neg = root / "neg.safetensors"
     save_file({"<rendered>": torch.randn(1, 32, generator=torch.Generator().manual_seed(1)) * 4}, str(neg))
-    lora = _lora(model, root / "pos")
+    lora = save_random_lora(model, root / "pos")
     release = small_release(root / "release", categories=("Hoodie", "Dress"))
     source = root / "synfashion-hf"
     build_dataset(release, source, BuildConfig(shard_size=40_000), progress=False)

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from r2r.tiny import save_tiny_model
+from r2r.tiny import save_random_lora, save_tiny_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -25,24 +25,11 @@ def _python_api_block() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def _lora(model: Path, folder: Path) -> None:
-    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    unet = UNet2DConditionModel.from_pretrained(str(model), subfolder="unet")
-    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    for name, p in unet.named_parameters():
-        if "lora_B" in name:
-            p.data.normal_(0, 0.2, generator=torch.Generator().manual_seed(0))
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    StableDiffusionPipeline.save_lora_weights(str(folder), unet_lora_layers=layers, safe_serialization=True)
 
 
 def test_readme_python_example_runs(tmp_path, monkeypatch):
     model = save_tiny_model(tmp_path / "tiny-sd")
-    _lora(model, tmp_path / "pos")
+    save_random_lora(model, tmp_path / "pos")
     (tmp_path / "neg").mkdir()
     save_file({"<rendered>": torch.randn(2, 32, generator=torch.Generator().manual_seed(1))},
               str(tmp_path / "neg" / "learned_embeds.safetensors"))
