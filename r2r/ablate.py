@@ -95,7 +95,8 @@ class Sweep:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How every variant is scored (`r2r evaluate`'s options; the same for all rows, so they are comparable)."""
+    """How every variant is scored (`r2r evaluate`'s options, named as EvalJob's fields; the same for all rows, so
+    they are comparable)."""
 
     real: str
     real_split: str | None = None
@@ -119,12 +120,8 @@ class EvalSettings:
             num_workers: int):
         from .evaluate import EvalJob
 
-        return EvalJob(
-            translated=translated, real=self.real, out=out, split=split, method=method, real_split=self.real_split,
-            inception_weights=self.inception_weights, alexnet_weights=self.alexnet_weights,
-            lpips_heads=self.lpips_heads, random_weights=self.random_weights, weights_seed=self.weights_seed,
-            allow_download=self.allow_download, kid_subsets=self.kid_subsets, kid_subset_size=self.kid_subset_size,
-            kid_seed=self.kid_seed, device=self.device, batch_size=self.batch_size, num_workers=num_workers,
+        return EvalJob(  # every field here is one of EvalJob's, by the same name
+            **asdict(self), translated=translated, out=out, split=split, method=method, num_workers=num_workers,
             overwrite=True, source_keys=source_keys,  # ablate decided to (re)write it: see _eval_status
         )
 
