@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from synfashion.safepath import key_problem
 from synfashion.taxonomy import CATEGORIES, VIEWS
 
 from .errors import FieldProblem, OnError, SampleDecodeError, SkippedSample
@@ -111,9 +112,11 @@ def parse_orientation(value: object) -> int | None:
 
 
 def parse_key(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise FieldProblem("key", f"{value!r} is not a non-empty string")
-    return value
+    """A sample key read from a row, a tar's JSON or member name: synfashion's one key rule (a plain name)."""
+    problem = key_problem(value)
+    if problem is not None:
+        raise FieldProblem("key", f"{str(value)[:80]!r} {problem}")
+    return value  # type: ignore[return-value]
 
 
 def _text(row: Mapping, name: str) -> str | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import write_json_atomic
-from .safepath import UnsafePathError, safe_relpath
+from .safepath import UnsafePathError, key_problem, safe_relpath
 from .schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, garment_key
 
 MANIFEST = "manifest.json"
@@ -77,6 +77,8 @@ def _check_sample(s: object, i: int, where: str) -> dict:
     for key, kind in _SAMPLE_FIELDS:
         if not isinstance(s.get(key), kind):
             raise ManifestError(f"{where}: sample {i} ({s.get('key', '?')!r}) needs {key} ({kind.__name__})")
+    if key_problem(s["key"]) is not None:  # keys become file names: checked here, where the data is read
+        raise ManifestError(f"{where}: sample {i}: key {s['key'][:80]!r} {key_problem(s['key'])}")
     if s["split"] not in SPLITS:
         raise ManifestError(f"{where}: sample {s['key']!r} has split {s['split']!r}; expected one of {SPLITS}")
     for fmt, rel in (s.get("shards") or {}).items():

@@ -4,6 +4,11 @@ A dataset folder or a Hub repo is written by strangers. Any path read from one m
 stays inside its folder: no `pipe:` (webdataset runs it in a shell), no URL scheme, no absolute path, no `..`, no
 backslash or control character. `safe_relpath` is the one check every reader applies before the path reaches a
 file system call, a URL opener or a tar reader.
+
+A sample key is stricter still: a name, never a path. Keys become file names (`<key>.json` in a tar, staged
+`<key>.image` files), so `key_problem` is the one rule (the one the writers enforce, and the one every reader of a
+manifest, Parquet row, tar member or Hub listing applies where the data is read), and `key_file` is the one way a
+key becomes a file name: it cannot leave its folder.
 """
 
 from __future__ import annotations
@@ -17,6 +22,45 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class UnsafePathError(ValueError):
     """A path from data that could leave its folder or be read as a command or URL."""
+
+
+KEY_MAX = 240  # characters: a file system name is at most 255 bytes, and a key gets a suffix (".source", ".json")
+_KEY = re.compile(r"[A-Za-z0-9_-]+")  # everything `schema.make_key` writes: ASCII letters, digits, "_", "-"
+
+
+def key_problem(key: object) -> str | None:
+    """Why `key` is not a plain sample key (1..240 of ASCII letters, digits, '_', '-'), or None when it is.
+
+    No dot (WebDataset splits member names at the first dot, and '..' is a path), no separator, no control
+    character, no space: a key is a name on every file system and in every tar, never a path."""
+    if not isinstance(key, str) or not key:
+        return "is not a non-empty string"
+    if len(key) > KEY_MAX:
+        return f"is longer than {KEY_MAX} characters"
+    if not _KEY.fullmatch(key):
+        return "is not a plain name (only ASCII letters, digits, '_' and '-'; no '.', '/', '\\' or space)"
+    return None
+
+
+def check_key(key: object, *, where: str = "") -> str:
+    """`key` itself when it is a plain sample key; else `UnsafePathError` naming `where` it came from."""
+    problem = key_problem(key)
+    if problem is not None:
+        origin = f"{where}: " if where else ""
+        raise UnsafePathError(f"{origin}sample key {str(key)[:80]!r} {problem}")
+    return key  # type: ignore[return-value]
+
+
+def key_file(folder: str | Path, key: object, suffix: str = "", *, where: str = "") -> Path:
+    """`folder / (key + suffix)`: the one way a sample key becomes a file name. The key is checked (`check_key`),
+    the suffix is a plain extension such as ".json", and the result is a direct child of `folder`."""
+    name = check_key(key, where=where) + suffix
+    if suffix and not re.fullmatch(r"\.[A-Za-z0-9]+", suffix):
+        raise ValueError(f"file suffix {suffix!r} is not a plain extension")
+    path = Path(folder) / name
+    if path.parent != Path(folder) or path.name != name:  # cannot happen after check_key; kept as the last guard
+        raise UnsafePathError(f"{where + ': ' if where else ''}sample key {key!r} does not name a file in {folder}")
+    return path
 
 
 def path_problem(rel: object) -> str | None:

@@ -37,6 +37,7 @@ from synfashion.build import (
 )
 from synfashion.build.core import collect_entries
 from synfashion.build.plan import ShardPlan, plan_shards
+from synfashion.build.state import check_apart
 from synfashion.build.staging import Staging
 from synfashion.manifest import Manifest, ManifestError
 from synfashion.schema import RECORD_FIELDS, infer_extra_features, translated_layout
@@ -214,6 +215,8 @@ class _Run:
     def __init__(self, job: DatasetJob):
         self.job = job
         self.source = open_source(job.source, job.splits, revision=job.revision)
+        check_apart(job.out, {"source dataset": self.source.root})  # never write over, into or around the source
+        BuildState(job.out, "", kind="translated").check_kind()  # an original build is never ours to replace
         picked = _select(self.source, job)
         self.rejected, self.inputs, self.model_size, templates = [], [], {}, []
         for src in picked:
@@ -241,7 +244,7 @@ class _Run:
         self.units = _units(self.plans, self.index, self.model_size, job.batch_size)
         self.identity = self._identity()
         self.fingerprint = fingerprint_of(self.identity)
-        self.state = BuildState(job.out, self.fingerprint)
+        self.state = BuildState(job.out, self.fingerprint, kind="translated")
         self.staging = Staging(self.state.dir)
 
     def _identity(self) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from synfashion.filehash import file_sha256
 from synfashion.manifest import MANIFEST, Manifest, ManifestError
-from synfashion.safepath import inside, path_problem
+from synfashion.safepath import inside, key_problem, path_problem
 from synfashion.schema import RENDERS_CONFIG, SPLITS
 
 
@@ -88,6 +88,7 @@ class SourceDataset:
     ref: SourceRef
     samples: list[dict]  # every sample's metadata (key, split, category, ..., sha256), sorted by key
     read: ParquetBytes | TarBytes
+    root: Path  # the local folder read (a Hub source: its cached snapshot): no output may be, hold or sit in it
 
 
 def _parquet_index(root: Path, rels: Sequence[str], links_within: Path | None) -> dict[str, tuple[str, int, int]]:
@@ -101,6 +102,8 @@ def _parquet_index(root: Path, rels: Sequence[str], links_within: Path | None) -
             raise SourceError(f"{path}: not a renders shard (needs 'key' and 'image' columns)")
         for group in range(pf.num_row_groups):
             for row, key in enumerate(pf.read_row_group(group, columns=["key"]).column("key").to_pylist()):
+                if key_problem(key) is not None:  # keys become file names: checked where they are read
+                    raise SourceError(f"{path} row group {group} row {row}: key {str(key)[:80]!r} {key_problem(key)}")
                 where[key] = (str(path), group, row)
     return where
 
@@ -116,6 +119,8 @@ def _tar_index(tars: Sequence[Path]) -> tuple[dict[str, tuple[str, int, int]], d
                     if not m.isfile() or path_problem(m.name) is not None or "/" in m.name or "." not in m.name:
                         raise SourceError(f"{tar}: member {m.name!r} is not a plain <key>.<ext> file")
                     key, _, ext = m.name.partition(".")
+                    if key_problem(key) is not None:  # keys become file names: checked where they are read
+                        raise SourceError(f"{tar}: member {m.name!r}: its key {key_problem(key)}")
                     if ext == "json":
                         try:
                             meta = json.loads(tf.extractfile(m).read())
@@ -157,7 +162,7 @@ def _from_folder(root: Path, splits: Sequence[str], ref: SourceRef, links_within
     missing = [s["key"] for s in samples if s["key"] not in read.where]
     if missing:
         raise SourceError(f"{root}: {len(missing)} sample(s) of manifest.json are in no shard, e.g. {missing[0]!r}")
-    return SourceDataset(ref, samples, read)
+    return SourceDataset(ref, samples, read, root)
 
 
 def _from_tars(root: Path, splits: Sequence[str]) -> SourceDataset:
@@ -166,11 +171,19 @@ def _from_tars(root: Path, splits: Sequence[str]) -> SourceDataset:
     samples = []
     for key in sorted(where):
         meta = metas.get(key)
+        tar = where[key][0]
         if meta is None:
-            raise SourceError(f"{root}: sample {key!r} has no .json member (its metadata)")
+            raise SourceError(f"{tar}: sample {key!r} has no .json member (its metadata)")
+        if meta.get("key", key) != key:
+            raise SourceError(f"{tar}: {key}.json says its key is {str(meta.get('key'))[:80]!r}, not the member's "
+                              f"{key!r}")
+        missing = [f for f in ("category", "sha256") if not isinstance(meta.get(f), str)]
+        if missing:
+            raise SourceError(f"{tar}: {key}.json has no {' or '.join(missing)} (a SynFashion shard's metadata "
+                              "records both)")
         if meta.get("split", splits[0] if len(splits) == 1 else None) in splits:
-            samples.append({**meta, "split": meta.get("split") or splits[0]})
-    return SourceDataset(SourceRef("webdataset", root.name, path=str(root)), samples, TarBytes(where))
+            samples.append({**meta, "key": key, "split": meta.get("split") or splits[0]})
+    return SourceDataset(SourceRef("webdataset", root.name, path=str(root)), samples, TarBytes(where), root)
 
 
 def _from_hub(repo_id: str, splits: Sequence[str], revision: str | None) -> SourceDataset:

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..safepath import check_key
 from ..schema import SPLITS, Layout, garment_key
 
 
@@ -46,6 +47,7 @@ def plan_shards(samples: Sequence[dict], shard_size: int,
         raise ValueError(f"shard size must be positive, got {shard_size}")
     by_split: dict[str, list[dict]] = defaultdict(list)
     for meta in samples:
+        check_key(meta["key"], where="shard plan")  # the writers' key rule, before any output is written
         by_split[meta["split"]].append(meta)
     plans: list[ShardPlan] = []
     for split in SPLITS:

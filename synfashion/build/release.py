@@ -27,7 +27,7 @@ from ..writers import DEFAULT_ROW_GROUP_SIZE
 from .core import FORMATS, OutputSettings, PlannedBuild, assemble_manifest, finalize, write_outputs
 from .output_jobs import SourceChangedError
 from .plan import ShardPlan, plan_shards
-from .state import STATE_DIR, BuildError, BuildState, fingerprint_of
+from .state import STATE_DIR, BuildError, BuildState, check_apart, fingerprint_of
 
 SCAN_CACHE = "scan-cache.json"
 DEFAULT_SHARD_SIZE = 256 * 2**20  # bytes of image data per shard
@@ -160,6 +160,7 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
 
     from ..taxonomy import DISPLAY_NAMES
 
+    check_apart(out, {"release folder": source})  # an output inside the release would be scanned as part of it
     cache_path = out / STATE_DIR / SCAN_CACHE
     if scan is None:  # a resumed build reads only the files that changed since its first scan
         cached = load_scan_cache(cache_path, config.scan) if (out / STATE_DIR / "fingerprint").is_file() else {}
@@ -176,7 +177,7 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
     build = PlannedBuild(layout, samples, plan_shards(samples, config.shard_size), config.output_settings())
     fingerprint = fingerprint_of({"builder": "synfashion", "builder_version": __version__,
                                   "parameters": config.parameters(), **build.identity()})
-    state = BuildState(out, fingerprint, durable=config.fsync)
+    state = BuildState(out, fingerprint, kind="synfashion", durable=config.fsync)
     state.prepare(build.all_outputs(), overwrite=config.overwrite)
     save_scan_cache(cache_path, scan.checked, config.scan, durable=config.fsync)
 

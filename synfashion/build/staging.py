@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_bytes_atomic, write_json_atomic
+from ..safepath import inside, key_file
 from .output_jobs import SourceChangedError
 
 FORMAT_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
@@ -36,7 +37,7 @@ class Staging:
     def path(self, key: str, ref: str) -> Path:
         if ref not in REFS:
             raise ValueError(f"staged reference must be one of {REFS}, got {ref!r}")
-        return self.dir / f"{key}.{ref}"  # keys are dot-free (see schema.make_key)
+        return key_file(self.dir, key, f".{ref}", where="staging")  # a key is a name, never a path
 
     def _record(self, unit: str) -> Path:
         return self.dir / "units" / f"{unit}.json"
@@ -46,7 +47,7 @@ class Staging:
         hashes = {}
         for (key, ref), data in sorted(files.items()):
             write_bytes_atomic(self.path(key, ref), data, durable=self.durable)
-            hashes[f"{key}.{ref}"] = [_sha(data), len(data)]
+            hashes[self.path(key, ref).name] = [_sha(data), len(data)]
         record = {"unit": unit, "files": hashes, **(info or {})}
         write_json_atomic(self._record(unit), record, durable=self.durable)
         return record
@@ -57,7 +58,7 @@ class Staging:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             record = json.loads(self._record(unit).read_text())
             for name, (sha, size) in record["files"].items():  # re-hashed: a file torn by a power cut redoes the unit
-                path = self.dir / name
+                path = inside(self.dir, name)
                 if path.stat().st_size != size or (rehash and _sha(path.read_bytes()) != sha):
                     return None
             return record
@@ -75,7 +76,7 @@ class StagedBytes:
     folder: str
 
     def read(self, meta: dict, ref: str) -> bytes:
-        path = Path(self.folder, f"{meta['key']}.{ref}")
+        path = key_file(self.folder, meta["key"], f".{ref}", where="staging")
         want = meta["sha256"] if ref == "image" else meta["source_sha256"]
         try:
             data = path.read_bytes()

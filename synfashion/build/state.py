@@ -7,6 +7,11 @@ non-empty folder is refused, except a finished or interrupted build of ours with
 files that build provably wrote are removed: each one's bytes must still hash to what our manifest or done record
 says (the card: to the manifest's `card_sha256`). A user's file is never deleted, and a foreign file where this
 build would write, or under data/ or webdataset/, makes the build refuse rather than mix with it.
+
+Each build has a kind, the manifest kind it writes ("synfashion": `synfashion build`; "translated":
+`r2r translate-dataset`), kept in the state folder beside the fingerprint. `overwrite` replaces only a build of the
+same kind: a translated dataset's `--overwrite` never removes an original build, and the reverse. `check_apart`
+refuses an output folder that is, contains or lies inside a folder the run reads (its source).
 """
 
 from __future__ import annotations
@@ -29,8 +34,23 @@ CARD = "README.md"
 MANAGED_DIRS = ("data", "webdataset")  # every file under these belongs to the build that wrote them
 
 
+KINDS = {"synfashion": "SynFashion build (synfashion build)", "translated": "translated dataset (r2r translate-dataset)"}
+
+
 class BuildError(RuntimeError):
     pass
+
+
+def check_apart(out: str | Path, inputs: dict[str, str | Path]) -> None:
+    """Refuse an output folder that is, contains or lies inside one of `inputs` (name -> folder the run reads):
+    writing there could replace or mix with what the run reads. Symbolic links are resolved first."""
+    target = Path(out).resolve()
+    for name, folder in inputs.items():
+        src = Path(folder).resolve()
+        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
+            how = "is" if target == src else "contains" if src.is_relative_to(target) else "lies inside"
+            raise BuildError(f"output folder {out} {how} the {name} {folder}; choose a folder of its own (nothing "
+                             "was changed)")
 
 
 def fingerprint_of(identity: dict) -> str:
@@ -50,8 +70,10 @@ def _matches(path: Path, num_bytes: int | None, sha256: str | None) -> bool:
 class BuildState:
     """The state folder of one build in `out` (see the module docstring)."""
 
-    def __init__(self, out: str | Path, fingerprint: str, *, durable: bool = False):
-        self.out, self.fingerprint, self.durable = Path(out), fingerprint, durable
+    def __init__(self, out: str | Path, fingerprint: str, *, kind: str = "synfashion", durable: bool = False):
+        if kind not in KINDS:
+            raise ValueError(f"build kind must be one of {sorted(KINDS)}, got {kind!r}")
+        self.out, self.fingerprint, self.kind, self.durable = Path(out), fingerprint, kind, durable
         self.dir = self.out / STATE_DIR
 
     # ------------------------------------------------------------------------------------------- records
@@ -81,6 +103,29 @@ class BuildState:
         with contextlib.suppress(OSError):
             return (self.dir / "fingerprint").read_text().strip()
         return None
+
+    def _stored_kind(self) -> str:
+        """The kind of the interrupted build in the state folder (state folders written before kinds were
+        recorded: translate-dataset's keep its settings.json, a release build's do not)."""
+        with contextlib.suppress(OSError):
+            return (self.dir / "kind").read_text().strip()
+        return "translated" if (self.dir / "settings.json").is_file() else "synfashion"
+
+    def check_kind(self, manifest: Manifest | None = None) -> None:
+        """Refuse, whatever the flags, a folder that holds a finished or interrupted build of another kind (cheap:
+        run it before any expensive work). `manifest`: the folder's, when the caller has read it."""
+        if manifest is None:
+            with contextlib.suppress(ManifestError, OSError):
+                manifest = Manifest.read(self.out) if (self.out / MANIFEST).is_file() else None
+        stored = (self.dir / "fingerprint").is_file()
+        if manifest is None and not stored:
+            return
+        old_kind = manifest.kind if manifest is not None else self._stored_kind()
+        if old_kind != self.kind:
+            state = "a finished" if manifest is not None else "an interrupted"
+            raise BuildError(f"{self.out} holds {state} {KINDS.get(old_kind, repr(old_kind))}, not an output of this "
+                             "command; it is never replaced from here, --overwrite or not. Choose another folder "
+                             "(nothing in it was changed)")
 
     def prepare(self, outputs: Iterable[str], *, overwrite: bool, what: str = "build",
                 describe_difference=None, clean_temps: bool = True) -> str:
@@ -116,6 +161,7 @@ class BuildState:
                 why = f" ({manifest_problem})" if manifest_problem else ""
                 raise BuildError(f"output folder {out} is not empty and holds no synfashion {what}{why}; choose "
                                  "another folder (nothing in it was changed)")
+            self.check_kind(manifest)
             if not overwrite:
                 differs = describe_difference(manifest) if describe_difference else None
                 state = "a finished" if stored is None else "an interrupted"
@@ -127,6 +173,7 @@ class BuildState:
             self._check_foreign(outputs, owned=owned)  # before anything is removed: refuse, or clear only ours
             self._clear_ours(manifest, owned)
         self.dir.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(self.dir / "kind", self.kind.encode(), durable=self.durable)
         write_bytes_atomic(self.dir / "fingerprint", self.fingerprint.encode(), durable=self.durable)
         return "fresh"
 

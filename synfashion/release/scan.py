@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .imagecheck import DEFAULT_MAX_PIXELS, VALIDATION_LEVELS, ImageInfo, ImageRejected, inspect_image
 from ..parallel import parallel_map
-from ..safepath import path_problem
+from ..safepath import key_problem, path_problem
 from ..schema import DEFAULT_PATTERN, IMAGE_EXTENSIONS, RESERVED_COLUMNS, SIDECAR_NAMES, RenderRecord, make_key
 from ..taxonomy import VIEWS, UnknownCategoryError, normalize_category
 
@@ -553,6 +553,10 @@ def scan_release(
             result.rejected.append(Rejected(rel, "duplicate", f"same category/project/texture/view as {by_identity[identity]}"))
             continue
         key = make_key(*identity)
+        if key_problem(key) is not None:  # only a name far longer than any real one: keys become file names
+            result.rejected.append(Rejected(rel, "bad-name", f"its key {key[:60]!r}... {key_problem(key)}; "
+                                            "shorten the project, texture or view name (or give one in --metadata)"))
+            continue
         if key in by_key:  # make_key hashes non-ASCII names; two identities on one key must never merge silently
             result.rejected.append(Rejected(rel, "key-collision", f"key {key!r} is also the key of {by_key[key][1]} "
                                             f"({'/'.join(by_key[key][0])}); rename one of them"))

@@ -17,6 +17,7 @@ import tarfile
 from pathlib import Path
 
 from ..atomic import atomic_path
+from ..safepath import check_key
 from .hashing import HashingFile
 
 MTIME = 0
@@ -39,8 +40,9 @@ class WdsShardWriter:
         return self
 
     def write(self, key: str, ext: str, data: bytes, meta: dict) -> None:
-        if "." in key:
-            raise ValueError(f"WebDataset key {key!r} contains a dot; keys must be dot-free")
+        check_key(key, where=str(self.path))  # the one key rule: a member name is a plain <key>.<ext>
+        if not ext.isascii() or not ext.isalnum():
+            raise ValueError(f"{self.path}: member extension {ext!r} of {key!r} is not a plain extension")
         members = {ext: data, "json": json.dumps(meta, sort_keys=True).encode()}
         for suffix in sorted(members):
             data = members[suffix]
