@@ -3,7 +3,7 @@ the per-sample metadata of a split (for evaluation subsets).
 
 A dataset folder may come from a stranger, so everything read here is data. The manifest is read through
 synfashion's one typed `Manifest` (every shard path a plain relative path, every entry typed), and each shard path
-must also stay inside the folder once symbolic links resolve (`synfashion.safepath.inside`); else the whole manifest
+must also stay inside the folder once symbolic links resolve (`synfashion.fs.safepath.inside`); else the whole manifest
 is refused with an error naming it and the path. The paths returned are absolute, so a shard string handed on never
 starts with a scheme or a command prefix. This module opens no shard.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from synfashion.manifest import MANIFEST, Manifest, ManifestError
-from synfashion.safepath import UnsafePathError, inside
+from synfashion.fs.safepath import UnsafePathError, inside
 
 from .errors import FieldProblem, LoaderError, UnsafeSourceError
 from .records import parse_category, parse_key

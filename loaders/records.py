@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from synfashion.safepath import key_problem
+from synfashion.fs.safepath import key_problem
 from synfashion.taxonomy import CATEGORIES, VIEWS
 
 from .errors import FieldProblem, OnError, SampleDecodeError, SkippedSample

@@ -412,8 +412,9 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
     """Translate, score and tabulate every variant of `config` into `config.out` (see the module docstring)."""
     from rich.markup import escape
 
-    from synfashion.atomic import write_json_atomic
-    from synfashion.storage import disk_full_as_error, folder_lock
+    from synfashion.fs.atomic import write_json_atomic
+    from synfashion.fs.space import disk_full_as_error
+    from synfashion.fs.locks import folder_lock
 
     from .eval_inputs import open_real
     from .evaluate import RANDOM_WARNING, evaluate, networks_for, problem_count, real_features, source_subset_record
@@ -514,7 +515,7 @@ def _variants_markdown(report: AblateReport) -> str:
 
 
 def _write_table(config: AblateConfig, report: AblateReport) -> None:
-    from synfashion.atomic import write_bytes_atomic
+    from synfashion.fs.atomic import write_bytes_atomic
 
     from .eval_table import csv_text, load_results, markdown, print_rich
 

@@ -48,7 +48,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
 
 def run_command(args: argparse.Namespace) -> int:
     """Run a parsed command; expected errors become one line on stderr and exit status 2."""
-    from synfashion.storage import NoSpaceError
+    from synfashion.fs.space import NoSpaceError
 
     try:
         return int(args.func(args) or 0)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from loaders import ImageTransform, LoaderError, SampleDecodeError, Selection, TransformConfig, decode_image
 from loaders.selection import category_name
 from synfashion.manifest import MANIFEST, Manifest
-from synfashion.safepath import path_problem
+from synfashion.fs.safepath import path_problem
 from synfashion.schema import IMAGE_EXTENSIONS, SPLITS
 
 from .page_images import PAGE_SUBDIRS

@@ -155,7 +155,7 @@ def print_rich(results: list[dict], per_category: bool = False) -> None:
 
 def write_output(target: str, text: str) -> None:
     """A table to stdout ('-') or atomically to a file (the markdown/CSV/JSON outputs of the table commands)."""
-    from synfashion.atomic import write_bytes_atomic
+    from synfashion.fs.atomic import write_bytes_atomic
 
     if target == "-":
         print(text, end="")

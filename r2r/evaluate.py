@@ -349,7 +349,7 @@ def evaluate(job: EvalJob, *, progress: bool = True, networks: Networks | None =
     import torch
     from rich.console import Console
 
-    from synfashion.atomic import write_json_atomic
+    from synfashion.fs.atomic import write_json_atomic
 
     from .eval_inputs import open_real, plan_pairs
     from .metrics import SSIMConfig
@@ -450,7 +450,7 @@ def save_features(path: Path, fake, real, names: list[str], result: dict) -> Non
 
     from safetensors.torch import save
 
-    from synfashion.atomic import write_bytes_atomic
+    from synfashion.fs.atomic import write_bytes_atomic
 
     meta = {"translated_names": json.dumps(names), "method": result["method"], "real": result["inputs"]["real"],
             "inception_sha256": result["protocol"]["kid"]["weights"]["sha256"]}

@@ -436,7 +436,7 @@ def _cached_artifact(repo_id: str, revision: str | None, kind: str) -> HubArtifa
 def loading(what: str, also: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Turn a loader's OSError / SafetensorError (after the checks above), and the types in `also`, into one line
     naming `what`."""
-    from synfashion.storage import NoSpaceError
+    from synfashion.fs.space import NoSpaceError
 
     try:
         yield

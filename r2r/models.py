@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from synfashion.filehash import file_sha256
+from synfashion.fs.filehash import file_sha256
 
 from .config import ModelSpec
 from .model_files import (

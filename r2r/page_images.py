@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from synfashion.atomic import write_bytes_atomic
+from synfashion.fs.atomic import write_bytes_atomic
 
 SUBDIR = "report_files"  # r2r report's pictures
 STUDY_SUBDIR = "study_files"  # r2r study-page's: each page prunes only its own folder, so both can share an OUT

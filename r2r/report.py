@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from synfashion.atomic import atomic_path, write_bytes_atomic
+from synfashion.fs.atomic import atomic_path, write_bytes_atomic
 
 from .cliargs import add_parser
 from .page_images import FORMATS, SUBDIR, PictureFolder, PictureSettings, fit
@@ -321,7 +321,7 @@ def grid(columns: list[str], rows: list[list[Image.Image | None]], *, thumb: int
 # ------------------------------------------------------------------------------------------------ writing
 def write_report(content: ReportContent, out: Path, settings: ReportSettings = ReportSettings()) -> tuple[Path, Path]:
     """`out/report.html`, `out/report.png` and the pictures under `out/report_files/`; returns the two paths."""
-    from synfashion.storage import folder_lock
+    from synfashion.fs.locks import folder_lock
 
     from .page_images import as_pil
 

@@ -18,7 +18,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from synfashion.atomic import write_bytes_atomic, write_json_atomic
+from synfashion.fs.atomic import write_bytes_atomic, write_json_atomic
 
 from .cliargs import add_parser
 from .page_images import FORMATS, STUDY_SUBDIR, PictureFolder, PictureSettings
@@ -101,7 +101,7 @@ def study_id(record: dict) -> str:
 
 def write_study(paths: list[Path], out: Path, settings: StudySettings = StudySettings()) -> dict:
     """`out/index.html` (the page), `out/study.json` (what was drawn) and the pictures; returns study.json's data."""
-    from synfashion.storage import folder_lock
+    from synfashion.fs.locks import folder_lock
 
     from .eval_results import load_evaluations
     from .study_template import render

@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_json_atomic
-from .safepath import UnsafePathError, key_problem, safe_relpath
+from .fs.atomic import write_json_atomic
+from .fs.safepath import UnsafePathError, key_problem, safe_relpath
 from .schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, garment_key
 
 MANIFEST = "manifest.json"

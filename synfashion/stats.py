@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageOps
 from rich.console import Console
 from rich.table import Table
 
-from .atomic import atomic_path
+from .fs.atomic import atomic_path
 from .manifest import Manifest
 from .schema import RENDERS_CONFIG, SPLITS
 from .taxonomy import CATEGORIES, VIEWS

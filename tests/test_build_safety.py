@@ -22,7 +22,8 @@ import pytest
 
 from synfashion.build import BuildConfig, BuildError, build_dataset
 from synfashion.manifest import Manifest, ManifestError
-from synfashion.storage import FolderBusyError, NoSpaceError, folder_lock
+from synfashion.fs.space import NoSpaceError
+from synfashion.fs.locks import FolderBusyError, folder_lock
 from synfashion.verify import verify_dataset
 from tests.conftest import small_release
 
@@ -117,7 +118,7 @@ def test_the_lock_dies_with_its_process_even_when_workers_outlive_it(release, tm
     """flock belongs to the open file description, which forked workers share: they drop their copy at fork, so a
     `kill -9` of the build frees the folder at once."""
     out = tmp_path / "o"
-    code = (f"import os, sys; from synfashion.storage import folder_lock\n"
+    code = (f"import os, sys; from synfashion.fs.locks import folder_lock\n"
             f"from concurrent.futures import ProcessPoolExecutor\n"
             f"with folder_lock({str(out)!r}):\n"
             f"    pool = ProcessPoolExecutor(2); pool.submit(os.getpid).result()\n"

@@ -16,7 +16,7 @@ from r2r.dki import DataConfig, DKIError, NegativeConfig, NegativeTrainer, RunCo
 from r2r.dki.checkpoint import STATE_FILE, checkpoint_dir, checkpoint_problem
 from r2r.dki.outdir import STATE_DIR, run_lock
 from r2r.tiny import TinyModelConfig, save_tiny_model
-from synfashion.storage import FolderBusyError
+from synfashion.fs.locks import FolderBusyError
 
 RES = 64
 

@@ -21,7 +21,7 @@ import pytest
 from synfashion.build import BuildConfig, BuildError, BuildState, build_dataset
 from synfashion.build.staging import Staging
 from synfashion.manifest import Manifest, ManifestError
-from synfashion.safepath import UnsafePathError, check_key, key_file, key_problem
+from synfashion.fs.safepath import UnsafePathError, check_key, key_file, key_problem
 from tests.conftest import small_release
 
 HOSTILE_KEYS = [

@@ -26,7 +26,7 @@ from loaders import (
     webdataset_loader,
 )
 from loaders.errors import SampleMetadataError, ShardFormatError, UnsafeSourceError
-from synfashion.safepath import UnsafePathError
+from synfashion.fs.safepath import UnsafePathError
 from synfashion.schema import renders_features
 from synfashion.writers import ParquetShardWriter, WdsShardWriter
 

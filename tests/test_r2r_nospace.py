@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-import synfashion.storage
+import synfashion.fs.space
 from r2r.cli import main
 from r2r.dki import DataConfig, NegativeConfig, NegativeTrainer, RunConfig, TrainConfig, list_checkpoints
 from r2r.tiny import TinyModelConfig, save_tiny_model
-from synfashion.storage import NoSpaceError
+from synfashion.fs.space import NoSpaceError
 
 RES = 64
 
@@ -78,7 +78,7 @@ def test_checkpoint_save_on_a_full_disk_is_one_error_and_resume_continues(model,
 
 
 def test_checkpoint_space_is_checked_up_front(model, images, tmp_path, monkeypatch):
-    monkeypatch.setattr(synfashion.storage, "free_bytes", lambda path: 1000)
+    monkeypatch.setattr(synfashion.fs.space, "free_bytes", lambda path: 1000)
     out = tmp_path / "out"
     with pytest.raises(NoSpaceError, match=rf"no space left on {out} while writing checkpoint checkpoint-00000001: "
                                            r"[\d.]+ MB needed, 0\.0 MB free"):
@@ -100,16 +100,16 @@ def test_artifact_export_on_a_full_disk(model, images, tmp_path, monkeypatch):
 
 
 def test_translate_on_a_full_disk(model, images, tmp_path, monkeypatch, capsys):
-    import synfashion.atomic
+    import synfashion.fs.atomic
 
-    real = synfashion.atomic.write_bytes_atomic
+    real = synfashion.fs.atomic.write_bytes_atomic
 
     def full_disk(final, data, **kw):
         if str(final).endswith(".png"):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(final, data, **kw)
 
-    monkeypatch.setattr(synfashion.atomic, "write_bytes_atomic", full_disk)
+    monkeypatch.setattr(synfashion.fs.atomic, "write_bytes_atomic", full_disk)
     out = tmp_path / "translated"
     args = ["translate-images", "--model", str(model), "--input", str(images), "--output", str(out), "--steps", "4",
             "--strength", "0.5", "--no-progress"]

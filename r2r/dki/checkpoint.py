@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from synfashion.storage import disk_full_as_error, ensure_space
+from synfashion.fs.space import disk_full_as_error, ensure_space
 
 from .errors import DKIError
 

@@ -152,7 +152,7 @@ class NegativeTrainer(DKITrainer):
         return [EMBEDDING_FILE]
 
     def export(self) -> list[Path]:
-        from synfashion.atomic import atomic_path
+        from synfashion.fs.atomic import atomic_path
 
         path = self.out / EMBEDDING_FILE
         with atomic_path(path) as tmp:

@@ -10,7 +10,7 @@ picked whichever checkpoint had the highest step, whoever wrote it. The rules he
   `trainer_state.json`; only the files their save listed, or accelerate's own file names), the outputs in the run
   record's ledger whose size and sha256 still match, and `.r2r-dki/`. A file the user changed or put there stays;
 - a file at a path the run will write that is not ours is refused by name before any training;
-- the folder is locked for the run (synfashion.storage.folder_lock): one process holds it exclusively; the ranks
+- the folder is locked for the run (synfashion.fs.locks.folder_lock): one process holds it exclusively; the ranks
   of one multi-process run share it and each holds a slot of its own, so they never refuse each other while a
   second run is refused.
 
@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synfashion.filehash import file_sha256
+from synfashion.fs.filehash import file_sha256
 
 from .checkpoint import CHECKPOINTS, STATE_FILE, TMP_PREFIX, TrainerState
 from .errors import DKIError
@@ -100,7 +100,7 @@ class TrainingFolder:
         return data
 
     def _write_record(self, record: dict) -> None:
-        from synfashion.atomic import write_json_atomic
+        from synfashion.fs.atomic import write_json_atomic
 
         write_json_atomic(self.record_path, record)
 
@@ -292,7 +292,7 @@ class TrainingFolder:
 @contextlib.contextmanager
 def run_lock(out: str | Path, rank: int, world: int) -> Iterator[None]:
     """The folder lock of one process of a run: exclusive for a single process, a per-rank slot otherwise."""
-    from synfashion.storage import folder_lock
+    from synfashion.fs.locks import folder_lock
 
     if world == 1:
         with folder_lock(out, "DKI training run"):

@@ -162,7 +162,7 @@ class PositiveTrainer(DKITrainer):
         unet = self.trained_unet()
         state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
         state = {k: v.detach().float().cpu().contiguous() for k, v in state.items()}
-        from synfashion.atomic import atomic_path
+        from synfashion.fs.atomic import atomic_path
 
         with atomic_path(self.out / LORA_FILE) as tmp:  # diffusers writes the file in place
             StableDiffusionPipeline.save_lora_weights(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from synfashion.filehash import file_sha256
+from synfashion.fs.filehash import file_sha256
 
 from .checkpoint import STATE_FILE, TrainerState, checkpoint_problem, list_checkpoints, run_of
 from .errors import DKIError

@@ -288,7 +288,7 @@ class DKITrainer:
         existed = self.out.exists()
         decision = None
         try:
-            from synfashion.storage import disk_full_as_error
+            from synfashion.fs.space import disk_full_as_error
 
             with disk_full_as_error(self.out, what="the run record"):
                 decision = self._claim_folder()
@@ -666,8 +666,8 @@ class DKITrainer:
     def _write_outputs(self, result: TrainResult, split: dict | None = None) -> None:
         """Artifacts, loss curve, run record and card, each recorded as this run's (outdir.py); a full disk is
         one NoSpaceError naming the folder (the checkpoints are intact: `--resume` writes them again)."""
-        from synfashion.atomic import atomic_path, write_json_atomic
-        from synfashion.storage import disk_full_as_error, ensure_space
+        from synfashion.fs.atomic import atomic_path, write_json_atomic
+        from synfashion.fs.space import disk_full_as_error, ensure_space
 
         what = "the trained artifacts"
         with disk_full_as_error(self.out, self.export_bytes(), what=what):
@@ -691,7 +691,7 @@ class DKITrainer:
     def write_card(self, info) -> Path:
         """The model card (cards.model_card) written atomically as OUT/README.md."""
         from cards.model_card import render_dki_card
-        from synfashion.atomic import write_bytes_atomic
+        from synfashion.fs.atomic import write_bytes_atomic
 
         path = self.out / CARD_FILE
         write_bytes_atomic(path, render_dki_card(info).encode("utf-8"))

@@ -2,7 +2,7 @@
 
 Why one file: model weights (buffers too: BatchNorm statistics), the optimizer's tensors and the loop's state (epoch,
 step, history, and once the variant is done, its scores) are saved together, so a checkpoint is either the previous
-epoch's or the new one, never a mix; `synfashion.atomic` writes it to a temporary name and renames it. Everything is
+epoch's or the new one, never a mix; `synfashion.fs.atomic` writes it to a temporary name and renames it. Everything is
 safetensors: tensors as tensors, the rest as JSON in the file's metadata; nothing is pickled, so nothing is unpickled
 when a run continues. Randomness needs no saved state: the data order, the augmentation and torch's generator are
 re-seeded from (seed, epoch) at the start of every epoch. This module reads and writes that file only.
@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from synfashion.atomic import atomic_path
+from synfashion.fs.atomic import atomic_path
 
 from .config import DownstreamError
 

@@ -6,7 +6,7 @@ id and the settings' fingerprint (`OUT/.r2r-dki/run.json`), a ledger of every ou
 user changed or put there stays), and a file in the way of an output that is not ours refused by name before any
 training. What differs from DKI training: the same command again *continues* the run (no `--resume`: a comparison is
 defined by its settings, so the same settings mean the same run), and other settings are refused naming the
-differences. The folder is locked for the run (`synfashion.storage.folder_lock`); the ranks of one multi-process run
+differences. The folder is locked for the run (`synfashion.fs.locks.folder_lock`); the ranks of one multi-process run
 share it, each in its own slot. This module decides and records; it deletes only through `TrainingFolder`.
 """
 
@@ -53,7 +53,7 @@ def _short(value: object) -> str:
 @contextlib.contextmanager
 def run_lock(out: Path, rank: int, world: int) -> Iterator[None]:
     """This process's hold on the folder: exclusive for one process, a per-rank slot in a multi-process run."""
-    from synfashion.storage import folder_lock
+    from synfashion.fs.locks import folder_lock
 
     what = "downstream training run"
     if world == 1:

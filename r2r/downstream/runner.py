@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from synfashion.atomic import atomic_path, remove_stale_temps, write_bytes_atomic, write_json_atomic
-from synfashion.storage import disk_full_as_error
+from synfashion.fs.atomic import atomic_path, remove_stale_temps, write_bytes_atomic, write_json_atomic
+from synfashion.fs.space import disk_full_as_error
 from synfashion.taxonomy import CATEGORIES
 
 from ..progress import stderr_console, training_progress

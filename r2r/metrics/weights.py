@@ -224,7 +224,7 @@ def random_state_dict(spec: WeightSpec, seed: int = 0) -> dict[str, torch.Tensor
 
 def save_state_dict(state: dict[str, torch.Tensor], path: str | Path) -> str:
     """Write a state dict (safetensors by suffix, else torch's zip format) atomically; returns its sha256."""
-    from synfashion.atomic import write_bytes_atomic
+    from synfashion.fs.atomic import write_bytes_atomic
 
     path = Path(path)
     if path.suffix == ".safetensors":

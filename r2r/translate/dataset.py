@@ -41,7 +41,8 @@ from synfashion.build.state import check_apart
 from synfashion.build.staging import Staging
 from synfashion.manifest import Manifest, ManifestError
 from synfashion.schema import RECORD_FIELDS, infer_extra_features, translated_layout
-from synfashion.storage import disk_full_as_error, folder_lock
+from synfashion.fs.space import disk_full_as_error
+from synfashion.fs.locks import folder_lock
 
 from ..config import ModelSpec, RIGParams
 from .engine import Translator, decode_for_model, encode_png
@@ -282,7 +283,7 @@ class _Run:
         status = self.state.prepare(outputs, overwrite=job.overwrite, what="translated dataset",
                                     describe_difference=self.describe_difference, clean_temps=job.world_size == 1)
         if status != "finished":
-            from synfashion.atomic import write_json_atomic
+            from synfashion.fs.atomic import write_json_atomic
 
             write_json_atomic(self.state.dir / SETTINGS, self.identity)
         return status

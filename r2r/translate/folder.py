@@ -125,8 +125,9 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
         BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
     )
 
-    from synfashion.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
-    from synfashion.storage import disk_full_as_error, ensure_space, folder_lock
+    from synfashion.fs.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
+    from synfashion.fs.space import disk_full_as_error, ensure_space
+    from synfashion.fs.locks import folder_lock
 
     from .engine import BadOutputError, Translator, decode_for_model, encode_png
 

@@ -4,7 +4,7 @@
 (for the translated dataset's provenance: a folder's name and manifest fingerprint, a repo id pinned to its commit)
 and a picklable byte reader (key -> the image's original bytes) for the decode workers. Images are decoded the way
 `loaders` decodes them for training (EXIF orientation, CMYK, 16-bit, palette), never re-implemented here. Every
-path read from a manifest or a tar is checked by `synfashion.safepath`. Read-only.
+path read from a manifest or a tar is checked by `synfashion.fs.safepath`. Read-only.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synfashion.filehash import file_sha256
+from synfashion.fs.filehash import file_sha256
 from synfashion.manifest import MANIFEST, Manifest, ManifestError
-from synfashion.safepath import inside, key_problem, path_problem
+from synfashion.fs.safepath import inside, key_problem, path_problem
 from synfashion.schema import RENDERS_CONFIG, SPLITS
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from .. import __version__
-from ..atomic import write_bytes_atomic
+from ..fs.atomic import write_bytes_atomic
 from ..manifest import Manifest, ShardEntry, compute_counts
 from ..parallel import parallel_map
 from ..schema import RENDERS_CONFIG, Layout

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..atomic import write_json_atomic
+from ..fs.atomic import write_json_atomic
 from ..schema import RENDERS_CONFIG, RecordSchema
 from ..writers import ParquetShardWriter, WdsShardWriter
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..safepath import check_key
+from ..fs.safepath import check_key
 from ..schema import SPLITS, Layout, garment_key
 
 

@@ -22,7 +22,8 @@ from ..release.scan import Rejected, ScanConfig, ScanResult, file_stamp, open_re
 from ..release.scan_cache import load_scan_cache, save_scan_cache
 from ..schema import infer_extra_features, release_layout
 from ..splits import SplitAssignment, SplitConfig, assign_splits
-from ..storage import disk_full_as_error, ensure_space, folder_lock
+from ..fs.space import disk_full_as_error, ensure_space
+from ..fs.locks import folder_lock
 from ..writers import DEFAULT_ROW_GROUP_SIZE
 from .core import FORMATS, OutputSettings, PlannedBuild, assemble_manifest, finalize, write_outputs
 from .output_jobs import SourceChangedError

@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import write_bytes_atomic, write_json_atomic
-from ..safepath import inside, key_file
+from ..fs.atomic import write_bytes_atomic, write_json_atomic
+from ..fs.safepath import inside, key_file
 from .output_jobs import SourceChangedError
 
 FORMAT_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}

@@ -24,10 +24,10 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..atomic import TMP_MARK, write_bytes_atomic, write_json_atomic
-from ..filehash import file_sha256
+from ..fs.atomic import TMP_MARK, write_bytes_atomic, write_json_atomic
+from ..fs.filehash import file_sha256
 from ..manifest import MANIFEST, Manifest, ManifestError
-from ..safepath import path_problem
+from ..fs.safepath import path_problem
 
 STATE_DIR = ".synfashion-build"
 CARD = "README.md"

@@ -1,7 +1,7 @@
 """Bring a pushed dataset back: download one pinned commit into a folder, mirror deletions, then `verify`.
 
 The repo is written by whoever owns it, so its file listing is data: every listed path must be a plain relative
-path (`synfashion.safepath`), or the pull is refused naming the paths before anything is written. `formats` fetches
+path (`synfashion.fs.safepath`), or the pull is refused naming the paths before anything is written. `formats` fetches
 only some copies of the images (Parquet under data/, WebDataset tars under webdataset/); the card and manifest
 always come along.
 """
@@ -15,7 +15,7 @@ from huggingface_hub import HfApi
 from rich.console import Console
 
 from .. import __version__
-from ..safepath import path_problem
+from ..fs.safepath import path_problem
 from .errors import HubError, _Context, _hub_errors, _progress_bars, _token_source
 from .push import MANAGED_PREFIXES, REPO_TYPE
 

@@ -35,7 +35,7 @@ from huggingface_hub.utils.sha import git_hash
 from rich.console import Console
 
 from .. import __version__
-from ..filehash import file_sha256
+from ..fs.filehash import file_sha256
 from ..manifest import Manifest, ManifestError
 from .errors import (
     HubAuthError, HubError, HubRepoTypeError, LicenseGuardError, _Context, _hub_errors, _progress_bars, _token_source,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from huggingface_hub import HfApi, hf_hub_url
 
 from .. import __version__
-from ..safepath import path_problem
+from ..fs.safepath import path_problem
 from .errors import HubError, HubNotFoundError, _Context, _hub_errors, _token_source
 from .push import REPO_TYPE
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .imagecheck import DEFAULT_MAX_PIXELS, VALIDATION_LEVELS, ImageInfo, ImageRejected, inspect_image
 from ..parallel import parallel_map
-from ..safepath import key_problem, path_problem
+from ..fs.safepath import key_problem, path_problem
 from ..schema import DEFAULT_PATTERN, IMAGE_EXTENSIONS, RESERVED_COLUMNS, SIDECAR_NAMES, RenderRecord, make_key
 from ..taxonomy import VIEWS, UnknownCategoryError, normalize_category
 

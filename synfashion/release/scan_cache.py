@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .. import __version__
-from ..atomic import write_json_atomic
+from ..fs.atomic import write_json_atomic
 from .imagecheck import ImageInfo, ImageRejected
 from .scan import CheckResult, ScanConfig
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops
 
-from ..atomic import write_bytes_atomic
+from ..fs.atomic import write_bytes_atomic
 from ..parallel import parallel_map
 from .garments import N_VARIANTS, Geometry, View, draw_hardware, draw_marks, random_geometry, rasterize, sketch
 from .textures import make_fabric, stable_int, texture_kind

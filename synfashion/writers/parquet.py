@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_path
+from ..fs.atomic import atomic_path
 from .hashing import TailHasher
 
 DEFAULT_ROW_GROUP_SIZE = 100  # rows; small groups let the Hub viewer and streaming readers fetch little at a time

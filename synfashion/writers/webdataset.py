@@ -16,8 +16,8 @@ import json
 import tarfile
 from pathlib import Path
 
-from ..atomic import atomic_path
-from ..safepath import check_key
+from ..fs.atomic import atomic_path
+from ..fs.safepath import check_key
 from .hashing import HashingFile
 
 MTIME = 0
