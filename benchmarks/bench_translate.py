@@ -38,8 +38,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from r2r.pipeline import R2RPipeline  # noqa: E402
-from r2r.schedule import RIGSchedule  # noqa: E402
+from r2r.rig.pipeline import R2RPipeline  # noqa: E402
+from r2r.rig.schedule import RIGSchedule  # noqa: E402
 from r2r.tiny import (  # noqa: E402
     TinyModelConfig, build_pipeline, tokenizer_vocab, unet_config, vae_config, write_tokenizer,
 )

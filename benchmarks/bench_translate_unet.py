@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from r2r.cpu_conv import cpu_conv_im2col  # noqa: E402
+from r2r.rig.cpu_conv import cpu_conv_im2col  # noqa: E402
 from r2r.sd15 import SD15_UNET  # noqa: E402
 
 

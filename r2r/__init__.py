@@ -14,12 +14,12 @@ __version__ = "0.1.0"
 silence_harmless_warnings()
 
 _EXPORTS = {
-    "R2RPipeline": "r2r.pipeline", "R2RPipelineOutput": "r2r.pipeline", "RIGParams": "r2r.config",
+    "R2RPipeline": "r2r.rig.pipeline", "R2RPipelineOutput": "r2r.rig.pipeline", "RIGParams": "r2r.config",
     "ModelSpec": "r2r.config", "load_pipeline": "r2r.models", "model_identity": "r2r.models",
-    "load_negative_embedding": "r2r.models", "NonFiniteOutputError": "r2r.pipeline",
+    "load_negative_embedding": "r2r.models", "NonFiniteOutputError": "r2r.rig.pipeline",
     "ModelFileError": "r2r.model_files",
-    "TACConfig": "r2r.tac", "TACController": "r2r.tac", "TACAttnProcessor": "r2r.tac", "ForegroundMask": "r2r.tac",
-    "RIGSchedule": "r2r.schedule", "ddim_invert": "r2r.inversion",
+    "TACConfig": "r2r.rig.tac", "TACController": "r2r.rig.tac", "TACAttnProcessor": "r2r.rig.tac", "ForegroundMask": "r2r.rig.tac",
+    "RIGSchedule": "r2r.rig.schedule", "ddim_invert": "r2r.rig.inversion",
     "TinyModelConfig": "r2r.tiny", "save_tiny_model": "r2r.tiny",
     "TranslateJob": "r2r.translate", "translate_folder": "r2r.translate",
     "EvalJob": "r2r.evaluate",

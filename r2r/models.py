@@ -35,7 +35,7 @@ from .model_files import (
     resolve_lora,
     resolve_model,
 )
-from .pipeline import R2RPipeline
+from .rig.pipeline import R2RPipeline
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

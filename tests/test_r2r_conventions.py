@@ -11,7 +11,7 @@ from diffusers.callbacks import PipelineCallback
 from diffusers.image_processor import VaeImageProcessor
 
 from r2r.models import ModelSpec, load_pipeline
-from r2r.pipeline import R2RPipeline
+from r2r.rig.pipeline import R2RPipeline
 from r2r.tiny import save_tiny_model
 
 FAST = {"num_inference_steps": 8, "strength": 0.5, "negative_prompt": "cg render", "output_type": "pt"}  # k = 4

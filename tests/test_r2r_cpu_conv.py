@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from r2r.cpu_conv import cpu_conv_im2col
+from r2r.rig.cpu_conv import cpu_conv_im2col
 from r2r.models import ModelSpec, load_pipeline
 from r2r.tiny import save_tiny_model
 

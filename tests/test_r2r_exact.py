@@ -15,7 +15,7 @@ from r2r_reference import load_reference_pipe, reference_rig
 from safetensors.torch import save_file
 
 from r2r.models import ModelSpec, load_pipeline
-from r2r.tac import self_attention_layers
+from r2r.rig.tac import self_attention_layers
 from r2r.tiny import save_tiny_model
 
 MEAN_TOL = 1e-4  # per-pixel mean absolute difference in [0, 1] (REFERENCE_RIG.md: rounding noise ~1e-4)

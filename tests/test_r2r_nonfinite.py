@@ -12,7 +12,7 @@ from PIL import Image
 
 from r2r.cli import main
 from r2r.models import ModelSpec, load_pipeline
-from r2r.pipeline import NonFiniteOutputError
+from r2r.rig.pipeline import NonFiniteOutputError
 from r2r.tiny import TinyModelConfig, save_tiny_model
 
 FAST = ["--steps", "4", "--strength", "0.5", "--no-progress"]

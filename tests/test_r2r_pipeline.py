@@ -11,9 +11,9 @@ from diffusers import DDIMInverseScheduler, DDIMScheduler
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from r2r.models import ModelSpec, load_pipeline
-from r2r.pipeline import R2RPipeline, RIGParams
-from r2r.schedule import RIG_SCHEDULER_CONFIG, RIGSchedule, ddim_move
-from r2r.tac import self_attention_layers
+from r2r.rig.pipeline import R2RPipeline, RIGParams
+from r2r.rig.schedule import RIG_SCHEDULER_CONFIG, RIGSchedule, ddim_move
+from r2r.rig.tac import self_attention_layers
 from r2r.tiny import save_tiny_model
 
 FAST = {"num_inference_steps": 20, "strength": 0.5, "negative_prompt": "cg render"}  # k = 10 steps

@@ -6,8 +6,8 @@ import pytest
 import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler
 
-from r2r.inversion import ddim_invert
-from r2r.schedule import RIG_SCHEDULER_CONFIG, RIGSchedule, denoise_update, rig_scheduler
+from r2r.rig.inversion import ddim_invert
+from r2r.rig.schedule import RIG_SCHEDULER_CONFIG, RIGSchedule, denoise_update, rig_scheduler
 
 
 def test_schedule_matches_reference_rig():

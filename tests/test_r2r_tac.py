@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from r2r.tac import (
+from r2r.rig.tac import (
     ForegroundMask,
     SwapRows,
     TACAttnProcessor,

@@ -73,7 +73,7 @@ class Translator:
     def __call__(self, images: torch.Tensor, names: Sequence[str],
                  crop_to: Sequence[tuple[int, int]] | None = None) -> list[torch.Tensor]:
         """uint8 [N, 3, H, W] -> N uint8 [3, H, W] outputs (each cropped to `crop_to[i]` = (width, height))."""
-        from ..pipeline import NonFiniteOutputError
+        from ..rig.pipeline import NonFiniteOutputError
 
         x01 = images.float().div_(255.0)
         generators = [torch.Generator().manual_seed(self.seed) for _ in names]

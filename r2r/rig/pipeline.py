@@ -33,7 +33,7 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.loaders import StableDiffusionLoraLoaderMixin, TextualInversionLoaderMixin
 from diffusers.utils import BaseOutput, replace_example_docstring
 
-from .config import InversionOrder, RIGParams  # noqa: F401  (RIGParams re-exported)
+from ..config import InversionOrder, RIGParams  # noqa: F401  (RIGParams re-exported)
 from .cpu_conv import cpu_conv_im2col
 from .inversion import ddim_invert
 from .schedule import RIGSchedule, denoise_update, rig_scheduler
@@ -158,7 +158,7 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
 
     Build it from a loaded SD pipeline's components, or with `r2r.models.load_pipeline` (which also loads DKI
     artifacts). The `scheduler` argument is accepted so that `from_pretrained` on an SD folder works, but RIG always
-    uses its own DDIM configuration (`r2r.schedule.RIG_SCHEDULER_CONFIG`).
+    uses its own DDIM configuration (`r2r.rig.schedule.RIG_SCHEDULER_CONFIG`).
     """
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
@@ -188,7 +188,7 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
         with the folder checked first (r2r/model_files.py: missing folder, offline and uncached, .bin-only,
         truncated or renamed weights are one clear error). DKI artifacts: `load_lora_weights`, and
         `r2r.models.load_negative_embedding` (or diffusers' `load_textual_inversion` plus `negative_prompt=`)."""
-        from .model_files import loading, resolve_model
+        from ..model_files import loading, resolve_model
 
         name = str(pretrained_model_name_or_path)
         kwargs.setdefault("use_safetensors", True)

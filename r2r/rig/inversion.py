@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from .config import InversionOrder
+from ..config import InversionOrder
 from .schedule import RIGSchedule, inversion_update
 
 NoisePredictor = Callable[[torch.Tensor, int], torch.Tensor]
