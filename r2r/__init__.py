@@ -22,7 +22,7 @@ _EXPORTS = {
     "RIGSchedule": "r2r.rig.schedule", "ddim_invert": "r2r.rig.inversion",
     "TinyModelConfig": "r2r.tiny", "save_tiny_model": "r2r.tiny",
     "TranslateJob": "r2r.translate", "translate_folder": "r2r.translate",
-    "EvalJob": "r2r.evaluate",
+    "EvalJob": "r2r.evaluation.run",
 }
 __all__ = sorted(_EXPORTS)
 

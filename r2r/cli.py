@@ -19,8 +19,8 @@ from .cliargs import DefaultsHelpFormatter
 
 # Modules with a `register(subparsers)` function, in the order their commands are listed.
 COMMAND_MODULES: tuple[str, ...] = (
-    "r2r.translate", "r2r.evaluate", "r2r.report", "r2r.study", "r2r.study_results", "r2r.tiny", "r2r.dki.cli",
-    "r2r.dki.push_cli", "r2r.downstream.cli", "r2r.ablate",
+    "r2r.translate", "r2r.evaluation.run", "r2r.pages.report", "r2r.pages.study", "r2r.pages.study_results", "r2r.tiny", "r2r.dki.cli",
+    "r2r.dki.push_cli", "r2r.downstream.cli", "r2r.evaluation.ablate",
 )
 
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from r2r.ablate import AblateConfig, EvalSettings, Sweep, plan_variants
+from r2r.evaluation.ablate import AblateConfig, EvalSettings, Sweep, plan_variants
 from r2r.cli import main
 from r2r.config import ModelSpec, RIGParams
 from r2r.tiny import save_random_lora
@@ -92,18 +92,18 @@ def ablation(world):
 
 @contextlib.contextmanager
 def _counting_real_features():
-    """Counts how often the real photos' Inception features are computed (r2r.evaluate.real_features)."""
-    import r2r.evaluate
+    """Counts how often the real photos' Inception features are computed (r2r.evaluation.run.real_features)."""
+    import r2r.evaluation.run
 
     calls: list[str] = []
-    original = r2r.evaluate.real_features
+    original = r2r.evaluation.run.real_features
 
     def counted(job, *args, **kwargs):
         calls.append(str(job.out))
         return original(job, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(r2r.evaluate, "real_features", counted)
+        mp.setattr(r2r.evaluation.run, "real_features", counted)
         yield calls
 
 

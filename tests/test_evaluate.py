@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from r2r.cli import main
-from r2r.eval_inputs import plan_pairs
-from r2r.eval_table import csv_text, load_results, markdown
+from r2r.evaluation.inputs import plan_pairs
+from r2r.evaluation.table import csv_text, load_results, markdown
 from synfashion.schema import RenderRecord, make_key, renders_features, renders_row
 from synfashion.testing.fixtures import write_renders_folder
 
@@ -242,7 +242,7 @@ def test_a_source_subset_and_real_features_computed_once(world, tmp_path):
     untranslated, and real features computed once give the numbers evaluate computes itself."""
     from dataclasses import replace
 
-    from r2r.evaluate import EvalJob, evaluate, networks_for, real_features
+    from r2r.evaluation.run import EvalJob, evaluate, networks_for, real_features
 
     recs = world["records"]
     images = {rec.key: _png(i, scale=0.8) for i, (rec, _) in enumerate(recs[:2])}

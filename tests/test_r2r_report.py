@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from r2r.cli import main
-from r2r.eval_inputs import list_outputs
-from r2r.report import pairs
+from r2r.evaluation.inputs import list_outputs
+from r2r.pages.report import pairs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
@@ -134,7 +134,7 @@ def _scores(path: Path) -> dict:
 
 
 def test_report_of_evaluations_pictures_first_sorted_scored_escaped_and_movable(evaluated, tmp_path):
-    from r2r.eval_inputs import NativeImage
+    from r2r.evaluation.inputs import NativeImage
     from test_evaluate import _records
 
     from eval_world import OTHER

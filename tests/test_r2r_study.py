@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from r2r.cli import main
-from r2r.study import QUESTIONS, VOTES_FORMAT
+from r2r.pages.study import QUESTIONS, VOTES_FORMAT
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 

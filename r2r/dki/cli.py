@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from r2r.cliargs import deprecated_alias
+from ..cliargs import deprecated_alias
 
 from .config import LR_SCHEDULERS, STYLE_TEMPLATES, DataConfig, NegativeConfig, PositiveConfig, RunConfig, TrainConfig
 
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m r2r.dki.cli train-...` (and `accelerate launch -m r2r.dki.cli ...`) with `r2r`'s error handling."""
     import sys
 
-    from r2r.cli import build_parser, run_command
+    from ..cli import build_parser, run_command
 
     try:
         return run_command(build_parser(("r2r.dki.cli",)).parse_args(argv))

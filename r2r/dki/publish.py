@@ -78,7 +78,7 @@ def _card_license(card: Path) -> str | None:
 
 def _check_artifacts(folder: Path, names: set[str]) -> None:
     """The loaders' own checks (r2r/model_files.py): safetensors only, complete, floating point, finite."""
-    from r2r.model_files import ModelFileError, check_pipeline_folder, read_embedding, resolve_lora
+    from ..model_files import ModelFileError, check_pipeline_folder, read_embedding, resolve_lora
 
     try:
         if "learned_embeds.safetensors" in names:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from r2r.cliargs import add_parser
+from ..cliargs import add_parser
 
 
 def _cmd_push_model(args: argparse.Namespace) -> int:

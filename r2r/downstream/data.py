@@ -86,7 +86,7 @@ def _is_local(source: str) -> bool:
 
 
 def _looks_like_path(source: str) -> bool:
-    from r2r.model_files import looks_like_path
+    from ..model_files import looks_like_path
 
     return looks_like_path(source)
 

@@ -19,8 +19,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from r2r.dki.errors import DKIError
-from r2r.dki.outdir import LOCKS, STATE_DIR, Decision, TrainingFolder
+from ..dki.errors import DKIError
+from ..dki.outdir import LOCKS, STATE_DIR, Decision, TrainingFolder
 
 from .config import DownstreamError
 

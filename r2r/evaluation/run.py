@@ -100,7 +100,7 @@ def networks_for(job: EvalJob) -> Networks:
 
 def load_networks(job: EvalJob, device) -> tuple[object, object, dict]:
     """(InceptionFeatures, LPIPS, weight records) on `device`."""
-    from .metrics import ALEXNET, INCEPTION, LPIPS, LPIPS_ALEX_HEADS, InceptionFeatures, load_weights, random_weights
+    from ..metrics import ALEXNET, INCEPTION, LPIPS, LPIPS_ALEX_HEADS, InceptionFeatures, load_weights, random_weights
 
     records, loaded = {}, {}
     for n, (name, spec, given) in enumerate((("inception", INCEPTION, job.inception_weights),
@@ -145,8 +145,8 @@ def run_pairs(plan, inception, lpips, ssim_config, job: EvalJob, device, bar) ->
     """Inception features of every translated image, LPIPS and SSIM of every pair, in batches."""
     import torch
 
-    from .eval_inputs import PairImages
-    from .metrics import ssim
+    from .inputs import PairImages
+    from ..metrics import ssim
 
     res = PairResults()
     loader = torch.utils.data.DataLoader(
@@ -214,7 +214,7 @@ def real_features(job: EvalJob, networks: Networks, *, progress: bool = True, re
     import torch
     from rich.console import Console
 
-    from .eval_inputs import open_real
+    from .inputs import open_real
 
     real_set = real_set or open_real(job.real, job.real_split)
     with torch.inference_mode(), _progress(Console(stderr=True), progress) as bar:
@@ -233,7 +233,7 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def _kid_entry(real, fake, job: EvalJob) -> dict:
-    from .metrics import KIDConfig, kid_subsets
+    from ..metrics import KIDConfig, kid_subsets
 
     if fake.shape[0] < 2 or real.shape[0] < 2:
         return {"kid": None, "kid_std": None, "kid_x1000": None, "kid_std_x1000": None, "kid_subset_size": None,
@@ -255,7 +255,7 @@ def _summary(indices: list[int], pos: dict, res: PairResults, real, fake, job: E
 
 
 def protocol(job: EvalJob, weights: dict, ssim_config, resized: int) -> dict:
-    from .eval_inputs import RESIZE_METHOD
+    from .inputs import RESIZE_METHOD
 
     random = any(w["sha256"] == "random" for w in weights.values())
     return {
@@ -314,7 +314,7 @@ def _versions() -> dict:
     import numpy
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     return {"r2r": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version()}
@@ -351,8 +351,8 @@ def evaluate(job: EvalJob, *, progress: bool = True, networks: Networks | None =
 
     from synfashion.fs.atomic import write_json_atomic
 
-    from .eval_inputs import open_real, plan_pairs
-    from .metrics import SSIMConfig
+    from .inputs import open_real, plan_pairs
+    from ..metrics import SSIMConfig
 
     for target in (job.out, job.features_out):
         if target is not None and target.exists() and not job.overwrite:
@@ -514,7 +514,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
-    from .eval_table import register as register_table
+    from .table import register as register_table
 
     register_table(subparsers)
 

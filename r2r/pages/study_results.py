@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cliargs import add_parser
-from .eval_table import md_cell, write_output
+from ..cliargs import add_parser
+from ..evaluation.table import md_cell, write_output
 from .study import QUESTIONS, VOTES_FORMAT
 
 RESULTS_FORMAT = "r2r-study-results/1"

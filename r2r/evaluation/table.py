@@ -18,7 +18,7 @@ COLUMNS = ("method", "category", "n", "kid_x1000", "kid_std_x1000", "lpips", "lp
 
 
 def load_results(paths: list[Path]) -> list[dict]:
-    from .evaluate import FORMAT
+    from .run import FORMAT
 
     out = []
     for path in paths:

@@ -35,7 +35,7 @@ from synfashion.manifest import MANIFEST, Manifest
 from synfashion.fs.safepath import path_problem
 from synfashion.schema import IMAGE_EXTENSIONS, SPLITS
 
-from .page_images import PAGE_SUBDIRS
+from ..pages.images import PAGE_SUBDIRS
 
 # What `r2r report` writes into a translation output folder: not outputs of the method.
 REPORT_FILES = frozenset({"report.png", "report.html"})

@@ -28,9 +28,9 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from synfashion.fs.atomic import atomic_path, write_bytes_atomic
 
-from .cliargs import add_parser
-from .page_images import FORMATS, SUBDIR, PictureFolder, PictureSettings, fit
-from .quiet import quiet_dataset_bars
+from ..cliargs import add_parser
+from .images import FORMATS, SUBDIR, PictureFolder, PictureSettings, fit
+from ..quiet import quiet_dataset_bars
 
 REPORT_HTML = "report.html"
 REPORT_PNG = "report.png"
@@ -126,8 +126,8 @@ def _evaluation_rows(evals, keys: list[str]) -> Iterator[Row]:
 
 
 def content_from_evaluations(paths: list[Path], settings: ReportSettings) -> ReportContent:
-    from .eval_results import load_evaluations
-    from .eval_table import HEADERS, _display, differences, notes, rows
+    from ..evaluation.results import load_evaluations
+    from ..evaluation.table import HEADERS, _display, differences, notes, rows
 
     evals = load_evaluations(paths)
     for e in evals:
@@ -200,7 +200,7 @@ def _folder_rows(found: list[tuple[Path, Path]], output_dir: Path) -> Iterator[R
 
 
 def content_from_folder(input_dir: Path, output_dir: Path, settings: ReportSettings) -> ReportContent:
-    from .translate.folder import RUN_RECORD
+    from ..translate.folder import RUN_RECORD
 
     if settings.sort != "key":
         raise ValueError(f"--sort {settings.sort} needs `r2r evaluate` results: a translate-images folder has no "
@@ -323,7 +323,7 @@ def write_report(content: ReportContent, out: Path, settings: ReportSettings = R
     """`out/report.html`, `out/report.png` and the pictures under `out/report_files/`; returns the two paths."""
     from synfashion.fs.locks import folder_lock
 
-    from .page_images import as_pil
+    from .images import as_pil
 
     out = Path(out)
     with folder_lock(out, "r2r report"):

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from synfashion.fs.atomic import write_bytes_atomic, write_json_atomic
 
-from .cliargs import add_parser
-from .page_images import FORMATS, STUDY_SUBDIR, PictureFolder, PictureSettings
-from .quiet import quiet_dataset_bars
+from ..cliargs import add_parser
+from .images import FORMATS, STUDY_SUBDIR, PictureFolder, PictureSettings
+from ..quiet import quiet_dataset_bars
 
 STUDY_FORMAT = "r2r-study/1"
 VOTES_FORMAT = "r2r-study-votes/1"
@@ -103,8 +103,8 @@ def write_study(paths: list[Path], out: Path, settings: StudySettings = StudySet
     """`out/index.html` (the page), `out/study.json` (what was drawn) and the pictures; returns study.json's data."""
     from synfashion.fs.locks import folder_lock
 
-    from .eval_results import load_evaluations
-    from .study_template import render
+    from ..evaluation.results import load_evaluations
+    from .template import render
 
     if len(paths) < 2:
         raise ValueError("give at least two `r2r evaluate` JSON files: the reference (first) and a method to "

@@ -22,11 +22,11 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from .cliargs import add_parser
-from .config import ModelSpec, RIGParams
-from .progress import stderr_console
-from .translate.record import differences
-from .translate.sizes import SizePolicy
+from ..cliargs import add_parser
+from ..config import ModelSpec, RIGParams
+from ..progress import stderr_console
+from ..translate.record import differences
+from ..translate.sizes import SizePolicy
 
 FORMAT = "r2r-ablate/1"
 RECORD = "ablation.json"  # OUT's record: written first (an OUT without it is not ours), completed last
@@ -118,7 +118,7 @@ class EvalSettings:
 
     def job(self, translated: Path, out: Path, method: str, split: str, source_keys: tuple[str, ...],
             num_workers: int):
-        from .evaluate import EvalJob
+        from .run import EvalJob
 
         return EvalJob(  # every field here is one of EvalJob's, by the same name
             **asdict(self), translated=translated, out=out, split=split, method=method, num_workers=num_workers,
@@ -208,7 +208,7 @@ def variant_settings(v: Variant) -> dict:
 def _negative_token(spec: ModelSpec) -> str:
     if spec.negative_token:
         return spec.negative_token
-    from .models import read_embedding_file
+    from ..models import read_embedding_file
 
     return read_embedding_file(spec.negative_embedding)[0]
 
@@ -293,7 +293,7 @@ class AblateReport:
 
 def _settings(config: AblateConfig, source_ref) -> dict:
     """Everything the outputs depend on but the variant list: a rerun into OUT must match it (see _check_out)."""
-    from .translate.dataset import public_identity
+    from ..translate.dataset import public_identity
 
     return _plain({
         "source": {k: v for k, v in source_ref.as_dict().items() if k not in ("path", "name")},
@@ -376,9 +376,9 @@ def _protocol_key(protocol: dict) -> dict:
 def _eval_status(path: Path, v: Variant, job, networks, fingerprint: str) -> tuple[str | None, dict | None]:
     """(None, result) to reuse `path`; (why it is recomputed, None) otherwise. A file there that ablate did not write
     for this variant is refused, never replaced."""
-    from .evaluate import FORMAT as EVAL_FORMAT
-    from .evaluate import protocol, source_subset_record
-    from .metrics import SSIMConfig
+    from .run import FORMAT as EVAL_FORMAT
+    from .run import protocol, source_subset_record
+    from ..metrics import SSIMConfig
 
     if not path.exists():
         return "missing", None
@@ -416,10 +416,10 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
     from synfashion.fs.space import disk_full_as_error
     from synfashion.fs.locks import folder_lock
 
-    from .eval_inputs import open_real
-    from .evaluate import RANDOM_WARNING, evaluate, networks_for, problem_count, real_features, source_subset_record
-    from .translate.dataset import DatasetJob, translate_dataset
-    from .translate.source import open_source
+    from .inputs import open_real
+    from .run import RANDOM_WARNING, evaluate, networks_for, problem_count, real_features, source_subset_record
+    from ..translate.dataset import DatasetJob, translate_dataset
+    from ..translate.source import open_source
 
     console = stderr_console()
     variants, left_out = plan_variants(config)
@@ -517,7 +517,7 @@ def _variants_markdown(report: AblateReport) -> str:
 def _write_table(config: AblateConfig, report: AblateReport) -> None:
     from synfashion.fs.atomic import write_bytes_atomic
 
-    from .eval_table import csv_text, load_results, markdown, print_rich
+    from .table import csv_text, load_results, markdown, print_rich
 
     results = load_results([r.eval_json for r in report.variants])
     print_rich(results, config.per_category)
@@ -529,7 +529,7 @@ def _write_table(config: AblateConfig, report: AblateReport) -> None:
 
 # --------------------------------------------------------------------------------------------------- CLI
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from .translate.cli import add_model_arguments, add_rig_arguments
+    from ..translate.cli import add_model_arguments, add_rig_arguments
 
     p = add_parser(
         subparsers, "ablate", help="the paper's ablation table: each variant translated and scored on the same images",
@@ -565,7 +565,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--num-workers", type=int, default=2, help="image decoding processes")
     e = p.add_argument_group("evaluation (r2r evaluate)")
     e.add_argument("--real", required=True, help="real photos: image folder, built folder or Hub dataset id")
-    from .evaluate import add_metric_arguments
+    from .run import add_metric_arguments
 
     add_metric_arguments(e)
     e.add_argument("--eval-device", default="auto", help="device of the metric networks: auto (cuda when "
@@ -580,7 +580,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> AblateConfig:
     from synfashion.cliutil import parse_size
 
-    from .translate.cli import model_spec, rig_params, size_policy
+    from ..translate.cli import model_spec, rig_params, size_policy
 
     evaluation = EvalSettings(
         real=args.real, real_split=args.real_split, inception_weights=args.inception_weights,

@@ -43,7 +43,7 @@ class Evaluation:
         """Pair the translated images with their sources again, as `r2r evaluate` did."""
         if self._pairs is not None:
             return
-        from .eval_inputs import PairImages, plan_pairs
+        from .inputs import PairImages, plan_pairs
 
         inputs, settings = self.data["inputs"], self.data.get("settings", {})
         given = {"translated": inputs["translated"], "source": settings.get("source"),
@@ -90,7 +90,7 @@ def _number(value, where: str) -> float | None:
 
 def load_evaluation(path: Path) -> Evaluation:
     """One `r2r evaluate` JSON, checked enough that a bad file is one clear error naming it."""
-    from .evaluate import FORMAT
+    from .run import FORMAT
 
     path = Path(path)
     try:
