@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     from r2r.config import ModelSpec, RIGParams
     from r2r.translate.dataset import DatasetJob, translate_dataset
     from r2r.translate.engine import SizePolicy, Translator, decode_for_model
-    from r2r.translate.source import open_source
+    from loaders.sources import open_records
     from synfashion.verify import verify_dataset
 
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     spec = ModelSpec(model=str(model), dtype=args.dtype, device=args.device)
     params = RIGParams(num_inference_steps=args.steps, strength=args.strength)
-    src = open_source(source, ("test",))
+    src = open_records(source, ("test",))
     # the source holds a multiple of 80 renders (20 categories x 4 views): both paths take the same `--images` of
     # them, chosen as translate-dataset's --limit chooses (lowest keyed hash)
     chosen = eval_subset_keys(((s["key"], s["split"]) for s in src.samples), args.images, 0)

@@ -246,6 +246,16 @@ class SynFashionDataset(torch.utils.data.Dataset):
         state["_images"] = None
         return state
 
+    def column_values(self, names: Sequence[str]) -> dict[str, list]:
+        """name -> the values of the selected samples, in index order, for each of `names` the data has (a small
+        metadata column such as sha256, width or source_path; never the images)."""
+        present = [n for n in names if n in self.ds.column_names]
+        if not present:
+            return {}
+        table = self.ds.select_columns(present)
+        values = (table.select(self.indices) if len(self.indices) != len(self.ds) else table).to_dict()
+        return {n: values[n] for n in present}
+
     def _image_bytes(self, row: int) -> bytes | None:
         if self._images is None:
             self._images = _ArrowImageColumn.open(self.ds)

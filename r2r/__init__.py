@@ -17,7 +17,7 @@ _EXPORTS = {
     "R2RPipeline": "r2r.rig.pipeline", "R2RPipelineOutput": "r2r.rig.pipeline", "RIGParams": "r2r.config",
     "ModelSpec": "r2r.config", "load_pipeline": "r2r.models", "model_identity": "r2r.models",
     "load_negative_embedding": "r2r.models", "NonFiniteOutputError": "r2r.rig.pipeline",
-    "ModelFileError": "r2r.model_files",
+    "ModelFileError": "r2r.models",
     "TACConfig": "r2r.rig.tac", "TACController": "r2r.rig.tac", "TACAttnProcessor": "r2r.rig.tac", "ForegroundMask": "r2r.rig.tac",
     "RIGSchedule": "r2r.rig.schedule", "ddim_invert": "r2r.rig.inversion",
     "TinyModelConfig": "r2r.tiny", "save_tiny_model": "r2r.tiny",

@@ -26,7 +26,7 @@ def test_hub_model_identity_does_not_depend_on_what_the_cache_held(tmp_path, mon
     without a commit), so a first run on a cold cache and its rerun on the warm one record the same model."""
     from huggingface_hub import constants
 
-    from r2r import model_files
+    from r2r.models import resolve as model_files
     from r2r.config import ModelSpec
     from r2r.translate.dataset import public_identity
 

@@ -264,7 +264,7 @@ def test_cli_push_then_stock_diffusers_and_r2r_load_the_repo_ids(trained, client
     # the server is gone: offline (as conftest runs this process), the same ids load from that cache
     from huggingface_hub import constants
 
-    from r2r import model_files
+    from r2r.models import resolve as model_files
     from r2r.models import ModelSpec, load_pipeline, model_identity
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)

@@ -149,7 +149,7 @@ def test_translate_dataset_refuses_a_source_whose_key_is_a_path_and_writes_nothi
 
 
 def test_a_tar_source_whose_json_names_another_key_is_refused(built_dataset, tmp_path):
-    from r2r.translate.source import SourceError, open_source
+    from loaders.sources import SourceError, open_records
 
     tars = tmp_path / "tars"
     tars.mkdir()
@@ -166,12 +166,12 @@ def test_a_tar_source_whose_json_names_another_key_is_refused(built_dataset, tmp
         for m, data in members:
             tf.addfile(m, io.BytesIO(data))
     with pytest.raises(SourceError, match=r"says its key is '\.\./\.\./pwned', not the member's"):
-        open_source(tars, ["test"])
+        open_records(tars, ["test"])
     assert not list(tmp_path.rglob("pwned*"))
 
 
 def test_a_tar_source_without_sha256_or_category_is_one_line(built_dataset, tmp_path):
-    from r2r.translate.source import SourceError, open_source
+    from loaders.sources import SourceError, open_records
 
     tars = tmp_path / "tars"
     tars.mkdir()
@@ -184,7 +184,7 @@ def test_a_tar_source_without_sha256_or_category_is_one_line(built_dataset, tmp_
                 m.size = len(data)
             dst.addfile(m, io.BytesIO(data))
     with pytest.raises(SourceError, match=r"\.json has no sha256"):
-        open_source(tars, ["test"])
+        open_records(tars, ["test"])
 
 
 # ----------------------------------------------------------------------------------------------- ownership

@@ -13,7 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from r2r.cli import main
-from r2r.model_files import ModelFileError, check_safetensors, looks_like_path
+from r2r.models import ModelFileError, check_safetensors, looks_like_path
 from r2r.tiny import TinyModelConfig, save_tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py

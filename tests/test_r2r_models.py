@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from r2r import model_files
+from r2r.models import resolve as model_files
 from r2r.models import ModelSpec, load_pipeline, model_identity, read_embedding_file
 from r2r.rig.pipeline import R2RPipeline
 from r2r.tiny import save_tiny_model

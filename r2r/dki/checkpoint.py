@@ -94,7 +94,7 @@ def checkpoint_problem(path: str | Path) -> str | None:
     pickle is never loaded). What only a load can find (e.g. a zip whose pickle `weights_only` refuses) is
     caught when the trainer loads it.
     """
-    from ..model_files import ModelFileError, check_safetensors
+    from ..models import ModelFileError, check_safetensors
 
     path = Path(path)
     try:

@@ -32,19 +32,18 @@ from loaders import (
     HFImageDataset,
     ImageFolderDataset,
     ImageTransform,
-    LoaderConfig,
     LoaderError,
     Selection,
     TransformConfig,
     collate,
-    synfashion_dataset,
     to_float,
 )
+from loaders.sources import SYNFASHION_COLUMNS, DatasetRef, open_images
+from synfashion.hub.refs import RefError, looks_like_path
 
 from .config import DataConfig
 from .errors import DKIError
 
-SYNFASHION_COLUMNS = frozenset({"key", "category", "view", "project"})
 _SIZE_ERRORS_SHOWN = 5
 _ORDER_STREAM = 0x5EED  # generator stream of a share's per-epoch visiting order
 
@@ -97,71 +96,49 @@ def transform_config(cfg: DataConfig, *, for_cache: bool) -> TransformConfig:
     )
 
 
-def _is_synfashion_build(path: Path) -> bool:
-    return (path / "manifest.json").is_file() or (path / "data" / "renders").is_dir()
+_FORCED = {"folder": "images", "synfashion": "built", "datasets": "datasets"}  # --source-type -> loaders' kinds
+_KINDS = {"images": "folder", "built": "synfashion", "hub": "synfashion", "datasets": "datasets"}
 
 
 def open_source(cfg: DataConfig, *, seed: int = 0, for_cache: bool | None = None) -> ImageSource:
-    """Open `cfg.source` as a map-style dataset through `loaders`; raise DKIError if it is empty or unreadable."""
+    """Open `cfg.source` as a map-style dataset through `loaders.sources` (the one way a dataset is opened); raise
+    DKIError if it is empty or unreadable."""
     for_cache = (cfg.cache_latents and cfg.deterministic) if for_cache is None else for_cache
     tf = CheckedTransform(transform_config(cfg, for_cache=for_cache), cfg.min_side)
     on_error = "skip" if cfg.skip_bad_images else "raise"
-    path = Path(cfg.source)
-    if not path.exists() and (path.is_absolute() or cfg.source.startswith((".", "~"))):
-        raise DKIError(f"training source {cfg.source} does not exist (a local path; Hub ids look like 'owner/name')")
-    kind = cfg.kind
-    if kind == "auto":
-        kind = ("synfashion" if _is_synfashion_build(path) else "folder") if path.is_dir() else "datasets"
-    filters = {k: v for k, v in (("split", cfg.split), ("categories", cfg.categories), ("views", cfg.views)) if v}
     try:
-        if kind == "folder":
-            if cfg.categories or cfg.views:
-                raise DKIError(f"{path}: --category/--view filter SynFashion sources; {path} is a plain image folder")
-            captions = "none" if cfg.captions == "none" else ("auto" if cfg.captions == "auto" else Path(cfg.captions))
-            ds = ImageFolderDataset(path, transform=tf, captions=captions, caption_column=cfg.caption_column,
-                                    seed=seed, on_error=on_error)
-            src = ImageSource(ds, f"image folder {path}", "folder", synfashion=False, filters={})
-            _check_folder_sizes(ds, cfg.min_side)
-        else:
-            src = _open_dataset(cfg, kind, tf, seed, on_error, filters)
+        ref = DatasetRef.parse(cfg.source, kind=_FORCED.get(cfg.kind))
+    except RefError as e:
+        if looks_like_path(cfg.source):
+            raise DKIError(f"training source {cfg.source} does not exist (a local path; Hub ids look like "
+                           "'owner/name')") from None
+        raise DKIError(f"cannot open {cfg.source!r} as a dataset: {e}") from None
+    filters = {k: v for k, v in (("split", cfg.split), ("categories", cfg.categories), ("views", cfg.views)) if v}
+    if ref.kind == "images" and (cfg.categories or cfg.views):
+        raise DKIError(f"{ref.path}: --category/--view filter SynFashion sources; {ref.path} is a plain image folder")
+    captions = "none" if cfg.captions == "none" else ("auto" if cfg.captions == "auto" else Path(cfg.captions))
+    selection = Selection(split=cfg.split, categories=cfg.categories, views=cfg.views)
+    try:
+        ds = open_images(ref, None if ref.kind == "images" else cfg.split, tf, on_error=on_error, seed=seed,
+                         selection=selection, captions=captions, caption_column=cfg.caption_column,
+                         image_column=cfg.image_column)
     except LoaderError as e:
         raise DKIError(str(e)) from None
+    hub_id = ref.repo_id if ref.kind == "hub" else (None if ref.local else cfg.source)
+    if isinstance(ds, ImageFolderDataset):
+        src = ImageSource(ds, f"image folder {ref.path}", "folder", synfashion=False, filters={})
+        _check_folder_sizes(ds, cfg.min_side)
+    elif isinstance(ds, HFImageDataset):
+        if cfg.categories or cfg.views:
+            raise DKIError(f"{cfg.source}: --category/--view need SynFashion columns {sorted(SYNFASHION_COLUMNS)}")
+        src = ImageSource(ds, f"datasets {cfg.source} [{cfg.split}]", "datasets", False, hub_id, {"split": cfg.split})
+    else:
+        _check_synfashion_sizes(ds, cfg.min_side)
+        src = ImageSource(ds, f"SynFashion {cfg.source} [{cfg.split}]", "synfashion", True, hub_id, filters)
     if len(src) == 0:
-        shown = f" with {filters}" if filters and kind != "folder" else ""
+        shown = f" with {filters}" if filters and src.kind != "folder" else ""
         raise DKIError(f"no training images in {src.description}{shown}; check the source and its filters")
     return src
-
-
-def _open_dataset(cfg: DataConfig, kind: str, tf: ImageTransform, seed: int, on_error: str,
-                  filters: dict) -> ImageSource:
-    import datasets
-
-    path = Path(cfg.source)
-    hub_id = None if path.exists() else cfg.source
-    if kind == "synfashion":
-        selection = Selection(split=cfg.split, categories=cfg.categories, views=cfg.views)
-        ds = synfashion_dataset(cfg.source, selection, tf, LoaderConfig(seed=seed, on_error=on_error))
-        _check_synfashion_sizes(ds, cfg.min_side)
-        return ImageSource(ds, f"SynFashion {cfg.source} [{cfg.split}]", "synfashion", True, hub_id, filters)
-    try:
-        raw = datasets.load_dataset(cfg.source, split=cfg.split)
-    except Exception as e:  # FileNotFoundError, DatasetNotFoundError, ValueError (unknown split), offline errors
-        raise DKIError(f"cannot open {cfg.source!r} (split {cfg.split!r}) as a datasets dataset: {e}") from None
-    if SYNFASHION_COLUMNS <= set(raw.column_names):
-        selection = Selection(split=cfg.split, categories=cfg.categories, views=cfg.views)
-        ds = synfashion_dataset(raw, selection, tf, LoaderConfig(seed=seed, on_error=on_error))
-        _check_synfashion_sizes(ds, cfg.min_side)
-        return ImageSource(ds, f"SynFashion {cfg.source} [{cfg.split}]", "synfashion", True, hub_id, filters)
-    if cfg.categories or cfg.views:
-        raise DKIError(f"{cfg.source}: --category/--view need SynFashion columns {sorted(SYNFASHION_COLUMNS)}")
-    caption_column = cfg.caption_column
-    if caption_column is None and cfg.captions == "auto":
-        caption_column = next((c for c in ("text", "caption") if c in raw.column_names), None)
-    if cfg.captions == "none":
-        caption_column = None
-    ds = HFImageDataset(raw, image_column=cfg.image_column, caption_column=caption_column, transform=tf, seed=seed,
-                        on_error=on_error, name=f"{cfg.source}[{cfg.split}]")
-    return ImageSource(ds, f"datasets {cfg.source} [{cfg.split}]", "datasets", False, hub_id, {"split": cfg.split})
 
 
 def _too_small(items: list[tuple[str, int, int]], min_side: int, where: str) -> None:
@@ -188,12 +165,9 @@ def _check_folder_sizes(ds: ImageFolderDataset, min_side: int) -> None:
 
 
 def _check_synfashion_sizes(ds, min_side: int) -> None:
-    table = getattr(ds, "ds", None)
-    indices = getattr(ds, "indices", None)
-    if table is None or indices is None or not {"width", "height"} <= set(table.column_names):
+    meta = ds.column_values(("width", "height", "source_path", "key"))
+    if not {"width", "height"} <= set(meta):
         return  # the transform still refuses small images one by one
-    cols = table.select_columns([c for c in ("width", "height", "source_path", "key") if c in table.column_names])
-    meta = cols.select(indices).to_dict() if len(indices) != len(table) else cols.to_dict()
     names = meta.get("source_path") or meta.get("key")
     _too_small(list(zip(names, meta["width"], meta["height"])), min_side, ds.name)
 

@@ -66,10 +66,10 @@ class TrainableTokens(torch.nn.Module):
 
 
 def read_embedding(path: str | Path, width: int | None = None) -> tuple[str, torch.Tensor]:
-    """(token, [K, D]) of a `{token: tensor}` safetensors file, checked as translation checks it (r2r/model_files.py:
+    """(token, [K, D]) of a `{token: tensor}` safetensors file, checked as translation checks it (r2r/models/check.py:
     never a pickle, complete, floating point, finite, not empty); errors name the file and the width expected."""
-    from ..model_files import ModelFileError
-    from ..model_files import read_embedding as read_checked
+    from ..models import ModelFileError
+    from ..models import read_embedding as read_checked
 
     path = Path(path)
     if not path.is_file():

@@ -6,7 +6,7 @@ re-hashed against that record first: the safetensors artifacts (`learned_embeds.
 `load_lora_weights` and `from_pretrained` look for), the model card README.md, the loss curve and the training
 record. Never the run's private state (`.r2r-dki/`), and checkpoints (`checkpoints/`, whose optimizer and RNG states
 are torch.save pickles) or TensorBoard logs only when asked. A file changed since training, a run that has not
-finished, an artifact that fails the loaders' checks (r2r/model_files.py) or a card without `license:` is refused
+finished, an artifact that fails the loaders' checks (r2r/models/check.py) or a card without `license:` is refused
 before anything is sent.
 
 The commit itself is synfashion's (`synfashion.hub.push.push_files`): private by default, `--public` prints a licence
@@ -77,8 +77,8 @@ def _card_license(card: Path) -> str | None:
 
 
 def _check_artifacts(folder: Path, names: set[str]) -> None:
-    """The loaders' own checks (r2r/model_files.py): safetensors only, complete, floating point, finite."""
-    from ..model_files import ModelFileError, check_pipeline_folder, read_embedding, resolve_lora
+    """The loaders' own checks (r2r/models/check.py): safetensors only, complete, floating point, finite."""
+    from ..models import ModelFileError, check_pipeline_folder, read_embedding, resolve_lora
 
     try:
         if "learned_embeds.safetensors" in names:

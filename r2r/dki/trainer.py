@@ -81,7 +81,7 @@ def load_components(model: str, revision: str | None = None) -> Components:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    from ..model_files import ModelFileError, loading, resolve_model
+    from ..models import ModelFileError, loading, resolve_model
 
     try:  # the files are checked first: missing folder, offline and uncached, .bin only, renamed or truncated
         local = resolve_model(model, revision)

@@ -84,7 +84,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
 
 
 def _open(path: Path, *, tensors: bool) -> Checkpoint:
-    from ..model_files import ModelFileError, check_safetensors
+    from ..models import ModelFileError, check_safetensors
 
     hint = "delete it to train this variant again from the start, or pass --overwrite"
     try:

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import torch.utils.data
 
-from loaders import ImageFolderDataset, ImageTransform, LoaderConfig, LoaderError, Selection, TransformConfig
+from loaders import ImageFolderDataset, ImageTransform, LoaderError, TransformConfig
 from loaders.folder import METADATA_NAMES, read_captions
-from loaders.hf import synfashion_dataset
+from loaders.sources import DatasetRef, open_images
+from synfashion.hub.refs import RefError
 from synfashion.taxonomy import CATEGORIES, UnknownCategoryError, normalize_category
 
 from .config import DownstreamConfig, DownstreamError, TrainSource
@@ -81,22 +82,16 @@ class LabelledSet:
         return out
 
 
-def _is_local(source: str) -> bool:
-    return Path(source).expanduser().exists()
-
-
-def _looks_like_path(source: str) -> bool:
-    from ..model_files import looks_like_path
-
-    return looks_like_path(source)
-
-
 def open_split(variant: TrainSource, split: str, transform: TransformConfig, seed: int) -> LabelledSet:
     """One split of a SynFashion-layout dataset (built folder, Hub id, translated dataset)."""
-    if not _is_local(variant.source) and _looks_like_path(variant.source):
-        raise DownstreamError(f"--train {variant.name}={variant.source}: no such folder")
     try:
-        ds = synfashion_dataset(variant.source, Selection(split=split), transform, LoaderConfig(seed=seed))
+        ref = DatasetRef.parse(variant.source)
+    except RefError as e:
+        raise DownstreamError(f"--train {variant.name}={e}") from None
+    if ref.kind not in ("built", "hub"):
+        ref = DatasetRef(ref.text, "built", path=ref.path)  # its error names what a built folder needs
+    try:
+        ds = open_images(ref, split, ImageTransform(transform), seed=seed)
     except LoaderError as e:
         raise DownstreamError(f"--train {variant.name}: {e}") from None
     kind = "train" if split == "train" else "heldout"
@@ -177,7 +172,7 @@ def open_real(root: str | Path, transform: TransformConfig, seed: int) -> Labell
         raise DownstreamError(f"--test-real {root}: not a folder (real photos: a sub-folder per category, or a "
                               "metadata.jsonl with file_name and category columns)")
     try:
-        folder = ImageFolderDataset(root, transform=ImageTransform(transform), captions="none", seed=seed)
+        folder = open_images(DatasetRef(str(root), "images", path=root), None, ImageTransform(transform), seed=seed)
     except LoaderError as e:
         raise DownstreamError(f"--test-real: {e}") from None
     picks: list[tuple[int, int]] = []

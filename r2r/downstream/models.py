@@ -135,7 +135,7 @@ def _normalization_of(model: str) -> Normalization:
 
 
 def _check_local(folder: Path) -> None:
-    from ..model_files import check_weights_folder
+    from ..models import check_weights_folder
 
     if not (folder / "config.json").is_file():
         raise DownstreamError(f"--model {folder}: not a transformers model folder (no config.json)")
@@ -161,7 +161,9 @@ def build_model(cfg: DownstreamConfig) -> BuiltModel:
         norm = Normalization()
         return BuiltModel(model, norm, f"{cfg.arch} (transformers config, random init)", _count(model))
 
-    from ..model_files import looks_like_path, loading
+    from synfashion.hub.refs import looks_like_path
+
+    from ..models.errors import loading
 
     name = cfg.model
     local = Path(name).expanduser()

@@ -419,7 +419,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
     from .inputs import open_real
     from .run import RANDOM_WARNING, evaluate, networks_for, problem_count, real_features, source_subset_record
     from ..translate.dataset import DatasetJob, translate_dataset
-    from ..translate.source import open_source
+    from loaders.sources import open_records
 
     console = stderr_console()
     variants, left_out = plan_variants(config)
@@ -427,7 +427,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
         console.print(f"[yellow]left out[/] {escape(item['name'])}: {escape(item['reason'])}", highlight=False)
     if not variants:
         raise ValueError("every requested variant was left out (reasons above); nothing to run")
-    source = open_source(config.source, (config.split,), revision=config.revision)
+    source = open_records(config.source, (config.split,), revision=config.revision)
     if source.ref.kind == "webdataset":
         raise ValueError(f"{config.source}: a folder of WebDataset tars; r2r evaluate pairs translations with their "
                          "sources through a built folder or a Hub dataset: pass one of those")

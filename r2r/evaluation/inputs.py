@@ -29,10 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from loaders import ImageTransform, LoaderError, SampleDecodeError, Selection, TransformConfig, decode_image
+from loaders import ImageTransform, LoaderError, SampleDecodeError, TransformConfig, decode_image
+from loaders.sources import DatasetRef, open_images
 from loaders.selection import category_name
 from synfashion.manifest import MANIFEST, Manifest
 from synfashion.fs.safepath import path_problem
+from synfashion.hub.refs import COMMIT, HUB_ID, RefError
 from synfashion.schema import IMAGE_EXTENSIONS, SPLITS
 
 from ..pages.images import PAGE_SUBDIRS
@@ -41,7 +43,6 @@ from ..pages.images import PAGE_SUBDIRS
 REPORT_FILES = frozenset({"report.png", "report.html"})
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # pipe:, https:, s3:, file:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 RESIZE_METHOD = "bicubic, antialiased, on uint8 (torch.nn.functional.interpolate, as loaders resize)"
 
 
@@ -111,30 +112,33 @@ def is_translated_dataset(folder: Path) -> bool:
 
 
 def _open_source(source: str | Path, split: str, revision: str | None = None):
-    from loaders import LoaderConfig, synfashion_dataset
-
+    """The source split as a `SynFashionDataset` of native-resolution images, through `loaders.sources`."""
     if split not in SPLITS:
         raise ValueError(f"--split {split!r}: the SynFashion splits are {', '.join(SPLITS)}")
     try:
-        return synfashion_dataset(source, Selection(split=split), NativeImage(), LoaderConfig(on_error="raise"),
-                                  revision=revision)
+        ref = DatasetRef.parse(source, revision=revision)
+        if ref.kind not in ("built", "hub"):
+            ref = DatasetRef(ref.text, "built", path=ref.path)  # its error names what a built folder needs
+        return open_images(ref, split, NativeImage())
     except (LoaderError, OSError, ValueError) as e:  # OSError: ConnectionError, datasets' DatasetNotFoundError
         raise ValueError(f"source {source}: {type(e).__name__}: {e}") from None
 
 
 def _source_rows(ds) -> tuple[list[str], list[str], list[str | None], list[str | None]]:
     """keys, categories, sha256s and source paths of the source dataset's rows, in its index order."""
-    cols = [c for c in ("sha256", "source_path") if c in ds.ds.column_names]
-    extra = ds.ds.select_columns(cols).to_dict() if cols else {}
-    rows = ds.indices
-    sha = extra.get("sha256")
-    paths = extra.get("source_path")
+    extra = ds.column_values(("sha256", "source_path"))
+    n = len(ds.keys)
     return (
         list(ds.keys),
         [category_name(label) for label in ds.labels],
-        [sha[r] for r in rows] if sha else [None] * len(rows),
-        [paths[r] for r in rows] if paths else [None] * len(rows),
+        extra.get("sha256") or [None] * n,
+        extra.get("source_path") or [None] * n,
     )
+
+
+def _is_repo_id(text: str) -> bool:
+    m = HUB_ID.fullmatch(text)
+    return m is not None and m.group("revision") is None and "/" in m.group("repo")
 
 
 def _source_from_manifest(folder: Path, manifest: Manifest) -> tuple[str, str | None]:
@@ -156,9 +160,9 @@ def _source_from_manifest(folder: Path, manifest: Manifest) -> tuple[str, str | 
         return str(path.resolve()), None
     if kind == "hub":
         repo, revision = src.get("repo_id"), src.get("revision")
-        if not isinstance(repo, str) or path_problem(repo) or repo.count("/") != 1:
+        if not isinstance(repo, str) or path_problem(repo) or not _is_repo_id(repo):
             raise ValueError(f"{where}: source repo id {repo!r} is not a Hub dataset id; pass --source")
-        if revision is not None and (not isinstance(revision, str) or not _COMMIT.match(revision)):
+        if revision is not None and (not isinstance(revision, str) or not COMMIT.fullmatch(revision)):
             raise ValueError(f"{where}: source revision {revision!r} is not a commit hash; pass --source")
         return repo, revision
     if kind == "webdataset":
@@ -169,11 +173,6 @@ def _source_from_manifest(folder: Path, manifest: Manifest) -> tuple[str, str | 
 
 def plan_translated_dataset(folder: Path, split: str, source: str | None) -> PairPlan:
     """Pairs of a translated dataset's split with the source rows its manifest names."""
-    import datasets
-
-    from loaders import SynFashionDataset
-    from loaders.hf import parquet_files
-
     manifest = _manifest(folder)
     revision = None
     if source is None:
@@ -182,13 +181,9 @@ def plan_translated_dataset(folder: Path, split: str, source: str | None) -> Pai
     keys, cats, shas, _ = _source_rows(src_ds)
     src_index = {k: i for i, k in enumerate(keys)}
     try:
-        files = parquet_files(folder, split)
+        tr_ds = open_images(DatasetRef(str(folder), "built", path=folder), split, NativeImage())
     except LoaderError as e:
         raise ValueError(f"translated dataset {folder}: {e}") from None
-    hf = datasets.load_dataset("parquet", data_files={split: files}, split=split)  # features from the files
-    hf = hf.cast_column("image", datasets.Image(decode=False))
-    tr_ds = SynFashionDataset(hf, selection=Selection(split=split), transform=NativeImage(), on_error="raise",
-                              name=f"{folder}[{split}]", files=files)
     tr_index = {k: i for i, k in enumerate(tr_ds.keys)}
     plan = PairPlan("translated-dataset", str(folder), str(source), split, [], source_ds=src_ds, translated_ds=tr_ds,
                     fingerprint=manifest.fingerprint or None)
@@ -424,46 +419,21 @@ class RealSet:
 
 
 def open_real(real: str, split: str | None = None) -> RealSet:
-    """The real photos: an image folder, a built folder (every split unless `split`) or a Hub dataset id."""
-    import datasets
-
-    from loaders import HFImageDataset, ImageFolderDataset, LoaderConfig, synfashion_dataset
-    from loaders.hf import parquet_files
-
-    path = Path(real)
-    on_error = "skip"  # unreadable real images are counted and named, never silently dropped
-    if path.is_dir() and ((path / MANIFEST).is_file() or (path / "data" / "renders").is_dir()):
-        splits = [split] if split else [s for s in SPLITS if _has_split(path, s, parquet_files)]
-        if not splits:
-            raise ValueError(f"--real {real}: a built folder with no Parquet split")
-        parts = [synfashion_dataset(path, Selection(split=s), NativeImage(), LoaderConfig(on_error=on_error))
-                 for s in splits]
-        ds = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
-        return RealSet(ds, f"built folder {real}", splits)
-    if path.is_dir():
-        try:
-            ds = ImageFolderDataset(path, transform=NativeImage(), captions="none", on_error=on_error)
-        except LoaderError as e:
-            raise ValueError(f"--real {real}: {e}") from None
+    """The real photos: an image folder, a built folder (every split unless `split`) or a Hub dataset id, through
+    `loaders.sources`. Unreadable real images are counted and named, never silently dropped."""
+    try:
+        ref = DatasetRef.parse(real)
+    except RefError:
+        raise ValueError(f"--real {real}: not a folder, and not a Hub dataset id (owner/name)") from None
+    if ref.kind == "tars":
+        ref = DatasetRef(ref.text, "images", path=ref.path)
+    try:
+        ds = open_images(ref, split, NativeImage(), on_error="skip")
+    except LoaderError as e:
+        raise ValueError(f"--real {real}: {e}") from None
+    if ref.kind == "built":
+        parts = getattr(ds, "datasets", [ds])
+        return RealSet(ds, f"built folder {real}", [p.selection.split for p in parts])
+    if ref.kind == "images":
         return RealSet(ds, f"image folder {real}")
-    if path.exists() or path_problem(real) or real.count("/") != 1:
-        raise ValueError(f"--real {real}: not a folder, and not a Hub dataset id (owner/name)")
-    try:
-        loaded = datasets.load_dataset(real, split=split) if split else datasets.load_dataset(real)
-    except (OSError, ValueError) as e:  # offline, not found, no such split
-        raise ValueError(f"--real {real}: cannot load it as a Hub dataset ({type(e).__name__}: {e})") from None
-    if isinstance(loaded, datasets.DatasetDict):
-        names = sorted(loaded)
-        loaded = datasets.concatenate_datasets([loaded[n] for n in names])
-    else:
-        names = [split]
-    ds = HFImageDataset(loaded, transform=NativeImage(), on_error=on_error, name=f"{real}")
-    return RealSet(ds, f"Hub dataset {real}", names)
-
-
-def _has_split(path: Path, split: str, parquet_files) -> bool:
-    try:
-        parquet_files(path, split)
-        return True
-    except LoaderError:
-        return False
+    return RealSet(ds, f"Hub dataset {real}", getattr(ds, "splits", [split]))

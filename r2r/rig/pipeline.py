@@ -185,10 +185,10 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """diffusers' loader on an SD-1.5-architecture folder or Hub id, safetensors only (pickles are refused),
-        with the folder checked first (r2r/model_files.py: missing folder, offline and uncached, .bin-only,
+        with the folder checked first (r2r/models/check.py: missing folder, offline and uncached, .bin-only,
         truncated or renamed weights are one clear error). DKI artifacts: `load_lora_weights`, and
         `r2r.models.load_negative_embedding` (or diffusers' `load_textual_inversion` plus `negative_prompt=`)."""
-        from ..model_files import loading, resolve_model
+        from ..models import loading, resolve_model
 
         name = str(pretrained_model_name_or_path)
         kwargs.setdefault("use_safetensors", True)

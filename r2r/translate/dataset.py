@@ -48,7 +48,7 @@ from ..config import ModelSpec, RIGParams
 from .engine import Translator, decode_for_model, encode_png
 from .record import differences, versions
 from .sizes import SizePolicy, upright_size
-from .source import SourceDataset, SourceError, open_source
+from loaders.sources import Records, SourceError, open_records
 
 DEFAULT_SHARD_SIZE = 256 * 2**20  # estimated PNG bytes per shard (see _estimated_png_bytes)
 SETTINGS = "settings.json"  # in the state folder: what an interrupted run was making, to explain a refusal
@@ -112,7 +112,7 @@ class Unit:
 
 
 # --------------------------------------------------------------------------------------------------- the plan
-def _select(source: SourceDataset, job: DatasetJob) -> list[dict]:
+def _select(source: Records, job: DatasetJob) -> list[dict]:
     from loaders.selection import eval_subset_keys
     from synfashion.taxonomy import normalize_category
 
@@ -215,7 +215,7 @@ class _Run:
 
     def __init__(self, job: DatasetJob):
         self.job = job
-        self.source = open_source(job.source, job.splits, revision=job.revision)
+        self.source = open_records(job.source, job.splits, revision=job.revision)
         check_apart(job.out, {"source dataset": self.source.root})  # never write over, into or around the source
         BuildState(job.out, "", kind="translated").check_kind()  # an original build is never ours to replace
         picked = _select(self.source, job)

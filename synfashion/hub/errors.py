@@ -1,6 +1,8 @@
-"""Errors of the Hub round trip, and turning whatever huggingface_hub raised into one a user can act on.
+"""Errors of the Hub, and turning whatever huggingface_hub raised into one line a user can act on.
 
-Every error names the repo (and the file) and what to do; a token never appears in a message (`_redact`).
+The one mapping for every Hub failure: `hub_read_error` for reading any repo (a dataset to load or translate, a
+model or DKI artifact to fetch), `_translate` for the push/pull round trip (which also knows upload and quota
+failures). Every error names the repo (and the file) and what to do; a token never appears in a message (`_redact`).
 """
 
 from __future__ import annotations
@@ -197,6 +199,48 @@ def _translate(exc: BaseException, ctx: _Context) -> HubError:
     else:
         err = HubError(f"{ctx.kind} of {repo} failed {where}: {type(exc).__name__}: {exc}")
     return type(err)(_redact(str(err), ctx.token))
+
+
+def hub_read_error(exc: BaseException, *, typed: str, repo_id: str, repo_type: str, revision: str | None = None,
+                   what: str = "") -> str | None:
+    """One line for a failure while reading a Hub repo (a dataset to load, a model or DKI artifact to fetch), or
+    None when `exc` is not a Hub/network failure (the caller re-raises it). `typed`: what the user wrote."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    endpoint = constants.ENDPOINT
+    of = f" {what} of" if what else ""
+    kind = f"{repo_type} repo"
+    if isinstance(exc, RevisionNotFoundError):
+        return f"{typed}: {kind} {repo_id} has no revision {revision!r}"
+    if isinstance(exc, GatedRepoError):
+        return f"{typed}: {kind} {repo_id} is gated; accept its terms on {endpoint} and log in (hf auth login)"
+    if isinstance(exc, RepositoryNotFoundError):
+        return (f"{typed}: not a local path, and no {kind} {repo_id} on {endpoint} (or it is private and the token, "
+                "HF_TOKEN or `hf auth login`, cannot read it)")
+    if isinstance(exc, EntryNotFoundError):
+        return f"{typed}: a file of the{of} {kind} {repo_id} is missing on {endpoint}"
+    if isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)) or (
+            constants.HF_HUB_OFFLINE and isinstance(exc, (OSError, ValueError))):
+        return (f"{typed}: not a local path, and the{of} {kind} {repo_id} is not in the local Hugging Face cache "
+                f"while offline mode is on (HF_HUB_OFFLINE=1); download it once with network access (hf download "
+                f"{repo_id}{' --repo-type ' + repo_type if repo_type != 'model' else ''}), or pass a local path")
+    if isinstance(exc, HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else "?"
+        return f"{typed}: {endpoint} answered {status} while reading the{of} {kind} {repo_id}"
+    if isinstance(exc, (_http.TransportError, ConnectionError, TimeoutError)) or isinstance(exc, OSError):
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        return (f"{typed}: cannot reach {endpoint} to read the{of} {kind} {repo_id} ({first}); check the network, "
+                "or pass a local path (HF_HUB_OFFLINE=1 reads only the local cache)")
+    return None
 
 
 def _redact(text: str, token: str | None) -> str:

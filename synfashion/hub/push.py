@@ -40,6 +40,7 @@ from ..manifest import Manifest, ManifestError
 from .errors import (
     HubAuthError, HubError, HubRepoTypeError, LicenseGuardError, _Context, _hub_errors, _progress_bars, _token_source,
 )
+from .refs import HUB_ID
 
 REPO_TYPE = "dataset"
 LICENSE_IDS = ("cc-by-nc-nd-4.0",)  # SynFashion's license, as the card's `license:` spells it
@@ -178,7 +179,9 @@ DATASET_GUARD = LicenseGuard(
 
 
 def check_repo_id(repo_id: str) -> None:
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+    """A repo to write: `namespace/name` by the project's one rule (`refs.HUB_ID`), without a revision."""
+    m = HUB_ID.fullmatch(repo_id)
+    if m is None or m.group("revision") is not None or "/" not in m.group("repo"):
         raise HubError(f"repo id {repo_id!r} must be namespace/name, e.g. your-user/synfashion")
 
 

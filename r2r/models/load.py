@@ -1,41 +1,26 @@
-"""Load an `R2RPipeline` from an SD-1.5-architecture diffusers folder or Hub id, with optional DKI artifacts.
+"""Load: an `R2RPipeline` from an SD-1.5-architecture diffusers folder or Hub id, with optional DKI artifacts. Last of
+the four steps (resolve -> check -> identity -> load).
+
 
 Why: translation runs need the base or positive-DKI model (a finetuned UNet folder or a LoRA) and the negative
 (source-domain) textual-inversion embedding, and each ablation swaps one of them. Loading goes through
 `StableDiffusionPipeline.from_pretrained`, the same code for real weights and for `r2r tiny-model` folders.
-Only safetensors are read here: pickled checkpoints (`.bin`, `.pt`) are refused, never `torch.load`-ed; every
-file is checked first (r2r/model_files.py), so a pickle, a truncated file or a NaN artifact is one clear error.
-`model_identity` describes what was loaded, for the run's JSON record. The negative embedding and the LoRA may be
-Hub model repo ids (what `r2r push-model` publishes): r2r/model_files.py downloads them into the Hugging Face cache
-and checks them like local files, and the identity records the repo id and the commit.
+Only safetensors are read: pickled checkpoints (`.bin`, `.pt`) are refused, never `torch.load`-ed; every file is
+checked first (`check`), so a pickle, a truncated file or a NaN artifact is one clear error.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from synfashion.fs.filehash import file_sha256
+from ..config import ModelSpec
+from ..rig.pipeline import R2RPipeline
+from .check import check_weights_folder, read_embedding, resolve_lora, resolve_model
+from .errors import ModelFileError, loading
+from .resolve import hub_model_commit, looks_like_path
 
-from .config import ModelSpec
-from .model_files import (
-    ModelFileError,
-    check_weights_folder,
-    fetched_artifact,
-    hub_artifact,
-    hub_model_commit,
-    is_hub_artifact,
-    loading,
-    looks_like_path,
-    read_embedding,
-    resolve_lora,
-    resolve_model,
-)
-from .rig.pipeline import R2RPipeline
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -119,7 +104,7 @@ def _load_lora(pipe: R2RPipeline, path: str, scale: float) -> None:
 def load_pipeline(spec: ModelSpec) -> R2RPipeline:
     """The R2RPipeline for `spec`, on its device and dtype, with the DKI artifacts loaded.
 
-    Every file is checked before a library reads it (r2r/model_files.py), so a bad one is one clear error.
+    Every file is checked before a library reads it (`check`), so a bad one is one clear error.
     """
     from diffusers import StableDiffusionPipeline
 
@@ -145,40 +130,3 @@ def load_pipeline(spec: ModelSpec) -> R2RPipeline:
     if spec.negative_embedding:
         load_negative_embedding(pipe, spec.negative_embedding, spec.negative_token)
     return pipe
-
-
-def _folder_identity(root: Path) -> dict:
-    """A pipeline folder's config fingerprint, weight file sizes and the diffusers version that saved it."""
-    configs = sorted([root / "model_index.json", *root.glob("*/config.json")])
-    index = json.loads((root / "model_index.json").read_text())
-    return {
-        "config_sha256": hashlib.sha256(b"".join(p.read_bytes() for p in configs if p.is_file())).hexdigest(),
-        "weights": {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.glob("*/*.safetensors"))},
-        "diffusers_version_saved": index.get("_diffusers_version"),
-    }
-
-
-def model_identity(spec: ModelSpec) -> dict:
-    """What is loaded: the spec, the model's config fingerprint and weight sizes, artifact hashes; for a Hub id, the
-    commit its revision names (a branch moves, a commit does not), whatever the cache held before."""
-    ident: dict = {"spec": asdict(spec)}
-    root = Path(spec.model)
-    if root.is_dir():
-        ident["model_path"] = str(root.resolve())
-        ident.update(_folder_identity(root))
-    else:  # the commit fixes every file; asked before loading, and the load uses it (load_pipeline)
-        ident["hub_id"] = spec.model
-        ident["hub_commit"] = hub_model_commit(spec.model, spec.revision)
-    for key, kind in (("negative_embedding", "embedding"), ("lora", "lora")):
-        value = getattr(spec, key)
-        if not value:
-            continue
-        if is_hub_artifact(value):  # repo id + the commit that was downloaded, and the file's hash
-            artifact = fetched_artifact(value, kind) or hub_artifact(value, kind)
-            ident[f"{key}_hub"] = artifact.record()
-            ident[f"{key}_sha256"] = file_sha256(artifact.path)
-        elif Path(value).is_file():
-            ident[f"{key}_sha256"] = file_sha256(Path(value))
-        elif key == "lora" and Path(value).is_dir():  # the weights file the folder holds: its bytes, not its name
-            ident[f"{key}_sha256"] = file_sha256(resolve_lora(value))
-    return ident
