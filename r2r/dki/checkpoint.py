@@ -16,8 +16,8 @@ that wrote it (the fingerprint's `processes`).
 
 Each checkpoint names its run (`run_id`) and lists its files with their sizes, so a resume takes only checkpoints
 of the run it continues and `checkpoint_problem` can tell an intact checkpoint from one with an empty, truncated
-or substituted file (the resume then falls back to the previous one). A full disk is one `NoSpaceError`; the
-space a checkpoint needs is checked before it is written.
+or substituted file (`CheckpointManager.resume` then falls back to the previous one). A full disk is one
+`NoSpaceError`; the space a checkpoint needs is checked before it is written.
 """
 
 from __future__ import annotations
@@ -205,6 +205,38 @@ class CheckpointManager:
         mine = [path for _, path in list_checkpoints(self.root.parent) if run_of(path) == run_id]
         for path in mine[: -self.keep]:
             shutil.rmtree(path, ignore_errors=True)
+
+    def install_state_hooks(self) -> None:
+        """Have accelerate save and load only the trainable tensors (`make_state_hooks`); call once, after prepare."""
+        save_hook, load_hook = make_state_hooks()
+        self.accelerator.register_save_state_pre_hook(save_hook)
+        self.accelerator.register_load_state_pre_hook(load_hook)
+
+    def resume(self, candidates: list[Path], run_id: str,
+               tensor_files: tuple[str, ...] = ()) -> tuple[Path, TrainerState, dict[str, dict]] | None:
+        """Load the newest of `candidates` (newest first) that loads; say which, and why others were passed over.
+
+        Returns (checkpoint, its state under `run_id`, extra tensor files), or None when there are no candidates."""
+        from r2r.progress import stderr_console
+
+        failed = []
+        for path in candidates:
+            try:
+                state, extras = self.load(path, tensor_files)
+            except Exception as e:  # noqa: BLE001 - e.g. a pickle weights_only refuses: fall back to the previous
+                failed.append(f"{path.name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                continue
+            state.run_id = run_id
+            if self.accelerator.is_main_process:
+                for note in failed:
+                    stderr_console().print(f"[yellow]resume[/]: skipped {note}", highlight=False)
+                stderr_console().print(f"[cyan]resume[/]: run {run_id} from {path} (step {state.step})",
+                                       highlight=False)
+            return path, state, extras
+        if failed:
+            raise DKIError(f"no checkpoint of run {run_id} in {self.root.parent} could be loaded "
+                           f"({'; '.join(failed)}); start a new run with --overwrite")
+        return None
 
     def load(self, path: Path, tensor_files: tuple[str, ...] = ()) -> tuple[TrainerState, dict[str, dict]]:
         """Restore model (trainable tensors, via the trainer's hook), optimizer, scaler and RNG states."""

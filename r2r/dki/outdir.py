@@ -14,7 +14,9 @@ picked whichever checkpoint had the highest step, whoever wrote it. The rules he
   of one multi-process run share it and each holds a slot of its own, so they never refuse each other while a
   second run is refused.
 
-This module deletes nothing it cannot attribute to a run; it never touches other files of the folder.
+`TrainingFolder` holds these rules; `FolderClaim` is a run's hold on the folder (the lock, the decision taken on
+every rank, and undoing a fresh claim whose setup failed). This module deletes nothing it cannot attribute to a run;
+it never touches other files of the folder.
 """
 
 from __future__ import annotations
@@ -300,3 +302,80 @@ def run_lock(out: str | Path, rank: int, world: int) -> Iterator[None]:
     else:
         with folder_lock(out, "DKI training run", slot=Path(out) / STATE_DIR / LOCKS / f"rank-{rank}.lock"):
             yield
+
+
+class FolderClaim:
+    """One run's hold on its output folder, from `claim` to `release`: the lock, the fresh / overwrite / resume
+    decision, and undoing a claim that never trained.
+
+    Why apart from `TrainingFolder`: that class is the folder's rules, file reads and writes only; this one is the
+    protocol of a (possibly multi-process) run around them: who applies the decision while the others wait, which
+    lock slot each rank holds, what the user is told, and what a run that failed before training leaves behind.
+    """
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.folder: TrainingFolder | None = None
+        self.decision: Decision | None = None
+        self._existed = True
+        self._main = True
+        self._held = contextlib.ExitStack()
+
+    def claim(self, method: str, planned: list[str], accelerator, *, resume: str | None, overwrite: bool,
+              fingerprint: dict) -> Decision:
+        """Lock the folder and settle fresh / overwrite / resume; a resume's checkpoints must have our settings."""
+        from r2r.progress import stderr_console
+
+        from .checkpoint import check_fingerprint
+
+        acc = accelerator
+        rank, world, self._main = acc.process_index, acc.num_processes, acc.is_main_process
+        self._existed = self.out.exists()
+        if self.out.exists() and not self.out.is_dir():
+            raise DKIError(f"--out {self.out} is a file, not a folder")
+        self.folder = TrainingFolder(self.out, method, planned)
+        kw = {"overwrite": overwrite, "fingerprint": fingerprint}
+        removed: list[str] = []
+        if world == 1:
+            self._held.enter_context(run_lock(self.out, 0, 1))
+            decision = self.folder.decide(resume=resume, **kw)
+            removed = self.folder.apply(decision, **kw)
+        else:
+            decision = self.folder.decide(resume=resume, **kw)  # read-only: the same answer on every rank
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                with run_lock(self.out, 0, 1):  # exclusive while the folder is cleared and the run recorded
+                    removed = self.folder.apply(decision, **kw)
+            acc.wait_for_everyone()
+            self._held.enter_context(run_lock(self.out, rank, world))  # ranks share it, slot each
+            decision.run_id = self.folder.read_record()["run_id"]  # a fresh id was drawn on the main process
+        if acc.is_main_process:
+            console = stderr_console()
+            if removed:
+                console.print(f"[yellow]overwrite[/]: removed {len(removed)} item(s) an earlier training run wrote "
+                              f"in {self.out}", highlight=False)
+            for note in decision.notes:
+                console.print(f"[yellow]resume[/]: {note}", highlight=False)
+        self.decision = decision  # applied: from here a failed setup undoes a fresh claim
+        for path in decision.candidates:
+            saved = TrainerState.from_file(path / STATE_FILE)
+            check_fingerprint(saved.fingerprint, fingerprint, path)
+        return decision
+
+    def writing(self, names: list[str]) -> contextlib.AbstractContextManager[None]:
+        """`TrainingFolder.writing`: `names` recorded as this run's outputs (call on the main process)."""
+        return self.folder.writing(names)
+
+    def release(self) -> None:
+        """Unlock the folder (the end of the run, or of a failed setup)."""
+        self._held.close()
+
+    def abandon(self) -> None:
+        """After a setup that failed before training (bad model, bad data): a fresh run's record goes, so the
+        corrected command runs without --overwrite; the lock is released; a folder the lock created is removed."""
+        if self.decision is not None and self.decision.fresh and self._main:
+            self.folder.undo_claim()
+        self.release()
+        if not self._existed and self._main:  # the lock created it; an empty folder is not worth keeping
+            with contextlib.suppress(OSError):
+                self.out.rmdir()

@@ -15,12 +15,17 @@ conditioned and what is exported. Everything else is here, once:
   torch.compile on CUDA;
 - noise, timesteps and data order from per-micro-step generators: a resumed run continues exactly where an
   uninterrupted one would be;
-- checkpoints every N steps (r2r/dki/checkpoint.py, atomic; a resume needs the same number of processes), rich
-  progress with loss and samples/s, the loss curve PNG, and a fixed-batch loss before and after training for the
-  model card;
-- the output folder's rules (r2r/dki/outdir.py): locked for the run, a non-empty one needs resume or overwrite,
-  resume takes the newest intact checkpoint of the same run, every output is recorded as this run's; a full disk
-  is one `NoSpaceError` naming the folder.
+- checkpoints every N steps, rich progress with loss and samples/s, the loss curve PNG, and a fixed-batch loss
+  before and after training for the model card.
+
+`DKITrainer` runs the loop and hands the rest to collaborators it holds, each told what to do, none calling back:
+- `self.outdir` (`outdir.FolderClaim`): the output folder, locked for the run; a non-empty one needs resume or
+  overwrite, resume takes the newest intact checkpoint of the same run; a failed setup leaves it as it was;
+- `self.checkpoints` (`checkpoint.CheckpointManager`): atomic checkpoints, and the resume from the folder's
+  candidates (a resume needs the same number of processes);
+- `self.tracking` (`tracking.Tracking`, with a `tracking.LossLog` per fit): trackers, progress bars, the loss record;
+- `self.outputs` (`outputs.RunOutputs`): artifacts, loss curve, run record and card, each recorded as this run's; a
+  full disk is one `NoSpaceError` naming the folder.
 Subclasses (negative.py, positive.py) implement `build`, `conditioning`, `export` and `artifact_names`.
 """
 
@@ -29,20 +34,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..progress import stderr_console, training_progress
-from .checkpoint import (
-    CheckpointManager,
-    TrainerState,
-    check_fingerprint,
-    make_state_hooks,
-)
+from ..progress import stderr_console
+from .checkpoint import CheckpointManager, TrainerState
 from .config import RunConfig
 from .data import (
     ImageSource,
@@ -55,12 +54,13 @@ from .data import (
     step_generator,
 )
 from .errors import DKIError
-from .outdir import Decision, TrainingFolder, run_lock
-from .plot import loss_curve
+from .outdir import Decision, FolderClaim, TrainingFolder
+from .outputs import CARD_FILE, LOSS_CURVE, RECORDS, RUN_FILE, RunOutputs
+from .tracking import LossLog, Tracking
 
-LOSS_CURVE = "loss_curve.png"
-RUN_FILE = "training_run.json"
-CARD_FILE = "README.md"
+__all__ = ["CARD_FILE", "LOSS_CURVE", "RUN_FILE", "Components", "DKITrainer", "Denoiser", "TrainResult",
+           "cast_module", "load_components", "weight_dtype_of"]
+
 EVAL_BATCH = 4
 _EVAL_STREAM = 1 << 20  # generator stream of the fixed evaluation batch
 
@@ -170,7 +170,8 @@ class DKITrainer:
         self._accelerator = accelerator
         self.state = TrainerState()
         self.ready = False
-        self._held = contextlib.ExitStack()  # the output folder's lock, from setup() to the end of fit() / close()
+        self.outdir = FolderClaim(self.out)  # the output folder, locked from setup() to the end of fit() / close()
+        self.outputs = RunOutputs(self.outdir)  # artifacts, loss curve, run record and card (main process)
 
     # ------------------------------------------------------------------------------------------ subclass API
     def build(self, c: Components) -> tuple[Denoiser, list[torch.nn.Parameter]]:
@@ -285,72 +286,34 @@ class DKITrainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
-        existed = self.out.exists()
-        decision = None
         try:
             from synfashion.fs.space import disk_full_as_error
 
             with disk_full_as_error(self.out, what="the run record"):
-                decision = self._claim_folder()
+                decision = self.outdir.claim(
+                    self.method, [*self.artifact_names(), *RECORDS, *Tracking.planned(cfg.report_to)], acc,
+                    resume=self.run.resume, overwrite=self.run.overwrite, fingerprint=self.fingerprint())
             self._setup_after_claim(decision)
         except BaseException:
-            if decision is not None and decision.fresh and acc.is_main_process:
-                # a run that failed before training (bad model, bad data) leaves the folder as it found it, so the
-                # corrected command runs without --overwrite
-                self.folder.undo_claim()
-            self.close()
-            if not existed and acc.is_main_process:  # the lock created it; an empty folder is not worth keeping
-                with contextlib.suppress(OSError):
-                    self.out.rmdir()
+            self.outdir.abandon()  # a run that failed before training leaves the folder as it found it
             raise
         self.ready = True
         return self
 
-    def _claim_folder(self) -> Decision:
-        """Lock the output folder and settle fresh / overwrite / resume (r2r/dki/outdir.py); returns the decision."""
-        acc, run = self.accelerator, self.run
-        if self.out.exists() and not self.out.is_dir():
-            raise DKIError(f"--out {self.out} is a file, not a folder")
-        from .launch import LOG_DIR
-
-        logs = [f"{LOG_DIR}/"] if self.cfg.report_to == "tensorboard" else []
-        self.folder = TrainingFolder(self.out, self.method,
-                                     [*self.artifact_names(), LOSS_CURVE, RUN_FILE, CARD_FILE, *logs])
-        fingerprint = self.fingerprint()
-        kw = {"overwrite": run.overwrite, "fingerprint": fingerprint}
-        removed: list[str] = []
-        if self.world == 1:
-            self._held.enter_context(run_lock(self.out, 0, 1))
-            decision = self.folder.decide(resume=run.resume, **kw)
-            removed = self.folder.apply(decision, **kw)
-        else:
-            decision = self.folder.decide(resume=run.resume, **kw)  # read-only: the same answer on every rank
-            acc.wait_for_everyone()
-            if acc.is_main_process:
-                with run_lock(self.out, 0, 1):  # exclusive while the folder is cleared and the run recorded
-                    removed = self.folder.apply(decision, **kw)
-            acc.wait_for_everyone()
-            self._held.enter_context(run_lock(self.out, self.rank, self.world))  # ranks share it, slot each
-            decision.run_id = self.folder.read_record()["run_id"]  # a fresh id was drawn on the main process
-        if acc.is_main_process:
-            console = stderr_console()
-            if removed:
-                console.print(f"[yellow]overwrite[/]: removed {len(removed)} item(s) an earlier training run wrote "
-                              f"in {self.out}", highlight=False)
-            for note in decision.notes:
-                console.print(f"[yellow]resume[/]: {note}", highlight=False)
-        return decision
+    @property
+    def folder(self) -> TrainingFolder | None:
+        """The output folder's rules and run record (r2r/dki/outdir.py), once setup() has claimed it."""
+        return self.outdir.folder
 
     def close(self) -> None:
         """Release the output folder (fit() does this when it ends)."""
-        self._held.close()
+        self.outdir.release()
 
     def _setup_after_claim(self, decision: Decision) -> None:
         cfg, acc = self.cfg, self.accelerator
         cuda = self.device.type == "cuda"
-        for path in decision.candidates:
-            saved = TrainerState.from_file(path / "trainer_state.json")
-            check_fingerprint(saved.fingerprint, self.fingerprint(), path)
+        self.tracking = Tracking(acc, report_to=cfg.report_to, project=f"r2r-dki-{self.method}",
+                                 config=self.run.to_dict(), progress=cfg.progress)
 
         # the data first: a bad source fails before gigabytes of weights are loaded
         self.source: ImageSource = open_source(self.run.data, seed=cfg.seed, for_cache=self.cached)
@@ -387,38 +350,16 @@ class DKITrainer:
                                 weight_decay=cfg.weight_decay, **({"fused": True} if fused else {}))
         self.lr_scheduler = self._lr_schedule(opt)
         self.model, self.optimizer, self.lr_scheduler = acc.prepare(self.model, opt, self.lr_scheduler)
-        save_hook, load_hook = make_state_hooks()
-        acc.register_save_state_pre_hook(save_hook)
-        acc.register_load_state_pre_hook(load_hook)
         self.checkpoints = CheckpointManager(self.out, acc, keep=cfg.keep_checkpoints)
+        self.checkpoints.install_state_hooks()
 
         self.state = TrainerState(fingerprint=self.fingerprint(), run_id=decision.run_id)
-        self.resumed_from = self._resume(decision)
-        if self.resumed_from is not None:
-            self._follow_schedule()
-
-    def _resume(self, decision: Decision) -> Path | None:
-        """Load the newest candidate checkpoint that loads; say which, and why others were passed over."""
-        failed = []
-        for path in decision.candidates:
-            try:
-                state, extras = self.checkpoints.load(path, self.tensor_files)
-            except Exception as e:  # noqa: BLE001 - e.g. a pickle weights_only refuses: fall back to the previous
-                failed.append(f"{path.name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-                continue
-            self.state = state
-            self.state.run_id = decision.run_id
+        self.resumed_from = None
+        resumed = self.checkpoints.resume(decision.candidates, decision.run_id, self.tensor_files)
+        if resumed is not None:
+            self.resumed_from, self.state, extras = resumed
             self.load_extra_state(self.state.extra, extras)
-            if self.accelerator.is_main_process:
-                for note in failed:
-                    stderr_console().print(f"[yellow]resume[/]: skipped {note}", highlight=False)
-                stderr_console().print(f"[cyan]resume[/]: run {decision.run_id} from {path} (step {state.step})",
-                                 highlight=False)
-            return path
-        if failed:
-            raise DKIError(f"no checkpoint of run {decision.run_id} in {self.out} could be loaded "
-                           f"({'; '.join(failed)}); start a new run with --overwrite")
-        return None
+            self._follow_schedule()
 
     def _setup_data(self, c: Components) -> None:
         dcfg, cfg, acc = self.run.data, self.cfg, self.accelerator
@@ -427,7 +368,7 @@ class DKITrainer:
             # float32 VAE for the one-off encode: better latents than the example scripts' bf16 per-step encode,
             # at no per-step cost. Stored in the compute dtype (bf16 latents are what the examples train on).
             cast_module(vae, torch.float32)
-            with self._progress_bar("caching latents", len(self.shard)) as advance:
+            with self.tracking.progress("caching latents", len(self.shard)) as advance:
                 self.batches = LatentCache(self.source, self.shard, dcfg, vae, device=self.device,
                                            encode_batch=cfg.batch_size, store_dtype=self.weight_dtype,
                                            progress=advance)
@@ -561,42 +502,30 @@ class DKITrainer:
         if "eval_before" not in self.state.extra:
             self.state.extra["eval_before"] = self.eval_loss()
         global_batch = cfg.batch_size * cfg.grad_accum * self.world
-        pending: list[torch.Tensor] = []
-        pending_lr: list[float] = []
         last_saved = start if self.resumed_from is not None else -1
-        with self._tracking(), self._progress_bar("training", cfg.steps, completed=start, loss=True) as advance:
-            t0 = time.perf_counter()
+        tracking = self.tracking
+        with tracking.session(self.outdir), tracking.progress("training", cfg.steps, completed=start, loss=True) \
+                as advance:
+            log = LossLog(acc, self.state, tracking)
             for step in range(start, cfg.steps):
-                pending_lr.append(float(self.optimizer.param_groups[0]["lr"]))  # the rate this step uses
-                pending.append(self.optimizer_step(step))
+                lr = float(self.optimizer.param_groups[0]["lr"])  # the rate this step uses
+                log.add(self.optimizer_step(step), lr)
                 self.state.step = step + 1
                 self.state.samples += global_batch
                 due = cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0
-                if len(pending) >= cfg.log_every or due or self.state.step == cfg.steps:
-                    losses = acc.reduce(torch.stack(pending), reduction="mean").tolist()  # one sync per flush
-                    first = len(self.state.losses) + 1
-                    self.state.losses.extend(float(x) for x in losses)
-                    for i, (loss, lr) in enumerate(zip(losses, pending_lr)):
-                        acc.log({"train/loss": float(loss), "train/lr": lr}, step=first + i)  # main process only
-                    pending.clear()
-                    pending_lr.clear()
-                    now = time.perf_counter()
-                    self.state.seconds += now - t0
-                    t0 = now
-                    for bad in (x for x in losses if not math.isfinite(x)):
+                if len(log) >= cfg.log_every or due or self.state.step == cfg.steps:
+                    for bad in (x for x in log.flush() if not math.isfinite(x)):  # one sync per flush
                         raise DKIError(f"loss became {bad} at step {self.state.step}; lower --lr or use bf16/no "
                                        "mixed precision")
-                advance(1, loss=self.state.losses[-1] if self.state.losses else None,
-                        sps=self.state.samples / self.state.seconds if self.state.seconds else None)
+                log.show(advance)
                 if due:
                     self.save_checkpoint()
                     last_saved = self.state.step
-                    t0 = time.perf_counter()
+                    log.restart_clock()
             if last_saved != self.state.step:
                 self.save_checkpoint()
             self.state.extra["eval_after"] = self.eval_loss()
-            acc.log({"eval/fixed_batch_loss_before": self.state.extra["eval_before"],
-                     "eval/fixed_batch_loss_after": self.state.extra["eval_after"]}, step=self.state.step)
+            tracking.log_eval(self.state.extra["eval_before"], self.state.extra["eval_after"], self.state.step)
         result = TrainResult(
             out=self.out, steps=self.state.step,
             final_loss=_tail_mean(self.state.losses), losses=list(self.state.losses),
@@ -618,28 +547,6 @@ class DKITrainer:
         for p in self.params:
             h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()
-
-    @contextlib.contextmanager
-    def _tracking(self):
-        """accelerate's trackers for the training loop (main process). TensorBoard's OUT/logs/ is recorded as this
-        run's output while it is written (outdir.py), so --overwrite can remove it and a resume appends to it.
-        Trackers are finished with `tracker.finish()`, not `end_training()`, which would also tear down the process
-        group the run still needs."""
-        from .launch import LOG_DIR, flat_config
-
-        acc, report_to = self.accelerator, self.cfg.report_to
-        if report_to == "none":
-            yield
-            return
-        ledger = self.folder.writing([f"{LOG_DIR}/"]) if acc.is_main_process and report_to == "tensorboard" \
-            else contextlib.nullcontext()
-        with ledger:
-            acc.init_trackers(f"r2r-dki-{self.method}", config=flat_config(self.run.to_dict()))
-            try:
-                yield
-            finally:
-                for tracker in acc.trackers:
-                    tracker.finish()
 
     def _data_split(self) -> dict:
         """How the images were shared between the processes, gathered from every rank: share sizes, samples drawn,
@@ -664,38 +571,22 @@ class DKITrainer:
                         "since the resume)"}
 
     def _write_outputs(self, result: TrainResult, split: dict | None = None) -> None:
-        """Artifacts, loss curve, run record and card, each recorded as this run's (outdir.py); a full disk is
-        one NoSpaceError naming the folder (the checkpoints are intact: `--resume` writes them again)."""
-        from synfashion.fs.atomic import atomic_path, write_json_atomic
-        from synfashion.fs.space import disk_full_as_error, ensure_space
-
-        what = "the trained artifacts"
-        with disk_full_as_error(self.out, self.export_bytes(), what=what):
-            ensure_space(self.out, self.export_bytes(), what=what)
-            with self.folder.writing(self.artifact_names()):
-                result.artifacts = self.export()
-        with disk_full_as_error(self.out, what="the loss curve, run record and model card"):
-            with self.folder.writing([LOSS_CURVE, RUN_FILE, CARD_FILE]):
-                with atomic_path(self.out / LOSS_CURVE, durable=False) as tmp:
-                    loss_curve(self.state.losses, tmp, title=f"{self.method} training loss")
-                result.artifacts.append(self.out / LOSS_CURVE)
-                record = self._run_record(result)
-                if split is not None:
-                    record["distributed"] = split
-                write_json_atomic(self.out / RUN_FILE, json.loads(json.dumps(record, default=str)))
-                result.artifacts.append(self.out / RUN_FILE)
-                card = self.card(result)
-                if card is not None:
-                    result.artifacts.append(card)
+        """Artifacts, loss curve, run record and card (main process), each recorded as this run's (outputs.py)."""
+        out = self.outputs
+        result.artifacts = out.artifacts(self.artifact_names(), self.export_bytes(), self.export)
+        with out.records():
+            result.artifacts.append(out.loss_curve(self.state.losses, title=f"{self.method} training loss"))
+            record = self._run_record(result)
+            if split is not None:
+                record["distributed"] = split
+            result.artifacts.append(out.run_record(record))
+            card = self.card(result)
+            if card is not None:
+                result.artifacts.append(card)
 
     def write_card(self, info) -> Path:
         """The model card (cards.model_card) written atomically as OUT/README.md."""
-        from cards.model_card import render_dki_card
-        from synfashion.fs.atomic import write_bytes_atomic
-
-        path = self.out / CARD_FILE
-        write_bytes_atomic(path, render_dki_card(info).encode("utf-8"))
-        return path
+        return self.outputs.card(info)
 
     def _run_record(self, result: TrainResult) -> dict:
         import diffusers
@@ -710,11 +601,6 @@ class DKITrainer:
                          "transformers": transformers.__version__},
             "resumed_from": str(self.resumed_from) if self.resumed_from else None, "run_id": self.state.run_id,
         }
-
-    # ------------------------------------------------------------------------------------------ progress
-    def _progress_bar(self, what: str, total: int, completed: int = 0, loss: bool = False):
-        show = self.cfg.progress and (self._accelerator is None or self.accelerator.is_main_process)
-        return training_progress(what, total, completed, loss=loss, show=show)
 
 
 def _tail_mean(losses: list[float], n: int = 10) -> float:
