@@ -378,3 +378,20 @@ def test_evaluate_reads_the_translated_dataset_and_finds_its_source(model, trans
     assert f"| KID x 1000 (to real, lower is better) | {result['kid_x1000']:.4f}" in card
     assert "Weights were random" in card and "4 images." in card
     assert verify_dataset(copy).ok
+
+
+def test_an_eval_json_of_another_dataset_is_refused(model, source, translated, tmp_path, capsys):
+    """--eval-json puts numbers in the card only when the evaluation scored this very dataset (its fingerprint):
+    a card once showed another method's LPIPS 0.0000 / SSIM 1.0000."""
+    other = {"format": "r2r-evaluate/1", "method": "identity", "n": 4, "lpips": 0.0, "ssim": 1.0,
+             "inputs": {"translated": "elsewhere", "split": "test", "translated_fingerprint": "0" * 64},
+             "protocol": {"kid": {}, "lpips": {}, "ssim": {}}, "images": []}
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(other))
+    copy = tmp_path / "synfashion-r2r"
+    shutil.copytree(translated, copy)
+    before = _tree(copy)
+    capsys.readouterr()
+    assert main(_args(model, source, copy, "--eval-json", str(path))) == 2
+    assert "scored another dataset" in capsys.readouterr().err
+    assert _tree(copy) == before

@@ -376,17 +376,17 @@ def _protocol_key(protocol: dict) -> dict:
 def _eval_status(path: Path, v: Variant, job, networks, fingerprint: str) -> tuple[str | None, dict | None]:
     """(None, result) to reuse `path`; (why it is recomputed, None) otherwise. A file there that ablate did not write
     for this variant is refused, never replaced."""
-    from .run import FORMAT as EVAL_FORMAT
-    from .run import protocol, source_subset_record
     from ..metrics import SSIMConfig
+    from .results import read_result
+    from .run import protocol, source_subset_record
 
     if not path.exists():
         return "missing", None
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-        ours = (isinstance(old, dict) and old.get("format") == EVAL_FORMAT and old.get("method") == v.name
-                and Path(str(old.get("inputs", {}).get("translated", ""))).name == v.slug)
-    except (OSError, ValueError):
+        old = read_result(path)
+        old.pop("_path")
+        ours = old["method"] == v.name and Path(old["inputs"]["translated"]).name == v.slug
+    except ValueError:
         ours = False
     if not ours:
         raise FileExistsError(f"{path} is not an evaluation that r2r ablate wrote for {v.name}; move it away "

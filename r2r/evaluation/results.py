@@ -1,4 +1,9 @@
-"""`r2r evaluate` JSON files read back, and the pictures they scored found again.
+"""The evaluate JSON: its one writer and its one validating reader, and the pictures an evaluation scored found again.
+
+`write_result` writes what `r2r evaluate` computed; `read_result` is how every consumer reads one back
+(`evaluate-table`, `report`, `study-page`, `ablate`'s reuse check, `translate-dataset --eval-json`): the format is
+checked and every field a consumer uses is typed, so a malformed or hostile file (a list where an object belongs, a
+400-digit number, a string for KID, a method name with a newline) is one error naming the file and the field.
 
 Why: `r2r report` and `r2r study-page` show the images an evaluation scored next to their rendered sources. The
 JSON records where the translated images and their source were (`inputs`, `settings`) and, per image, its name,
@@ -12,8 +17,115 @@ folder) is used.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+FORMAT = "r2r-evaluate/1"
+SUMMARY_NUMBERS = ("kid", "kid_std", "kid_x1000", "kid_std_x1000", "lpips", "lpips_std", "ssim", "ssim_std")
+PROBLEM_LISTS = ("unpaired", "unreadable", "untranslated", "real_unreadable", "ignored")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LARGEST = 1e300  # a JSON number beyond this (a 400-digit integer) is no score
+
+
+class ResultError(ValueError):
+    """An `r2r evaluate` JSON that cannot be used; the message names the file and the field."""
+
+
+def _field(doc: dict, name: str, kind: type | tuple, where: str, *, optional: bool = False):
+    value = doc.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        got = "missing" if name not in doc else f"{type(value).__name__}"
+        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ResultError(f"{where}: field {name!r} must be {want}, got {got}")
+    return value
+
+
+def _text(doc: dict, name: str, where: str, *, optional: bool = False) -> str | None:
+    value = _field(doc, name, str, where, optional=optional)
+    if value is not None and _CONTROL.search(value):
+        raise ResultError(f"{where}: field {name!r} holds a control character (a newline or an escape sequence)")
+    return value
+
+
+def _number(value, where: str) -> float | None:
+    """None, or a finite JSON number of sane size."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ResultError(f"{where} is not a number: {str(value)[:40]!r}")
+    if isinstance(value, int) and abs(value) > _LARGEST or isinstance(value, float) and not math.isfinite(value) \
+            or abs(value) > _LARGEST:
+        raise ResultError(f"{where} is not a finite number of sane size")
+    return value
+
+
+def _summary(doc: dict, where: str) -> None:
+    n = _field(doc, "n", int, where)
+    if n < 0:
+        raise ResultError(f"{where}: field 'n' is negative")
+    for name in SUMMARY_NUMBERS:
+        _number(doc.get(name), f"{where}: field {name!r}")
+
+
+def _check(doc: object, where: str) -> dict:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ResultError(f"{where}: not an `r2r evaluate` result (format {FORMAT!r})")
+    _text(doc, "method", where)
+    if not doc["method"]:
+        raise ResultError(f"{where}: field 'method' is empty")
+    _summary(doc, where)
+    inputs = _field(doc, "inputs", dict, where)
+    for name in ("translated", "split"):
+        _text(inputs, name, f"{where}: inputs")
+    for name in ("source", "real", "translated_kind", "translated_fingerprint", "pairs_csv"):
+        _text(inputs, name, f"{where}: inputs", optional=True)
+    for name in ("real_splits",):
+        _field(inputs, name, list, f"{where}: inputs", optional=True)
+    _field(inputs, "from_json", dict, f"{where}: inputs", optional=True)
+    protocol = _field(doc, "protocol", dict, where)
+    for name in ("kid", "lpips", "ssim"):
+        _field(protocol, name, dict, f"{where}: protocol")
+    per_category = _field(doc, "per_category", dict, where, optional=True) or {}
+    for category, summary in per_category.items():
+        _summary(_field(per_category, category, dict, f"{where}: per_category"), f"{where}: per_category.{category}")
+    problems = _field(doc, "problems", dict, where, optional=True) or {}
+    for name in PROBLEM_LISTS:
+        _field(problems, name, list, f"{where}: problems", optional=True)
+    _field(doc, "settings", dict, where, optional=True)
+    images = _field(doc, "images", list, where)
+    for n, im in enumerate(images):
+        at = f"{where}: images[{n}]"
+        if not isinstance(im, dict):
+            raise ResultError(f"{at} is {type(im).__name__}, not an object")
+        for name in ("lpips", "ssim"):
+            _number(im.get(name), f"{at}.{name}")
+        for name in ("name", "source_key", "category"):
+            _text(im, name, at, optional=name == "category")
+    return doc
+
+
+def read_result(path: str | Path) -> dict:
+    """One `r2r evaluate` JSON, validated (see the module docstring); `_path` is set to where it was read."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ResultError(f"{path}: not a readable JSON file ({type(e).__name__}: {str(e)[:120]})") from None
+    doc = _check(data, str(path))
+    doc["_path"] = str(path)
+    return doc
+
+
+def write_result(path: str | Path, doc: dict) -> None:
+    """The evaluate JSON, atomically; checked by the reader's rules first, so no command writes what none reads."""
+    from synfashion.fs.atomic import write_json_atomic
+
+    _check(doc, str(path))
+    write_json_atomic(Path(path), doc, indent=1, durable=False)
 
 
 @dataclass(frozen=True)
@@ -82,43 +194,20 @@ class Evaluation:
         return {"translated": item["translated"], "source": item["source"]}
 
 
-def _number(value, where: str) -> float | None:
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return value
-    raise ValueError(f"{where} is not a number: {value!r}")
-
-
 def load_evaluation(path: Path) -> Evaluation:
-    """One `r2r evaluate` JSON, checked enough that a bad file is one clear error naming it."""
-    from .run import FORMAT
-
+    """One `r2r evaluate` JSON (`read_result`), with its scored images by source key."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a readable JSON file ({e})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path}: not an `r2r evaluate` result (format {FORMAT!r})")
-    inputs, images = data.get("inputs"), data.get("images")
-    if not isinstance(inputs, dict) or not isinstance(inputs.get("translated"), str) or \
-            not isinstance(inputs.get("split"), str):
-        raise ValueError(f"{path}: no 'inputs' naming the translated images and the split")
-    if not isinstance(images, list) or not images:
-        raise ValueError(f"{path}: no per-image 'images' entries")
-    method = data.get("method")
-    if not isinstance(method, str) or not method:
-        raise ValueError(f"{path}: no 'method' name")
+    data = read_result(path)
+    data.pop("_path")
+    if not data["images"]:
+        raise ResultError(f"{path}: no per-image 'images' entries")
     by_key: dict[str, ScoredImage] = {}
-    for n, im in enumerate(images):
-        where = f"{path}: images[{n}]"
-        if not isinstance(im, dict) or not all(isinstance(im.get(k), str) and im.get(k) for k in
-                                               ("name", "source_key")):
-            raise ValueError(f"{where} has no 'name' and 'source_key'")
+    for n, im in enumerate(data["images"]):
         key = im["source_key"]
         if key in by_key:
-            raise ValueError(f"{where}: source key {key!r} is scored twice")
-        by_key[key] = ScoredImage(im["name"], key, str(im.get("category") or ""),
-                                  _number(im.get("lpips"), f"{where}.lpips"), _number(im.get("ssim"), f"{where}.ssim"))
+            raise ResultError(f"{path}: images[{n}]: source key {key!r} is scored twice")
+        by_key[key] = ScoredImage(im["name"], key, str(im.get("category") or ""), im.get("lpips"), im.get("ssim"))
+    method = data["method"]
     return Evaluation(path, method, method, by_key, data)
 
 

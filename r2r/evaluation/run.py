@@ -17,7 +17,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-FORMAT = "r2r-evaluate/1"
+from .results import FORMAT
+
 RANDOM_WARNING = ("RANDOM WEIGHTS: at least one metric network has random weights; these numbers test the plumbing "
                   "only and are not comparable with anything")
 
@@ -349,7 +350,7 @@ def evaluate(job: EvalJob, *, progress: bool = True, networks: Networks | None =
     import torch
     from rich.console import Console
 
-    from synfashion.fs.atomic import write_json_atomic
+    from .results import write_result
 
     from .inputs import open_real, plan_pairs
     from ..metrics import SSIMConfig
@@ -440,7 +441,7 @@ def evaluate(job: EvalJob, *, progress: bool = True, networks: Networks | None =
     job.out.parent.mkdir(parents=True, exist_ok=True)
     if job.features_out is not None:
         save_features(job.features_out, fake, real, [plan.pairs[i].name for i in res.index], out)
-    write_json_atomic(job.out, out, indent=1, durable=False)
+    write_result(job.out, out)
     return out
 
 

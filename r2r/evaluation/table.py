@@ -18,21 +18,12 @@ COLUMNS = ("method", "category", "n", "kid_x1000", "kid_std_x1000", "lpips", "lp
 
 
 def load_results(paths: list[Path]) -> list[dict]:
-    from .run import FORMAT
+    """The evaluate JSONs, through the one validating reader (`results.read_result`)."""
+    from .results import read_result
 
-    out = []
-    for path in paths:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: not a readable JSON file ({e})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"{path}: not an `r2r evaluate` result (format {FORMAT!r})")
-        data["_path"] = str(path)
-        out.append(data)
-    if not out:
+    if not paths:
         raise ValueError("no result files given")
-    return out
+    return [read_result(p) for p in paths]
 
 
 def _comparable(r: dict) -> dict:

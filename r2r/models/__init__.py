@@ -35,6 +35,7 @@ _EXPORTS = {
     "loading": ".errors",
     "looks_like_path": ".resolve",
     "model_identity": ".identity",
+    "offline_snapshot": ".resolve",
     "read_embedding": ".check",
     "read_embedding_file": ".load",
     "resolve_device": ".load",

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from .errors import ModelFileError
-from .resolve import PICKLE_SUFFIXES, _offline, artifact_path, cached_snapshot, looks_like_path
+from .resolve import PICKLE_SUFFIXES, _offline, artifact_path, looks_like_path, offline_snapshot
 
 # Components of an SD-1.5 pipeline folder that hold weights (the others are configs / vocabularies).
 WEIGHT_COMPONENTS = ("unet", "vae", "text_encoder")
@@ -177,11 +177,7 @@ def resolve_model(model: str, revision: str | None = None) -> Path | None:
     if looks_like_path(model):
         raise FileNotFoundError(f"model folder not found: {model}")
     if _offline():
-        snapshot = cached_snapshot(model, revision)
-        if snapshot is None:
-            raise ModelFileError(
-                f"{model}: not in the local Hugging Face cache, and offline mode is on (HF_HUB_OFFLINE=1); download "
-                f"it once with network access (hf download {model}), or pass a local model folder")
+        snapshot = offline_snapshot(model, revision)
         for c in WEIGHT_COMPONENTS:
             if (snapshot / c).is_dir():
                 check_weights_folder(snapshot / c, f"the cached model's {c}")

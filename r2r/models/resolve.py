@@ -47,12 +47,7 @@ def hub_model_commit(model: str, revision: str | None = None) -> str:
     key = (model, revision)
     if key not in _MODEL_COMMITS:
         if _offline():
-            snapshot = cached_snapshot(model, revision)
-            if snapshot is None:
-                raise ModelFileError(
-                    f"{model}: not in the local Hugging Face cache, and offline mode is on (HF_HUB_OFFLINE=1); "
-                    f"download it once with network access (hf download {model}), or pass a local model folder")
-            _MODEL_COMMITS[key] = snapshot.name
+            _MODEL_COMMITS[key] = offline_snapshot(model, revision).name
         else:
             from huggingface_hub import HfApi
 
@@ -60,6 +55,16 @@ def hub_model_commit(model: str, revision: str | None = None) -> str:
             with _hub_errors(model, model, revision, "pipeline"):
                 _MODEL_COMMITS[key] = api.model_info(model, revision=revision).sha
     return _MODEL_COMMITS[key]
+
+
+def offline_snapshot(model: str, revision: str | None = None) -> Path:
+    """The cached snapshot of a Hub model id in offline mode; an uncached one is one ModelFileError line."""
+    snapshot = cached_snapshot(model, revision)
+    if snapshot is None:
+        raise ModelFileError(
+            f"{model}: not in the local Hugging Face cache, and offline mode is on (HF_HUB_OFFLINE=1); download it "
+            f"once with network access (hf download {model}), or pass a local model folder")
+    return snapshot
 
 
 def cached_snapshot(repo_id: str, revision: str | None = None) -> Path | None:

@@ -6,7 +6,6 @@ Parsing only (no torch import, so `--help` is instant); the work is in `dataset.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from synfashion.cliutil import parse_size
@@ -131,10 +130,9 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     from .dataset import DatasetJob, translate_dataset
     evaluation = None
     if args.eval_json:
-        try:
-            evaluation = json.loads(args.eval_json.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"--eval-json {args.eval_json}: {e}") from None
+        from ..evaluation.results import read_result
+
+        evaluation = read_result(args.eval_json)  # the one validating reader; translate_dataset checks whose it is
     dist = DistInfo.resolve(args.rank, args.world_size)
     job = DatasetJob(
         source=args.source, out=args.out, model=model_spec(args), params=rig_params(args),

@@ -245,6 +245,11 @@ class _Run:
         self.units = _units(self.plans, self.index, self.model_size, job.batch_size)
         self.identity = self._identity()
         self.fingerprint = fingerprint_of(self.identity)
+        scored = ((job.evaluation or {}).get("inputs") or {}).get("translated_fingerprint")
+        if job.evaluation is not None and scored != self.fingerprint:
+            where = job.evaluation.get("_path", "the evaluation")
+            raise BuildError(f"--eval-json {where} scored another dataset (fingerprint {str(scored)[:12]}), not this "
+                             f"one ({self.fingerprint[:12]}); run `r2r evaluate` on {job.out} and pass that JSON")
         self.state = BuildState(job.out, self.fingerprint, kind="translated")
         self.staging = Staging(self.state.dir)
 

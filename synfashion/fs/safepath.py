@@ -44,11 +44,7 @@ def key_problem(key: object) -> str | None:
 
 def check_key(key: object, *, where: str = "") -> str:
     """`key` itself when it is a plain sample key; else `UnsafePathError` naming `where` it came from."""
-    problem = key_problem(key)
-    if problem is not None:
-        origin = f"{where}: " if where else ""
-        raise UnsafePathError(f"{origin}sample key {str(key)[:80]!r} {problem}")
-    return key  # type: ignore[return-value]
+    return _checked(key, key_problem(key), where, f"sample key {str(key)[:80]!r}", "")
 
 
 def key_file(folder: str | Path, key: object, suffix: str = "", *, where: str = "") -> Path:
@@ -83,11 +79,14 @@ def path_problem(rel: object) -> str | None:
 
 def safe_relpath(rel: object, *, where: str = "") -> str:
     """`rel` itself when it is a plain relative path; else `UnsafePathError` naming `where` it came from."""
-    problem = path_problem(rel)
+    return _checked(rel, path_problem(rel), where, f"path {rel!r}",
+                    "; only plain relative paths inside the folder are read")
+
+
+def _checked(value: object, problem: str | None, where: str, what: str, hint: str) -> str:
     if problem is not None:
-        origin = f"{where}: " if where else ""
-        raise UnsafePathError(f"{origin}path {rel!r} {problem}; only plain relative paths inside the folder are read")
-    return rel  # type: ignore[return-value]
+        raise UnsafePathError(f"{where + ': ' if where else ''}{what} {problem}{hint}")
+    return value  # type: ignore[return-value]
 
 
 def inside(root: str | Path, rel: object, *, where: str = "", links_within: str | Path | None = None) -> Path:
