@@ -9,11 +9,11 @@
 
 Images: a tensor [N, 3, H, W] (uint8, or float in [0, 1]) or a list of PIL images (any sizes: consecutive images
 of one size are batched). The protocols are the CLI's (`r2r evaluate`): Inception with the TF1 bilinear resize to
-299 (inception.py), DINOv2 as dgm-eval, CLIP as clean-fid (dinov2.py, clip.py). `network` is a name
-("inception", "dinov2", "clip") resolved once per process from the published weights (hub caches; downloads when
-`allow_download`), or an extractor you built (e.g. with random weights: `InceptionFeatures(random_state_dict(
-INCEPTION))`). Reference features that should be computed once belong in stats_cache.py. This module holds no
-metric maths of its own; it must not write files.
+299 (inception.py), DINOv2 as dgm-eval, CLIP as clean-fid (dinov2.py, clip.py). `network` is a name ("inception",
+"dinov2" = ViT-B/14, "dinov2-large" = ViT-L/14 as in Stein et al., "clip") resolved once per process from the
+published weights (hub caches; downloads when `allow_download`), or an extractor you built (e.g. with random
+weights: `InceptionFeatures(random_state_dict(INCEPTION))`). Reference features that should be computed once belong
+in stats_cache.py. This module holds no metric maths of its own; it must not write files.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .knn_pr import precision_recall as _precision_recall
 from .ssim import SSIMConfig
 from .ssim import ssim as _ssim
 
-NETWORKS = ("inception", "dinov2", "clip")
+NETWORKS = ("inception", "dinov2", "dinov2-large", "clip")
 BATCH_SIZE = 16
 
 
@@ -46,10 +46,11 @@ def load_network(name: str = "inception", weights: str | None = None, *, allow_d
         from .inception import InceptionFeatures
 
         return InceptionFeatures(weights, allow_download=allow_download)
-    if name == "dinov2":
-        from .dinov2 import DINOv2Features
+    if name in ("dinov2", "dinov2-large"):
+        from .dinov2 import DINOV2_BASE, DINOV2_LARGE, DINOv2Features
 
-        return DINOv2Features(weights, resize=resize, allow_download=allow_download)
+        spec = DINOV2_LARGE if name == "dinov2-large" else DINOV2_BASE
+        return DINOv2Features(weights, spec=spec, resize=resize, allow_download=allow_download)
     if name == "clip":
         from .clip import CLIPFeatures
 
