@@ -19,6 +19,9 @@ from torch import nn
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
+NETWORK = "fid-inception-v3-tf-2015-12-05"
+PROTOCOL = ("torch-fidelity-0.3.0/v1: TF1 bilinear resize to 299x299 (no half-pixel offset, no antialiasing), "
+            "(x - 128) / 128 on 0..255 floats (float inputs not quantised); 2048-d average pool")
 
 
 def tf1_bilinear_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -239,3 +242,16 @@ class InceptionFeatures(FIDInceptionV3):
         loaded = load_weights(INCEPTION, weights, allow_download=allow_download)
         self.load_state_dict(loaded.state_dict, strict=True)
         self.sha256 = loaded.sha256
+
+    network = NETWORK
+    protocol = PROTOCOL
+    dim = FEATURE_DIM
+
+    @property
+    def identity(self):
+        """`FeatureIdentity` for cache keys; seeded random weights are identified by their tensors' digest."""
+        from .identity import FeatureIdentity, tensors_sha256
+        from .weights import RANDOM
+
+        digest = tensors_sha256(self.state_dict()) if self.sha256 == RANDOM else self.sha256
+        return FeatureIdentity(NETWORK, digest, PROTOCOL, FEATURE_DIM)
