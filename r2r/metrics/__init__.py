@@ -27,16 +27,17 @@ agreement with those packages. This package reads weight files and statistics fi
 """
 
 from . import api
-from .alexnet import AlexNetTrunk
+from .alexnet import AlexNetTrunk, LPIPSHeads
 from .api import features, fid, precision_recall
 from .clip import CLIP_VIT_B32, CLIPFeatures
 from .dinov2 import DINOV2_BASE, DINOV2_LARGE, DINOv2Features
 from .frechet import FDBootstrap, FeatureStats, fd_bootstrap, frechet_distance
 from .identity import FeatureIdentity
-from .inception import FEATURE_DIM, INPUT_SIZE, FIDInceptionV3, InceptionFeatures, tf1_bilinear_resize
+from .inception import FEATURE_DIM, INPUT_SIZE, FIDInceptionV3, tf1_bilinear_resize
+from .inception_features import InceptionFeatures
 from .kid import KIDConfig, KIDResult, kid_from_features, kid_subsets
 from .knn_pr import PRResult
-from .lpips import LPIPS, LPIPSHeads
+from .lpips import LPIPS
 from .per_category import CategoryConfig, per_category
 from .ssim import SSIMConfig, ssim
 from .stats_cache import StatsFileError, StatsKey, load_or_compute, load_stats_file, save_stats_file

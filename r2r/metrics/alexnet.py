@@ -48,3 +48,26 @@ class AlexNetTrunk(nn.Module):
         relu4 = F.relu(f[8](relu3))
         relu5 = F.relu(f[10](relu4))
         return [relu1, relu2, relu3, relu4, relu5]
+
+
+class LinearHead(nn.Module):
+    """One layer's channel weights; `model.1` because lpips' head is Sequential(Dropout, Conv2d)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.model = nn.Sequential(nn.Identity(), nn.Conv2d(channels, 1, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class LPIPSHeads(nn.Module):
+    def __init__(self, weights: dict[str, torch.Tensor] | None = None):
+        super().__init__()
+        for i, c in enumerate(CHANNELS):
+            self.add_module(f"lin{i}", LinearHead(c))
+        if weights is not None:
+            self.load_state_dict(weights, strict=True)
+
+    def __getitem__(self, i: int) -> LinearHead:
+        return getattr(self, f"lin{i}")

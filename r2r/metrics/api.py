@@ -43,7 +43,7 @@ def load_network(name: str = "inception", weights: str | None = None, *, allow_d
 
     `resize` applies to dinov2 and clip ("pil": the reference tools' bytes; "torch": antialiased, GPU-friendly)."""
     if name == "inception":
-        from .inception import InceptionFeatures
+        from .inception_features import InceptionFeatures
 
         return InceptionFeatures(weights, allow_download=allow_download)
     if name in ("dinov2", "dinov2-large"):

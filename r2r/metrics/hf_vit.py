@@ -226,7 +226,7 @@ def save_folder(folder: str | Path, config, state: dict[str, torch.Tensor]) -> P
     """Write `config.json` + `model.safetensors` as a Hub snapshot has them (tests, demos)."""
     from safetensors.torch import save as save_safetensors
 
-    from synfashion.atomic import write_bytes_atomic
+    from synfashion.fs.atomic import write_bytes_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -52,10 +52,13 @@ def files_sha256(paths: Iterable[str | Path]) -> str:
 
 
 def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
-    """`tensors:<sha256>` over names, dtypes, shapes and bytes (the weights module's digest of in-memory weights)."""
-    from .weights import _tensor_digest
-
-    return _tensor_digest(state)
+    """`tensors:<sha256>` over names, dtypes, shapes and bytes: the digest of in-memory weights."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k].detach().cpu().contiguous()
+        h.update(k.encode() + str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return "tensors:" + h.hexdigest()
 
 
 __all__ = ["FeatureIdentity", "file_sha256", "files_sha256", "tensors_sha256"]

@@ -226,32 +226,3 @@ class FIDInceptionV3(nn.Module):
                       self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
             x = block(x)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)  # the published pooling op, for bit-equal features
-
-
-class InceptionFeatures(FIDInceptionV3):
-    """`InceptionFeatures(weights)(images) -> [N, 2048]`: the FID Inception with its weights.
-
-    `weights`: a path, a state dict (the published layout) or `LoadedWeights`; None resolves the published file
-    (torch hub cache, else a download when `allow_download`; see `r2r.metrics.weights`).
-    """
-
-    def __init__(self, weights=None, *, allow_download: bool = True):
-        super().__init__()
-        from .weights import INCEPTION, load_weights  # local: weights.py builds the untrained architecture
-
-        loaded = load_weights(INCEPTION, weights, allow_download=allow_download)
-        self.load_state_dict(loaded.state_dict, strict=True)
-        self.sha256 = loaded.sha256
-
-    network = NETWORK
-    protocol = PROTOCOL
-    dim = FEATURE_DIM
-
-    @property
-    def identity(self):
-        """`FeatureIdentity` for cache keys; seeded random weights are identified by their tensors' digest."""
-        from .identity import FeatureIdentity, tensors_sha256
-        from .weights import RANDOM
-
-        digest = tensors_sha256(self.state_dict()) if self.sha256 == RANDOM else self.sha256
-        return FeatureIdentity(NETWORK, digest, PROTOCOL, FEATURE_DIM)

@@ -8,7 +8,7 @@ bias), averaged over space and summed over the five layers.
 
 Hand-written because lpips (and torchmetrics' LPIPS) import torchvision, which does not load here. Parameter names
 follow lpips' published heads file (`lin0.model.1.weight`, ... in `weights/v0.1/alex.pth`) and torchvision's
-AlexNet (`features.0.weight`, ...). This module does no file I/O (see weights.py).
+AlexNet (`features.0.weight`, ...); both architectures live in alexnet.py, their files in weights.py.
 """
 
 from __future__ import annotations
@@ -16,35 +16,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .alexnet import CHANNELS, AlexNetTrunk
+from .alexnet import AlexNetTrunk, LPIPSHeads
+from .weights import ALEXNET, LPIPS_ALEX_HEADS, load_weights
 
 # lpips' ScalingLayer constants (ImageNet statistics expressed for inputs in [-1, 1]).
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 NORM_EPS = 1e-10
-
-
-class LinearHead(nn.Module):
-    """One layer's channel weights; `model.1` because lpips' head is Sequential(Dropout, Conv2d)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.model = nn.Sequential(nn.Identity(), nn.Conv2d(channels, 1, 1, bias=False))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class LPIPSHeads(nn.Module):
-    def __init__(self, weights: dict[str, torch.Tensor] | None = None):
-        super().__init__()
-        for i, c in enumerate(CHANNELS):
-            self.add_module(f"lin{i}", LinearHead(c))
-        if weights is not None:
-            self.load_state_dict(weights, strict=True)
-
-    def __getitem__(self, i: int) -> LinearHead:
-        return getattr(self, f"lin{i}")
 
 
 class LPIPS(nn.Module):
@@ -57,8 +35,6 @@ class LPIPS(nn.Module):
 
     def __init__(self, alexnet=None, heads=None, *, allow_download: bool = True):
         super().__init__()
-        from .weights import ALEXNET, LPIPS_ALEX_HEADS, load_weights  # local: weights.py imports this module
-
         self.trunk = AlexNetTrunk(load_weights(ALEXNET, alexnet, allow_download=allow_download).state_dict)
         self.heads = LPIPSHeads(load_weights(LPIPS_ALEX_HEADS, heads, allow_download=allow_download).state_dict)
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)

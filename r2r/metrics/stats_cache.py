@@ -16,7 +16,7 @@ stray edit), not a forger who recomputes it.
 
 Cache folder: the `cache_dir` argument; else `$R2R_CACHE/stats` when R2R_CACHE is set; else
 `$XDG_CACHE_HOME/r2r/stats`; else `~/.cache/r2r/stats`. Writes are atomic (temp file + rename,
-synfashion.atomic). This module computes no features itself; callers pass a `compute` callable.
+synfashion.fs.atomic). This module computes no features itself; callers pass a `compute` callable.
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ def load_or_compute(key: StatsKey, compute: Callable[[], torch.Tensor], cache_di
         raise TypeError(f"compute() must return a tensor, got {type(features).__name__}")
     features = features.detach().to("cpu", torch.float32)
     _check_features(features, key)
-    from synfashion.atomic import write_bytes_atomic
+    from synfashion.fs.atomic import write_bytes_atomic
 
     stats = FeatureStats.from_features(features) if with_moments and features.shape[0] > 1 else None
     try:
@@ -250,7 +250,7 @@ def load_or_compute(key: StatsKey, compute: Callable[[], torch.Tensor], cache_di
 def save_stats_file(path: str | Path, key: StatsKey, features: torch.Tensor | None = None, *,
                     stats: FeatureStats | None = None) -> Path:
     """Write a shareable statistics file: features (KID, FD, precision/recall) and/or moments only (FD)."""
-    from synfashion.atomic import write_bytes_atomic
+    from synfashion.fs.atomic import write_bytes_atomic
 
     path = Path(path)
     if stats is None and features is not None and features.shape[0] > 1:

@@ -22,6 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .alexnet import AlexNetTrunk, LPIPSHeads
+from .identity import tensors_sha256
+from .inception import FIDInceptionV3
+
 RANDOM = "random"
 
 
@@ -83,15 +87,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _tensor_digest(state: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(state):
-        t = state[k].detach().cpu().contiguous()
-        h.update(k.encode() + str(t.dtype).encode() + str(tuple(t.shape)).encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return "tensors:" + h.hexdigest()
-
-
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     """(state dict, sha256 of the file): safetensors by suffix, else `torch.load(weights_only=True)`."""
     path = Path(path)
@@ -136,7 +131,7 @@ def load_weights(spec: WeightSpec, source=None, *, allow_download: bool = True) 
     if isinstance(source, LoadedWeights):
         loaded = source
     elif isinstance(source, dict):
-        loaded = LoadedWeights(dict(source), _tensor_digest(source), "state dict")
+        loaded = LoadedWeights(dict(source), tensors_sha256(source), "state dict")
     elif source is not None:
         state, digest = read_state_dict(source)
         loaded = LoadedWeights(state, digest, str(source))
@@ -169,10 +164,6 @@ def load_weights(spec: WeightSpec, source=None, *, allow_download: bool = True) 
 
 def empty_module(spec: WeightSpec) -> nn.Module:
     """The network `spec` describes, untrained (its state dict is the published layout)."""
-    from .alexnet import AlexNetTrunk
-    from .inception import FIDInceptionV3
-    from .lpips import LPIPSHeads
-
     builders: dict[str, Callable[[], nn.Module]] = {
         INCEPTION.file_name: FIDInceptionV3, ALEXNET.file_name: AlexNetTrunk, LPIPS_ALEX_HEADS.file_name: LPIPSHeads,
     }

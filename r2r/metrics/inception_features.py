@@ -1,0 +1,35 @@
+"""The FID Inception with its published weights: `InceptionFeatures(weights)(images) -> [N, 2048]`.
+
+Apart from inception.py (the architecture alone) so that weights.py can build the untrained architecture for its
+layout checks while this module loads the weights through it: imports go one way (inception <- weights <- here).
+"""
+
+from __future__ import annotations
+
+from .identity import FeatureIdentity, tensors_sha256
+from .inception import FEATURE_DIM, NETWORK, PROTOCOL, FIDInceptionV3
+from .weights import INCEPTION, RANDOM, load_weights
+
+
+class InceptionFeatures(FIDInceptionV3):
+    """`InceptionFeatures(weights)(images) -> [N, 2048]`: the FID Inception with its weights.
+
+    `weights`: a path, a state dict (the published layout) or `LoadedWeights`; None resolves the published file
+    (torch hub cache, else a download when `allow_download`; see `r2r.metrics.weights`).
+    """
+
+    def __init__(self, weights=None, *, allow_download: bool = True):
+        super().__init__()
+        loaded = load_weights(INCEPTION, weights, allow_download=allow_download)
+        self.load_state_dict(loaded.state_dict, strict=True)
+        self.sha256 = loaded.sha256
+
+    network = NETWORK
+    protocol = PROTOCOL
+    dim = FEATURE_DIM
+
+    @property
+    def identity(self):
+        """`FeatureIdentity` for cache keys; seeded random weights are identified by their tensors' digest."""
+        digest = tensors_sha256(self.state_dict()) if self.sha256 == RANDOM else self.sha256
+        return FeatureIdentity(NETWORK, digest, PROTOCOL, FEATURE_DIM)
