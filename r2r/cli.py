@@ -1,30 +1,29 @@
-"""The `r2r` command. Argument parsing and dispatch only; each subcommand lives in its own module.
+"""The `r2r` command. Argument parsing and dispatch only; each subcommand lives in its own module of r2r/commands/.
 
-Why this shape: subcommands come from several modules (translation now, DKI training later), so every module that
-offers one exposes `register(subparsers)`, which adds its parser and sets `func`. Adding a command is one line in
+Why this shape: every command module exposes `register(subparsers)`, which adds its parsers (their options built
+from the config dataclasses, each default written once) and sets `func`. Adding a command is one line in
 COMMAND_MODULES. Expected failures (bad input, missing files, a full disk, a busy output folder) print one clear
-line and exit with status 2. Every subcommand's `--help` shows its defaults (r2r/cliargs.py).
+line and exit with status 2. Every subcommand's `--help` shows its defaults (synfashion/cliutil.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import importlib
 import sys
+from types import ModuleType
 
 from rich.console import Console
 
 from .cliargs import DefaultsHelpFormatter
+from .commands import ablate, dki, downstream, evaluate, push_model, report, study, tiny, translate
 
 # Modules with a `register(subparsers)` function, in the order their commands are listed.
-COMMAND_MODULES: tuple[str, ...] = (
-    "r2r.translate", "r2r.evaluation.run", "r2r.pages.report", "r2r.pages.study", "r2r.pages.study_results", "r2r.tiny", "r2r.dki.cli",
-    "r2r.dki.push_cli", "r2r.downstream.cli", "r2r.evaluation.ablate",
-)
+COMMAND_MODULES: tuple[ModuleType, ...] = (translate, evaluate, report, study, tiny, dki, push_model, downstream,
+                                           ablate)
 
 
-def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.ArgumentParser:
+def build_parser(modules: tuple[ModuleType, ...] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="r2r", description="FashionR2R rendered-to-real translation (RIG) with diffusers models.",
         formatter_class=DefaultsHelpFormatter,
@@ -33,8 +32,8 @@ def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.Argumen
         dest="command", required=True, metavar="COMMAND",
         parser_class=functools.partial(argparse.ArgumentParser, formatter_class=DefaultsHelpFormatter),
     )
-    for name in modules:
-        importlib.import_module(name).register(subparsers)
+    for module in modules:
+        module.register(subparsers)
     return parser
 
 

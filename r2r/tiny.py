@@ -12,12 +12,13 @@ pipeline with the same code (`build_pipeline`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from synfashion.cliutil import option
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 # A few BPE merges so the tokenizer really merges (and tests see multi-character tokens); everything else falls
@@ -33,7 +34,7 @@ TINY_MODEL_ENTRIES = ("model_index.json", "unet", "vae", "text_encoder", "tokeni
 class TinyModelConfig:
     """Sizes of the tiny model. Defaults: attention at latent sizes /1, /2, /4 (plus the mid block)."""
 
-    seed: int = 0
+    seed: int = option("--seed", default=0, type=int, help="seed of the random weights (same seed, same bytes)")
     unet_channels: tuple[int, ...] = (32, 32, 64, 64)
     unet_layers_per_block: int = 2  # as SD-1.5: 2 resnets (+ transformers) per down block, 3 per up block
     unet_heads: int = 4  # diffusers' `attention_head_dim` for SD-1.5 UNets is really the number of heads
@@ -238,23 +239,3 @@ def save_random_lora(model: str | Path, folder: str | Path, seed: int = 0) -> Pa
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     StableDiffusionPipeline.save_lora_weights(str(folder), unet_lora_layers=layers, safe_serialization=True)
     return Path(folder)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "tiny-model", help="write a tiny random-weight SD-1.5-architecture pipeline folder (tests, demos)",
-        description="Write a tiny Stable-Diffusion-1.5-architecture diffusers pipeline with random weights. "
-                    "It loads with StableDiffusionPipeline.from_pretrained(OUT) like real weights.",
-    )
-    p.add_argument("out", type=Path, help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (same seed, same bytes)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    p.set_defaults(func=_cmd_tiny_model)
-
-
-def _cmd_tiny_model(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    out = save_tiny_model(args.out, TinyModelConfig(seed=args.seed), overwrite=args.overwrite)
-    Console(stderr=True).print(f"[green]tiny model[/] written to {out}")
-    return 0

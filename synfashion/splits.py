@@ -37,17 +37,41 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .cliutil import option
 from .schema import SPLITS
 
 DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
 
+def parse_fractions(text: str) -> dict[str, float]:
+    """'train=0.8,validation=0.1,test=0.1' -> {'train': 0.8, ...}."""
+    fractions: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            fractions[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"bad split spec {part!r}; expected NAME=FRACTION, e.g. train=0.8") from None
+    return fractions
+
+
+def fractions_text(fractions: dict[str, float]) -> str:
+    """{'train': 0.8, ...} -> 'train=0.8,...', as --split is written."""
+    return ",".join(f"{name}={value:g}" for name, value in fractions.items())
+
+
 @dataclass(frozen=True)
 class SplitConfig:
-    fractions: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
+    fractions: dict[str, float] = option("--split", default_factory=lambda: dict(DEFAULT_FRACTIONS),
+                                         parse=lambda text: parse_fractions(text) if text else dict(DEFAULT_FRACTIONS),
+                                         show=fractions_text, help="fractions per split")
     # changing it reshuffles every group: it is part of the dataset's identity. v3: stratified by category (see above)
     salt: str = "synfashion-splits-v3"
-    tie_textures: bool = True  # False: group by project only (textures may then leak; verify reports it)
+    # False: group by project only (textures may then leak; verify reports it)
+    tie_textures: bool = option("--split-by", default=True, choices=("project-texture", "project"),
+                                parse=lambda by: by == "project-texture",
+                                show=lambda tie: "project-texture" if tie else "project",
+                                help="group projects that share a texture (no leak) or split by project only")
     stratify: bool = True  # False: hash placement only (never moves a group, but a split may miss categories)
 
     def __post_init__(self) -> None:
@@ -60,14 +84,7 @@ class SplitConfig:
     @classmethod
     def parse(cls, text: str, **kwargs) -> "SplitConfig":
         """'train=0.8,validation=0.1,test=0.1' -> SplitConfig."""
-        fractions: dict[str, float] = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            name, _, value = part.partition("=")
-            try:
-                fractions[name.strip()] = float(value)
-            except ValueError:
-                raise ValueError(f"bad split spec {part!r}; expected NAME=FRACTION, e.g. train=0.8") from None
-        return cls(fractions=fractions, **kwargs)
+        return cls(fractions=parse_fractions(text), **kwargs)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from r2r.evaluation.ablate import AblateConfig, EvalSettings, Sweep, plan_variants
+from r2r.evaluation.ablate import AblateConfig, Sweep, plan_variants
+from r2r.evaluation.run import MetricSettings as EvalSettings
 from r2r.cli import main
 from r2r.config import ModelSpec, RIGParams
 from r2r.tiny import save_random_lora

@@ -133,7 +133,8 @@ def test_report_refuses_or_flags_images_of_another_build_than_the_one_scored(eva
 
 # ----------------------------------------------------------------------------- 5. ablate sweep names
 def test_sweep_variants_have_distinct_folders_and_settings():
-    from r2r.evaluation.ablate import AblateConfig, EvalSettings, Sweep, plan_variants
+    from r2r.evaluation.ablate import AblateConfig, Sweep, plan_variants
+    from r2r.evaluation.run import MetricSettings as EvalSettings
     from r2r.config import ModelSpec
 
     base = dict(source="s", out=Path("o"), evaluation=EvalSettings(real="r"), model=ModelSpec("m"), variants=())
@@ -142,7 +143,8 @@ def test_sweep_variants_have_distinct_folders_and_settings():
 
 
 def test_one_parameter_swept_under_two_names_is_refused():
-    from r2r.evaluation.ablate import AblateConfig, EvalSettings, Sweep
+    from r2r.evaluation.ablate import AblateConfig, Sweep
+    from r2r.evaluation.run import MetricSettings as EvalSettings
     from r2r.config import ModelSpec
 
     base = dict(source="s", out=Path("o"), evaluation=EvalSettings(real="r"), model=ModelSpec("m"), variants=())

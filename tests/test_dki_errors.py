@@ -123,8 +123,9 @@ def test_resume_refuses_other_settings_and_bad_paths(model, folder, tmp_path):
 
 def test_cli_errors_are_one_line_value_errors(model, folder, tmp_path, capsys):
     import r2r.cli
+    from r2r.commands import dki
 
-    parser = r2r.cli.build_parser(("r2r.dki.cli",))
+    parser = r2r.cli.build_parser((dki,))
     args = parser.parse_args(["train-negative", "--model", str(model), "--renders", str(tmp_path / "missing"),
                               "--out", str(tmp_path / "o"), "--no-progress", "--num-workers", "0"])
     with pytest.raises(DKIError, match="does not exist"):

@@ -28,7 +28,7 @@ from r2r.dki import (
     latest_checkpoint,
     list_checkpoints,
 )
-from r2r.dki import cli as dki_cli
+from r2r.commands import dki as dki_cli
 from r2r.dki.checkpoint import TMP_PREFIX, checkpoint_dir
 from r2r.tiny import TinyModelConfig, save_tiny_model
 

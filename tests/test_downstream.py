@@ -313,7 +313,7 @@ def test_an_image_folder_is_not_a_training_dataset(tmp_path, capsys, real_photos
 
 
 def test_arch_names_of_the_cli_are_the_models():
-    from r2r.downstream.cli import ARCH_NAMES
+    from r2r.downstream.config import ARCH_NAMES
     from r2r.downstream.models import ARCHS
 
     assert tuple(ARCHS) == ARCH_NAMES

@@ -4,8 +4,8 @@
   `learned_embeds.safetensors` for `pipe.load_textual_inversion`.
 - `PositiveTrainer`: UNet finetuning on real photos, LoRA (`load_lora_weights`) or full (a pipeline folder).
 - Configs: `RunConfig(model, out, DataConfig(source), TrainConfig(...), NegativeConfig() | PositiveConfig())`.
-- CLI: `register(subparsers)` in r2r/dki/cli.py adds `train-negative` and `train-positive`; r2r/dki/push_cli.py
-  adds `push-model` (`push_model` in r2r/dki/publish.py: a finished run as a Hub model repo).
+- CLI: r2r/commands/dki.py (`train-negative`, `train-positive`) and r2r/commands/push_model.py (`push-model`:
+  `push_model` in r2r/dki/publish.py, a finished run as a Hub model repo).
 
 Exports resolve lazily so that `import r2r.dki` (and `r2r --help`) does not import torch.
 """
@@ -23,7 +23,7 @@ _EXPORTS = {
     "NegativeTrainer": "r2r.dki.negative", "read_embedding": "r2r.dki.negative", "EMBEDDING_FILE": "r2r.dki.negative",
     "PositiveTrainer": "r2r.dki.positive", "LORA_FILE": "r2r.dki.positive",
     "latest_checkpoint": "r2r.dki.checkpoint", "list_checkpoints": "r2r.dki.checkpoint",
-    "loss_curve": "r2r.dki.plot", "register": "r2r.dki.cli", "push_model": "r2r.dki.publish",
+    "loss_curve": "r2r.dki.plot", "push_model": "r2r.dki.publish",
 }
 __all__ = sorted(_EXPORTS)
 

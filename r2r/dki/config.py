@@ -2,13 +2,18 @@
 
 Why plain frozen dataclasses in a torch-free module: the CLI builds them from arguments, the trainer and the model
 card read them, and the checkpoint records them (`asdict`) so a resumed run can refuse a changed configuration.
+Each default is written here once, with the option that sets it (`synfashion.cliutil.option`); a method's own
+training defaults (steps, learning rate) are its config's class constants, which `r2r train-*` show and use.
 No behaviour beyond validation.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import ClassVar, Literal, get_args
+
+from synfashion.cliutil import option
 
 from .errors import DKIError
 
@@ -52,22 +57,36 @@ class DataConfig:
     cache_latents: False re-encodes every step even when the augmentation is deterministic (as the examples).
     """
 
-    source: str
-    kind: SourceKind = "auto"
-    split: str = "train"
-    categories: tuple[str, ...] | None = None
-    views: tuple[str, ...] | None = None
-    resolution: int = 512
-    random_crop: bool = False
-    flip: float = 0.0
-    min_size: int | None = None
-    captions: str = "auto"
-    caption_column: str | None = None
-    image_column: str = "image"
-    caption_template: str = ""
-    num_workers: int = 2
-    skip_bad_images: bool = False
-    cache_latents: bool = True
+    source: str  # each command names it: --renders (train-negative), --real (train-positive)
+    kind: SourceKind = option(
+        "--source-type", default="auto", choices=get_args(SourceKind),
+        help="how to read the source (auto: a SynFashion build if it has manifest.json or data/renders/, an image "
+             "folder for other folders, a datasets id otherwise)")
+    split: str = option("--split", default="train", help="split of a SynFashion build / datasets source")
+    categories: tuple[str, ...] | None = option("--category", default=None, append=True,
+                                                help="SynFashion category to keep (repeatable)")
+    views: tuple[str, ...] | None = option("--view", default=None, append=True,
+                                           help="SynFashion view to keep: front, back, random1, random2")
+    resolution: int = option("--resolution", default=512, type=int, help="square training size in pixels")
+    random_crop: bool = option("--random-crop", default=False, help="random crops (disables latent caching)")
+    flip: float = option("--flip", default=0.0, type=float,
+                         help="horizontal flip probability (both flips are cached)")
+    min_size: int | None = option("--min-size", default=None, type=int,
+                                  help="smallest accepted image side (default: --resolution)")
+    captions: str = option("--captions", default="auto",
+                           help="auto (metadata.jsonl/csv, <name>.txt sidecars, a text/caption column), none, or a "
+                                "metadata file")
+    caption_column: str | None = option("--caption-column", default=None,
+                                        help="caption column of a datasets source or metadata file")
+    image_column: str = option("--image-column", default="image", help="image column of a datasets source")
+    caption_template: str = option(
+        "--caption-template", default="",
+        help="caption of images without one (default empty); '{category}' is filled for SynFashion")
+    num_workers: int = option("--num-workers", default=2, type=int, help="image decoding processes")
+    skip_bad_images: bool = option("--skip-bad-images", default=False,
+                                   help="skip undecodable images (counted) instead of failing")
+    cache_latents: bool = option("--no-cache-latents", default=True,
+                                 help="VAE-encode every step (as diffusers' examples)")
 
     def __post_init__(self) -> None:
         if not self.source:
@@ -91,6 +110,11 @@ class DataConfig:
         return not self.random_crop
 
 
+def _zero_is_off(value: float) -> float | None:
+    """--max-grad-norm 0: no clipping."""
+    return value or None
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The shared training loop (both trainings).
@@ -107,30 +131,45 @@ class TrainConfig:
     channels_last / allow_tf32: CUDA speed settings (ignored on CPU). compile: torch.compile the UNet.
     """
 
-    steps: int = 1000
-    lr: float = 1e-4
-    batch_size: int = 8
-    grad_accum: int = 1
-    mixed_precision: MixedPrecision = "no"
-    seed: int = 0
-    warmup_steps: int = 0
-    lr_scheduler: str = "constant_with_warmup"
-    lr_num_cycles: int = 1
-    lr_power: float = 1.0
-    report_to: ReportTo = "none"
-    weight_decay: float = 1e-2
+    # the commands use the method's own steps and learning rate (NegativeConfig.STEPS, PositiveConfig.LR, ...)
+    steps: int = option("--steps", default=1000, type=int, help="optimizer steps")
+    lr: float = option("--lr", default=1e-4, type=float, help="learning rate")
+    batch_size: int = option("--batch-size", default=8, type=int, help="per process and micro-step")
+    grad_accum: int = option("--grad-accum", default=1, type=int, help="micro-steps per optimizer step")
+    mixed_precision: MixedPrecision = option(
+        "--mixed-precision", default="no", choices=get_args(MixedPrecision),
+        help="compute dtype of the frozen weights (trainable ones stay float32)")
+    seed: int = option("--seed", default=0, type=int,
+                       help="seed of initialisation, data order, noise and timesteps")
+    warmup_steps: int = option("--lr-warmup-steps", dest="warmup_steps", default=0, type=int,
+                               help="linear learning-rate warm-up steps (optimizer steps)")
+    lr_scheduler: str = option("--lr-scheduler", default="constant_with_warmup", choices=LR_SCHEDULERS,
+                               help="learning-rate schedule (diffusers.optimization.get_scheduler)")
+    lr_num_cycles: int = option("--lr-num-cycles", default=1, type=int, help="cycles of cosine_with_restarts")
+    lr_power: float = option("--lr-power", default=1.0, type=float, help="power of the polynomial schedule")
+    report_to: ReportTo = option(
+        "--report-to", default="none", choices=get_args(ReportTo),
+        help="experiment tracker (accelerate): tensorboard writes OUT/logs; the loss curve PNG and the run record "
+             "are written either way")
+    weight_decay: float = option("--weight-decay", default=1e-2, type=float, help="AdamW weight decay")
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
-    max_grad_norm: float | None = 1.0
-    snr_gamma: float | None = None
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    gradient_checkpointing: bool = False
+    max_grad_norm: float | None = option("--max-grad-norm", default=1.0, type=float, parse=_zero_is_off,
+                                         help="gradient clipping (0: off)")
+    snr_gamma: float | None = option("--snr-gamma", default=None, type=float,
+                                     help="Min-SNR loss weighting (e.g. 5.0); off by default")
+    checkpoint_every: int = option("--checkpoint-every", default=500, type=int,
+                                   help="steps between resumable checkpoints (0: at the end only)")
+    keep_checkpoints: int = option("--keep-checkpoints", default=2, type=int,
+                                   help="checkpoints kept (older ones are removed)")
+    gradient_checkpointing: bool = option("--gradient-checkpointing", default=False,
+                                          help="recompute activations (less memory)")
     channels_last: bool = True
     allow_tf32: bool = True
-    compile: bool = False
-    log_every: int = 10
-    progress: bool = True
+    compile: bool = option("--compile", default=False, help="torch.compile the UNet (CUDA)")
+    log_every: int = option("--log-every", default=10, type=int,
+                            help="steps between loss read-backs (each one syncs)")
+    progress: bool = option("--no-progress", default=True, help="no progress bars")
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "log_every", "keep_checkpoints"):
@@ -163,11 +202,21 @@ class NegativeConfig:
         `{token: tensor}` safetensors file instead. templates: training prompts, "{}" marks the token.
     """
 
-    token: str = "<rendered>"
-    init_token: str = "rendered"
-    num_vectors: int = 1
-    init_embedding: str | None = None
-    templates: tuple[str, ...] = STYLE_TEMPLATES
+    # the training loop's defaults for this method (`r2r train-negative`)
+    STEPS: ClassVar[int] = 2000
+    LR: ClassVar[float] = 2e-3
+
+    token: str = option("--placeholder-token", dest="token", default="<rendered>",
+                        help="the new token learned on the renders, the negative prompt later (must not be in the "
+                             "vocabulary)")
+    init_token: str = option("--init-token", default="rendered",
+                             help="word whose embedding initialises the vectors")
+    num_vectors: int = option("--num-vectors", default=1, type=int, help="embedding vectors for the token (K)")
+    init_embedding: str | None = option("--init-embedding", default=None,
+                                        help="start from a saved {token: tensor} .safetensors embedding")
+    templates: tuple[str, ...] = option(
+        "--template", dest="templates", default=STYLE_TEMPLATES, append=True,
+        help=f"training prompt with '{{}}' for the token (repeatable; default {len(STYLE_TEMPLATES)} style templates)")
 
     def __post_init__(self) -> None:
         if not self.token or any(c.isspace() for c in self.token):
@@ -176,6 +225,10 @@ class NegativeConfig:
             raise DKIError(f"num_vectors must be >= 1, got {self.num_vectors}")
         if not self.templates or any("{}" not in t for t in self.templates):
             raise DKIError(f"every template must contain '{{}}' (where the token goes); got {list(self.templates)}")
+
+    @property
+    def default_lr(self) -> float:
+        return self.LR
 
 
 @dataclass(frozen=True)
@@ -187,12 +240,19 @@ class PositiveConfig:
     ema: keep an exponential moving average of the trained weights and save it (ema_decay, with warm-up).
     """
 
-    lora_rank: int = 4
-    lora_alpha: float | None = None
+    # the training loop's defaults for this method (`r2r train-positive`): the learning rate of LoRA, of --full
+    STEPS: ClassVar[int] = 5000
+    LR: ClassVar[float] = 1e-4
+    LR_FULL: ClassVar[float] = 1e-5
+
+    lora_rank: int = option("--lora-rank", default=4, type=int, help="LoRA rank (default {default})")
+    lora_alpha: float | None = option("--lora-alpha", default=None, type=float,
+                                      help="LoRA alpha (default: the rank)")
     lora_targets: tuple[str, ...] = ("to_k", "to_q", "to_v", "to_out.0")
-    full: bool = False
-    ema: bool = False
-    ema_decay: float = 0.9999
+    full: bool = option("--full", default=False,
+                        help="finetune every UNet weight; save a pipeline folder")
+    ema: bool = option("--ema", default=False, help="export an exponential moving average of the weights")
+    ema_decay: float = option("--ema-decay", default=0.9999, type=float, help="decay of the EMA (with --ema)")
 
     def __post_init__(self) -> None:
         if self.lora_rank < 1:
@@ -200,20 +260,34 @@ class PositiveConfig:
         if not 0.0 < self.ema_decay < 1.0:
             raise DKIError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
 
+    @property
+    def default_lr(self) -> float:
+        return self.LR_FULL if self.full else self.LR
+
 
 @dataclass(frozen=True)
 class RunConfig:
     """Everything one training run is: model, output folder, data, loop and method settings."""
 
-    model: str
-    out: str
+    model: str = option("--model", help="SD-1.5-architecture diffusers folder or Hub id (safetensors)")
+    out: str = option("--out", type=Path, parse=str,
+                      help="output folder (artifacts, card, loss curve, checkpoints); a non-empty one needs --resume "
+                           "or --overwrite")
     data: DataConfig
     train: TrainConfig = field(default_factory=TrainConfig)
     method: NegativeConfig | PositiveConfig = field(default_factory=NegativeConfig)
-    revision: str | None = None
-    base_model_id: str | None = None  # the model card's `base_model` (default: `model` unless it is a local path)
-    resume: str | None = None  # None: fresh; "latest": the newest intact checkpoint of the run in `out`; or a path
-    overwrite: bool = False  # start a new run in a non-empty `out` (removes only what a training run wrote there)
+    revision: str | None = option("--revision", default=None, help="Hub revision of --model")
+    # the model card's `base_model` (default: `model` unless it is a local path)
+    base_model_id: str | None = option("--base-model-id", default=None,
+                                       help="the model card's base_model (default: --model, or the folder name)")
+    # None: fresh; "latest": the newest intact checkpoint of the run in `out`; or a path
+    resume: str | None = option(
+        "--resume", default=None, nargs="?", const="latest", metavar="CHECKPOINT",
+        help="continue the run in OUT from its newest intact checkpoint (or the one given)")
+    overwrite: bool = option(
+        "--overwrite", default=False,
+        help="start a new run in a non-empty OUT: removes what an earlier training run wrote there (checkpoints, "
+             "artifacts, card, loss curve, run record), never other files")
 
     def __post_init__(self) -> None:
         if self.resume is not None and self.overwrite:

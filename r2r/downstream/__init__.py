@@ -3,7 +3,7 @@
 
 - `DownstreamConfig(train=(TrainSource("rendered", "./synfashion-hf"), ...), out=..., test_real=..., arch=...)`,
   `run_downstream(config)` -> the results document (also OUT/results.json).
-- CLI: `r2r downstream --train NAME=SOURCE ... --test-real FOLDER --out OUT` (register() in r2r/downstream/cli.py).
+- CLI: `r2r downstream --train NAME=SOURCE ... --test-real FOLDER --out OUT` (r2r/commands/downstream.py).
 
 Exports resolve lazily so that `r2r --help` does not import torch.
 """
@@ -16,7 +16,6 @@ _EXPORTS = {
     "DownstreamConfig": "r2r.downstream.config", "TrainSource": "r2r.downstream.config",
     "DownstreamError": "r2r.downstream.config", "run_downstream": "r2r.downstream.runner",
     "DownstreamRun": "r2r.downstream.runner", "ARCHS": "r2r.downstream.models", "scores": "r2r.downstream.metrics",
-    "register": "r2r.downstream.cli",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -2,14 +2,19 @@
 
 Why a torch-free module of plain frozen dataclasses: the CLI builds them from arguments (`r2r --help` stays instant),
 the runner and the results file read them, and the output folder's record keeps their fingerprint, so a rerun into
-the same folder continues only with the same settings. No behaviour beyond validation and the fingerprint.
+the same folder continues only with the same settings. Each default is written here once, with the option that
+sets it (`synfashion.cliutil.option`; the command is r2r/commands/downstream.py). No behaviour beyond validation
+and the fingerprint.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Literal, get_args
+
+from synfashion.cliutil import option
 
 ResizeMode = Literal["contain", "cover"]
 MixedPrecision = Literal["no", "fp16", "bf16"]
@@ -24,6 +29,8 @@ DEFAULT_MODEL = "microsoft/resnet-18"
 # AdamW learning rate when none is given: fine-tuning pretrained weights, or training a config from scratch.
 LR_PRETRAINED = 1e-4
 LR_SCRATCH = 1e-3
+ARCH_NAMES = ("resnet-tiny", "resnet18", "resnet34", "resnet50", "convnext-tiny", "convnext-small", "vit-tiny",
+              "vit-small", "vit-base")  # r2r/downstream/models.py ARCHS (not imported here: it imports torch)
 
 
 class DownstreamError(ValueError):
@@ -55,6 +62,11 @@ class TrainSource:
         return cls(name.strip(), source.strip())
 
 
+def parse_train(texts: tuple[str, ...]) -> tuple[TrainSource, ...]:
+    """--train NAME=SOURCE, each one."""
+    return tuple(TrainSource.parse(t) for t in texts)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'192x256' -> (192, 256): width x height."""
     try:
@@ -64,6 +76,10 @@ def parse_size(text: str) -> tuple[int, int]:
     if w < 16 or h < 16:
         raise DownstreamError(f"--size {text}: both sides must be at least 16 pixels")
     return w, h
+
+
+def shown_size(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
 
 
 @dataclass(frozen=True)
@@ -84,27 +100,51 @@ class DownstreamConfig:
         the first 5% of the steps, then cosine decay to zero.
     """
 
-    train: tuple[TrainSource, ...]
-    out: str
-    test_real: str | None = None
-    test_split: str = "test"
-    model: str | None = None
-    arch: str | None = None
-    size: tuple[int, int] = DEFAULT_SIZE
-    resize: ResizeMode = "contain"
-    flip: float = 0.5
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float | None = None
-    weight_decay: float = 0.05
-    seed: int = 0
-    balanced: bool = False
-    mixed_precision: MixedPrecision = "no"
-    channels_last: bool = True
-    num_workers: int = 2
-    device: Device = "auto"
-    overwrite: bool = False
-    progress: bool = True
+    train: tuple[TrainSource, ...] = option(
+        "--train", append=True, metavar="NAME=SOURCE", parse=parse_train,
+        help="a training variant (repeatable): a built SynFashion folder, a Hub dataset id, or a dataset written by "
+             "r2r translate-dataset; its train split is used")
+    out: str = option("--out", type=Path, parse=str, help="output folder (one comparison per folder)")
+    test_real: str | None = option(
+        "--test-real", default=None, metavar="FOLDER",
+        help="real photos: a sub-folder per category (names as in the release, e.g. 'Down jacket'), or a "
+             "metadata.jsonl/csv with file_name and category columns; unmatched images are listed")
+    test_split: str = option("--test-split", default="test", choices=("test", "validation", ""),
+                             help="held-out split of every training source, scored by every variant ('' for none)")
+    # the command's --model defaults to DEFAULT_MODEL when --arch is not given either
+    model: str | None = option("--model", default=None,
+                               help=f"Hugging Face image-classification model id or folder, pretrained weights and a "
+                                    f"new 20-way head (default: {DEFAULT_MODEL} unless --arch is given)")
+    arch: str | None = option("--arch", default=None, choices=ARCH_NAMES,
+                              help="an architecture built from a transformers config with random weights (no "
+                                   "download)")
+    size: tuple[int, int] = option("--size", default=DEFAULT_SIZE, metavar="WxH", parse=parse_size, show=shown_size,
+                                   help="input size; 3:4 like the 768x1024 renders, so a render is scaled whole")
+    resize: ResizeMode = option("--resize", default="contain", choices=get_args(ResizeMode),
+                                help="contain: fit the whole image and pad with white (nothing of the garment is "
+                                     "cut); cover: fill the frame and crop the overflow")
+    flip: float = option("--flip", default=0.5, type=float, help="horizontal flip probability in training")
+    epochs: int = option("--epochs", default=10, type=int, help="passes over each training split")
+    batch_size: int = option("--batch-size", default=64, type=int, help="per process")
+    lr: float | None = option("--lr", default=None, type=float,
+                              help=f"AdamW peak learning rate (default {LR_PRETRAINED:g} with --model, "
+                                   f"{LR_SCRATCH:g} with --arch); 5%% warm-up, then cosine decay")
+    weight_decay: float = option("--weight-decay", default=0.05, type=float,
+                                 help="AdamW weight decay (not on biases and norms)")
+    seed: int = option("--seed", default=0, type=int, help="initial weights, data order and augmentation")
+    balanced: bool = option("--balanced", default=False,
+                            help="draw categories equally often (the release has 10 to 40 projects per category)")
+    mixed_precision: MixedPrecision = option("--mixed-precision", default="no", choices=get_args(MixedPrecision),
+                                             help="autocast dtype")
+    channels_last: bool = option("--no-channels-last", default=True,
+                                 help="keep NCHW tensors (channels-last is faster for convolutions on CPU and GPU)")
+    num_workers: int = option("--num-workers", default=2, type=int,
+                              help="image decoding processes per training process")
+    device: Device = option("--device", default="auto", choices=get_args(Device), help="auto: CUDA when available")
+    overwrite: bool = option("--overwrite", default=False,
+                             help="start over in an OUT that holds a run with other settings: removes only the files "
+                                  "a run wrote there, never others")
+    progress: bool = option("--no-progress", default=True, help="no progress bars")
 
     def __post_init__(self) -> None:
         if not self.train:

@@ -3,30 +3,34 @@
 Each variant (the full method; without the negative embedding; without positive DKI; without TAC; the standard
 inversion order; optional sweeps of one RIG parameter) is the full method's settings with one thing changed. Every
 variant is written by translate-dataset's own code (r2r/translate/dataset.py) into OUT/<variant>/ from exactly the
-same source rows, scored by `r2r evaluate`'s code (r2r/evaluate.py) into OUT/eval/<variant>.json against one set of
-real-photo features (computed once per run), and the rows are put side by side by r2r/eval_table.py (the console,
-OUT/ablation.md, OUT/ablation.csv). OUT/ablation.json records the variants, each one's settings difference from
-full, those left out and why, the source rows, and the paths.
+same source rows, scored by `r2r evaluate`'s code (r2r/evaluation/run.py, the same `MetricSettings` for every
+variant) into OUT/eval/<variant>.json against one set of real-photo features (computed once per run), and the rows
+are put side by side by r2r/evaluation/table.py (the console, OUT/ablation.md, OUT/ablation.csv). OUT/ablation.json
+records the variants, each one's settings difference from full, those left out and why, the source rows, and the
+paths.
 
 Rerun and resume: translate-dataset reuses a finished variant (same fingerprint) and resumes an interrupted one; an
 eval JSON is reused only when it scored that very build (the dataset's fingerprint) under the same protocol, else it
 is recomputed, saying why. Other shared settings into an existing OUT are refused with the differences unless
 --overwrite, which replaces only what ablate and translate-dataset wrote there. This module decides and records; it
-translates, scores and tabulates only through those modules, and imports no torch at import time (`r2r --help`).
+translates, scores and tabulates only through those modules, and imports no torch at import time (`r2r --help`);
+its command is r2r/commands/ablate.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ..cliargs import add_parser
+from synfashion.cliutil import comma_text, option, reuse
+
 from ..config import ModelSpec, RIGParams
 from ..progress import stderr_console
+from ..translate.job import DatasetJob
 from ..translate.record import differences
 from ..translate.sizes import SizePolicy
+from .run import MetricSettings
 
 FORMAT = "r2r-ablate/1"
 RECORD = "ablation.json"  # OUT's record: written first (an OUT without it is not ours), completed last
@@ -93,63 +97,56 @@ class Sweep:
         return cls(name, parsed)
 
 
-@dataclass(frozen=True)
-class EvalSettings:
-    """How every variant is scored (`r2r evaluate`'s options, named as EvalJob's fields; the same for all rows, so
-    they are comparable)."""
+def _variants(text: str) -> tuple[str, ...]:
+    """--variants: 'all', or a comma-separated list (checked by AblateConfig)."""
+    return VARIANT_KINDS if text.strip() == "all" else tuple(v.strip() for v in text.split(",") if v.strip())
 
-    real: str
-    real_split: str | None = None
-    inception_weights: str | None = None
-    alexnet_weights: str | None = None
-    lpips_heads: str | None = None
-    random_weights: bool = False
-    weights_seed: int = 0
-    allow_download: bool = True
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    kid_seed: int = 2020
-    device: str = "auto"
-    batch_size: int = 16
 
-    def identity(self) -> dict:
-        """What the numbers depend on (not where or how fast they are computed)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("allow_download", "device", "batch_size")}
+def _shown_variants(variants: tuple[str, ...]) -> str:
+    return "all" if variants == VARIANT_KINDS else comma_text(variants)
 
-    def job(self, translated: Path, out: Path, method: str, split: str, source_keys: tuple[str, ...],
-            num_workers: int):
-        from .run import EvalJob
 
-        return EvalJob(  # every field here is one of EvalJob's, by the same name
-            **asdict(self), translated=translated, out=out, split=split, method=method, num_workers=num_workers,
-            overwrite=True, source_keys=source_keys,  # ablate decided to (re)write it: see _eval_status
-        )
+def _sweeps(texts: tuple[str, ...]) -> tuple[Sweep, ...]:
+    return tuple(Sweep.parse(t) for t in texts)
 
 
 @dataclass(frozen=True)
 class AblateConfig:
     """One `r2r ablate` run. `model` and `params` are the full method; the variants are derived from them."""
 
-    source: str
-    out: Path
+    source: str = option("source", help="built SynFashion folder or Hub dataset id (the rendered images)")
+    out: Path = option("out", type=Path,
+                       help="output folder of the ablation (resumed if it holds this ablation)")
     model: ModelSpec
-    evaluation: EvalSettings
+    evaluation: MetricSettings  # how every variant is scored (the same for all rows, so they are comparable)
     params: RIGParams = RIGParams()
-    variants: tuple[str, ...] = VARIANT_KINDS
-    sweeps: tuple[Sweep, ...] = ()
-    split: str = "test"
-    categories: tuple[str, ...] | None = None
-    limit: int | None = None
-    revision: str | None = None  # of a Hub source
-    batch_size: int = 1
-    seed: int = 0
+    variants: tuple[str, ...] = option(
+        "--variants", default=VARIANT_KINDS, parse=_variants, show=_shown_variants,
+        help=f"comma-separated, in table order, from: {', '.join(VARIANT_KINDS)}; 'all': these five in this order")
+    sweeps: tuple[Sweep, ...] = option(
+        "--sweep", default=(), append=True, metavar="NAME=V1,V2,...", parse=_sweeps,
+        help="a variant per value of one RIG parameter, all else as full (repeatable; default: none). "
+             f"NAME: {', '.join(SWEEP_FIELDS)} (gamma = --tac-ratio, layer-threshold = --tac-layers)")
+    split: str = option("--split", default="test",
+                        help="source split every variant translates: train, validation or test")
+    categories: tuple[str, ...] | None = reuse(DatasetJob, "categories")
+    limit: int | None = reuse(DatasetJob, "limit",
+                              help="at most N images (a fixed hash-chosen subset; default: the whole split)")
+    revision: str | None = reuse(DatasetJob, "revision")  # of a Hub source
+    batch_size: int = reuse(DatasetJob, "batch_size")
+    seed: int = reuse(DatasetJob, "seed")
     size: SizePolicy = SizePolicy()
-    allow_rejected: bool = False
-    shard_size: int | None = None  # None: translate-dataset's default
-    formats: tuple[str, ...] = ("parquet", "webdataset")
-    num_workers: int = 2
-    per_category: bool = False
-    overwrite: bool = False
+    allow_rejected: bool = reuse(DatasetJob, "allow_rejected",
+                                 help="translate the rest when some images cannot be (each is listed in the "
+                                      "manifests)")
+    shard_size: int = reuse(DatasetJob, "shard_size")
+    formats: tuple[str, ...] = reuse(DatasetJob, "formats", help="comma-separated: parquet (required), webdataset")
+    num_workers: int = reuse(DatasetJob, "num_workers")
+    per_category: bool = option("--per-category", default=False,
+                                help="add a row per category under each variant")
+    overwrite: bool = option("--overwrite", default=False,
+                             help="replace an ablation of other settings in OUT (only files ablate and "
+                                  "translate-dataset wrote)")
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variants if v not in VARIANT_KINDS]
@@ -455,7 +452,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
                 categories=config.categories, limit=config.limit, batch_size=config.batch_size, seed=config.seed,
                 size=config.size, allow_rejected=config.allow_rejected, formats=config.formats,
                 num_workers=config.num_workers, overwrite=config.overwrite, revision=config.revision,
-                **({"shard_size": config.shard_size} if config.shard_size is not None else {}),
+                shard_size=config.shard_size,
             )
             made = translate_dataset(job, progress=progress)
             manifest = made.manifest
@@ -527,95 +524,4 @@ def _write_table(config: AblateConfig, report: AblateReport) -> None:
                        durable=False)
 
 
-# --------------------------------------------------------------------------------------------------- CLI
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..translate.cli import add_model_arguments, add_rig_arguments
-
-    p = add_parser(
-        subparsers, "ablate", help="the paper's ablation table: each variant translated and scored on the same images",
-        description="Translates the same source images with the full method and each variant (without the negative "
-                    "embedding, without positive DKI, without TAC, the standard inversion order, and any --sweep), "
-                    "each into OUT/<variant>/ as a translated dataset, scores each with r2r evaluate into "
-                    "OUT/eval/<variant>.json against the same real photos, and prints the table (also written to "
-                    "OUT/ablation.md and OUT/ablation.csv; OUT/ablation.json records the variants and the images). "
-                    "A variant whose artifact was not given is left out, saying why. Run it again to resume; finished "
-                    "variants are reused.",
-    )
-    p.add_argument("source", help="built SynFashion folder or Hub dataset id (the rendered images)")
-    p.add_argument("out", type=Path, help="output folder of the ablation (resumed if it holds this ablation)")
-    p.add_argument("--split", default="test", help="source split every variant translates: train, validation or test")
-    p.add_argument("--categories", help="comma-separated categories to keep (default all)")
-    p.add_argument("--limit", type=int, help="at most N images (a fixed hash-chosen subset; default: the whole split)")
-    p.add_argument("--revision", help="Hub revision (branch, tag or commit) of a Hub source")
-    add_model_arguments(p)
-    add_rig_arguments(p)
-    a = p.add_argument_group("ablation")
-    a.add_argument("--variants", default="all",
-                   help=f"comma-separated, in table order, from: {', '.join(VARIANT_KINDS)}; 'all': these five in "
-                        "this order")
-    a.add_argument("--sweep", action="append", metavar="NAME=V1,V2,...",
-                   help="a variant per value of one RIG parameter, all else as full (repeatable; default: none). "
-                        f"NAME: {', '.join(SWEEP_FIELDS)} (gamma = --tac-ratio, layer-threshold = --tac-layers)")
-    a.add_argument("--per-category", action="store_true", help="add a row per category under each variant")
-    t = p.add_argument_group("translated datasets")
-    t.add_argument("--allow-rejected", action="store_true",
-                   help="translate the rest when some images cannot be (each is listed in the manifests)")
-    t.add_argument("--shard-size", default="256MB", help="estimated PNG bytes per shard")
-    t.add_argument("--formats", default="parquet,webdataset", help="comma-separated: parquet (required), webdataset")
-    t.add_argument("--num-workers", type=int, default=2, help="image decoding processes")
-    e = p.add_argument_group("evaluation (r2r evaluate)")
-    e.add_argument("--real", required=True, help="real photos: image folder, built folder or Hub dataset id")
-    from .run import add_metric_arguments
-
-    add_metric_arguments(e)
-    e.add_argument("--eval-device", default="auto", help="device of the metric networks: auto (cuda when "
-                                                         "available), cpu, cuda or cuda:N")
-    e.add_argument("--eval-batch-size", type=int, default=16, help="images per metric batch")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an ablation of other settings in OUT (only files ablate and translate-dataset wrote)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_ablate)
-
-
-def config_from_args(args: argparse.Namespace) -> AblateConfig:
-    from synfashion.cliutil import parse_size
-
-    from ..translate.cli import model_spec, rig_params, size_policy
-
-    evaluation = EvalSettings(
-        real=args.real, real_split=args.real_split, inception_weights=args.inception_weights,
-        alexnet_weights=args.alexnet_weights, lpips_heads=args.lpips_heads, random_weights=args.random_weights,
-        weights_seed=args.weights_seed, allow_download=not args.no_download, kid_subsets=args.kid_subsets,
-        kid_subset_size=args.kid_subset_size, kid_seed=args.kid_seed, device=args.eval_device,
-        batch_size=args.eval_batch_size,
-    )
-    return AblateConfig(
-        source=args.source, out=args.out, model=model_spec(args), evaluation=evaluation, params=rig_params(args),
-        variants=VARIANT_KINDS if args.variants.strip() == "all" else
-        tuple(v.strip() for v in args.variants.split(",") if v.strip()),
-        sweeps=tuple(Sweep.parse(s) for s in args.sweep or ()), split=args.split,
-        categories=tuple(c.strip() for c in args.categories.split(",") if c.strip()) if args.categories else None,
-        limit=args.limit, revision=args.revision, batch_size=args.batch_size, seed=args.seed, size=size_policy(args),
-        allow_rejected=args.allow_rejected, shard_size=parse_size(args.shard_size),
-        formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()), num_workers=args.num_workers,
-        per_category=args.per_category, overwrite=args.overwrite,
-    )
-
-
-def _cmd_ablate(args: argparse.Namespace) -> int:
-    from rich.markup import escape
-
-    report = run_ablation(config_from_args(args), progress=not args.no_progress)
-    console = stderr_console()
-    console.print(f"[green]ablation[/] {escape(str(report.out))}: {len(report.variants)} variant(s) on the same "
-                  f"{report.selection['n']} image(s); table in {escape(str(report.out / 'ablation.md'))} and "
-                  f"ablation.csv, record in {RECORD}", highlight=False)
-    if report.problems:
-        console.print(f"[yellow]{report.problems} problem(s)[/]: unpaired / unreadable / untranslated images, listed "
-                      f"in the eval JSONs under {escape(str(report.out / EVAL_DIR))}", highlight=False)
-        return 1
-    return 0
-
-
-__all__ = ["AblateConfig", "AblateReport", "EvalSettings", "Sweep", "Variant", "plan_variants", "register",
-           "run_ablation"]
+__all__ = ["AblateConfig", "AblateReport", "Sweep", "Variant", "plan_variants", "run_ablation"]

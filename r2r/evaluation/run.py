@@ -2,13 +2,13 @@
 
 One JSON per method (`--out`): overall and per-category means and stds, the number of images, the exact protocol
 (every setting and each weight file's sha256, or "random"), and every translated or real image that could not be
-used, by name. `r2r evaluate-table` (eval_table.py) puts several such files side by side. Pairing and decoding
-are eval_inputs.py; the metrics are r2r.metrics. Expected failures are one-line errors (r2r.cli).
+used, by name. `r2r evaluate-table` (table.py) puts several such files side by side. Pairing and decoding
+are inputs.py; the metrics are r2r.metrics; the command is r2r/commands/evaluate.py. Expected failures are
+one-line errors (r2r.cli).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import time
@@ -17,6 +17,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from synfashion.cliutil import option
+
 from .results import FORMAT
 
 RANDOM_WARNING = ("RANDOM WEIGHTS: at least one metric network has random weights; these numbers test the plumbing "
@@ -24,29 +26,67 @@ RANDOM_WARNING = ("RANDOM WEIGHTS: at least one metric network has random weight
 
 
 @dataclass(frozen=True)
-class EvalJob:
-    translated: Path
-    real: str
-    out: Path
-    split: str = "test"
-    source: str | None = None
-    method: str | None = None
-    pairs_csv: Path | None = None
-    real_split: str | None = None
-    inception_weights: str | None = None
-    alexnet_weights: str | None = None
-    lpips_heads: str | None = None
-    random_weights: bool = False  # random tensors for every network whose file is not given
-    weights_seed: int = 0
-    allow_download: bool = True
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    kid_seed: int = 2020
-    device: str = "auto"
-    batch_size: int = 16
-    num_workers: int = 2
-    overwrite: bool = False
-    features_out: Path | None = None  # also write the Inception features (safetensors)
+class MetricSettings:
+    """What translated images are scored against and how: the real photos, the metric networks' weights, the KID
+    settings, where and in what batches. `r2r evaluate` (EvalJob) and `r2r ablate` (every variant alike, so the rows
+    are comparable) take the same settings."""
+
+    real: str = option("--real", help="real photos: image folder, built folder or Hub dataset id")
+    real_split: str | None = option("--real-split", default=None,
+                                    help="split of a built folder / Hub dataset of real photos (default: all)")
+    inception_weights: str | None = option(
+        "--inception-weights", default=None,
+        help="pt_inception-2015-12-05-6726825d.pth (default: torch hub cache, else download)")
+    alexnet_weights: str | None = option("--alexnet-weights", default=None,
+                                         help="torchvision's alexnet-owt-7be5be79.pth (default: hub cache/download)")
+    lpips_heads: str | None = option("--lpips-heads", default=None,
+                                     help="lpips' v0.1 alex.pth (default: hub cache / download)")
+    random_weights: bool = option("--random-weights", default=False,
+                                  help="random weights for every metric network whose file is not given (tests, "
+                                       "demos: the numbers are meaningless, and the JSON says so)")
+    weights_seed: int = option("--weights-seed", default=0, type=int, help="seed of --random-weights")
+    allow_download: bool = option("--no-download", default=True, help="never download weights")
+    kid_subsets: int = option("--kid-subsets", default=100, type=int,
+                              help="KID subsets (the mean and std are over them)")
+    kid_subset_size: int = option("--kid-subset-size", default=1000, type=int,
+                                  help="images per KID subset (all images when fewer)")
+    kid_seed: int = option("--kid-seed", default=2020, type=int, help="seed of the KID subset sampling")
+    device: str = option("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
+    batch_size: int = option("--batch-size", default=16, type=int, help="images per metric batch")
+
+    def identity(self) -> dict:
+        """What the numbers depend on (not where or how fast they are computed)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("allow_download", "device", "batch_size")}
+
+    def job(self, translated: Path, out: Path, method: str, split: str, source_keys: tuple[str, ...],
+            num_workers: int) -> EvalJob:
+        """The `r2r evaluate` job that scores `translated` with these settings (ablate's, one per variant)."""
+        return EvalJob(**asdict(self), translated=translated, out=out, split=split, method=method,
+                       num_workers=num_workers, overwrite=True,  # ablate decided to (re)write it: see _eval_status
+                       source_keys=source_keys)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalJob(MetricSettings):
+    """One `r2r evaluate` run: the metric settings, and what is scored (`translated`, paired with its source)."""
+
+    translated: Path = option("--translated", type=Path,
+                              help="translated dataset folder, or a folder of translated images")
+    out: Path = option("--out", type=Path, help="output JSON")
+    split: str = option("--split", default="test", help="source (and translated dataset) split")
+    source: str | None = option("--source", default=None,
+                                help="the rendered source (built SynFashion folder or Hub id); required for a folder "
+                                     "of images, overrides a translated dataset's manifest")
+    method: str | None = option("--method", default=None,
+                                help="name in the table (default: the translated folder's name)")
+    pairs_csv: Path | None = option("--pairs", default=None, type=Path,
+                                    help="CSV with columns translated,source_key for files whose names do not match "
+                                         "their source")
+    num_workers: int = option("--num-workers", default=2, type=int, help="decoding worker processes")
+    overwrite: bool = option("--overwrite", default=False, help="replace an existing --out file")
+    features_out: Path | None = option("--features-out", default=None, type=Path,
+                                       help="also write the Inception features (translated, real) that KID used, as "
+                                            ".safetensors")
     source_keys: tuple[str, ...] | None = None  # score only these source rows of the split (a translated subset)
 
 
@@ -465,92 +505,5 @@ def problem_count(result: dict) -> int:
     return len(p["unpaired"]) + len(p["unreadable"]) + len(p["untranslated"]) + len(p["real_unreadable"])
 
 
-# --- CLI ---------------------------------------------------------------------------------------------------------
-
-def add_metric_arguments(group) -> None:
-    """The real set's split, the metric networks' weights and the KID settings (`r2r evaluate`, `r2r ablate`)."""
-    group.add_argument("--real-split", help="split of a built folder / Hub dataset of real photos (default: all)")
-    group.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: torch hub cache, "
-                                                   "else download)")
-    group.add_argument("--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth (default: hub "
-                                                 "cache/download)")
-    group.add_argument("--lpips-heads", help="lpips' v0.1 alex.pth (default: hub cache / download)")
-    group.add_argument("--random-weights", action="store_true",
-                       help="random weights for every metric network whose file is not given (tests, demos: the "
-                            "numbers are meaningless, and the JSON says so)")
-    group.add_argument("--weights-seed", type=int, default=0, help="seed of --random-weights")
-    group.add_argument("--no-download", action="store_true", help="never download weights")
-    group.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (the mean and std are over them)")
-    group.add_argument("--kid-subset-size", type=int, default=1000,
-                       help="images per KID subset (all images when fewer)")
-    group.add_argument("--kid-seed", type=int, default=2020, help="seed of the KID subset sampling")
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "evaluate", help="KID to real photos, LPIPS and SSIM to the source: the paper's protocol for any method",
-        description="Scores translated images the way the FashionR2R paper does: KID (torch-fidelity 0.3.0's "
-                    "protocol) between the translated images and real photos, LPIPS (v0.1, AlexNet) and SSIM "
-                    "(Gaussian 11/1.5, valid region) between each translated image and its rendered source. "
-                    "--translated is a translated dataset (its manifest names each row's source) or a folder of "
-                    "another method's outputs (paired with --source's split by file name, or by --pairs). Writes "
-                    "one JSON with the numbers, per category, the exact protocol and every image it could not use.",
-    )
-    p.add_argument("--translated", required=True, type=Path,
-                   help="translated dataset folder, or a folder of translated images")
-    p.add_argument("--real", required=True, help="real photos: image folder, built folder or Hub dataset id")
-    p.add_argument("--out", required=True, type=Path, help="output JSON")
-    p.add_argument("--source", help="the rendered source (built SynFashion folder or Hub id); required for a "
-                                    "folder of images, overrides a translated dataset's manifest")
-    p.add_argument("--split", default="test", help="source (and translated dataset) split (default: test)")
-    p.add_argument("--method", help="name in the table (default: the translated folder's name)")
-    p.add_argument("--pairs", type=Path, help="CSV with columns translated,source_key for files whose names do "
-                                              "not match their source")
-    add_metric_arguments(p)
-    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=int, default=16, help="images per metric batch")
-    p.add_argument("--num-workers", type=int, default=2, help="decoding worker processes")
-    p.add_argument("--features-out", type=Path, help="also write the Inception features (translated, real) that "
-                                                     "KID used, as .safetensors")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_evaluate)
-    from .table import register as register_table
-
-    register_table(subparsers)
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    job = EvalJob(
-        translated=args.translated, real=args.real, out=args.out, split=args.split, source=args.source,
-        method=args.method, pairs_csv=args.pairs, real_split=args.real_split,
-        inception_weights=args.inception_weights, alexnet_weights=args.alexnet_weights, lpips_heads=args.lpips_heads,
-        random_weights=args.random_weights, weights_seed=args.weights_seed, allow_download=not args.no_download,
-        kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, kid_seed=args.kid_seed,
-        device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, overwrite=args.overwrite,
-        features_out=args.features_out,
-    )
-    result = evaluate(job, progress=not args.no_progress)
-    console = Console(stderr=True)
-    if result["protocol"]["random_weights"]:
-        console.print(f"[bold red]{RANDOM_WARNING}[/]")
-    kid = result["kid_x1000"]
-    kid_text = "n/a" if kid is None else f"{kid:.3f} ({result['kid_std_x1000']:.3f})"
-    console.print(
-        f"[green]{result['method']}[/]: n={result['n']}  KIDx1000 {kid_text}  LPIPS {result['lpips']:.4f} "
-        f"({result['lpips_std']:.4f})  SSIM {result['ssim']:.4f} ({result['ssim_std']:.4f}) -> {job.out}",
-        highlight=False,
-    )
-    problems = problem_count(result)
-    if problems:
-        console.print(f"[yellow]{problems} problem(s)[/]: unpaired {len(result['problems']['unpaired'])}, unreadable "
-                      f"{len(result['problems']['unreadable'])}, untranslated "
-                      f"{len(result['problems']['untranslated'])}, unreadable real "
-                      f"{len(result['problems']['real_unreadable'])} (listed in {job.out})")
-    return 1 if problems else 0
-
-
-__all__ = ["EvalJob", "Networks", "RealFeatures", "evaluate", "load_networks", "networks_for", "protocol",
-           "real_features", "register"]
+__all__ = ["EvalJob", "MetricSettings", "Networks", "RealFeatures", "evaluate", "load_networks", "networks_for",
+           "problem_count", "protocol", "real_features"]

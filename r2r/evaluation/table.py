@@ -8,7 +8,6 @@ flagged. Reads JSON, writes only the files asked for (atomically).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -152,25 +151,3 @@ def write_output(target: str, text: str) -> None:
         print(text, end="")
     else:
         write_bytes_atomic(Path(target), text.encode("utf-8"), durable=False)
-
-
-def _cmd_table(args: argparse.Namespace) -> int:
-    results = load_results(args.results)
-    print_rich(results, args.per_category)
-    if args.markdown:
-        write_output(args.markdown, markdown(results, args.per_category))
-    if args.csv:
-        write_output(args.csv, csv_text(results, args.per_category))
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("evaluate-table", help="the paper-style table of several `r2r evaluate` results",
-                              description="Puts `r2r evaluate` JSON files side by side (rows in the order given): a "
-                                          "rich table, and optionally markdown and CSV. Rows whose protocol differs "
-                                          "from the first row's are marked.")
-    p.add_argument("results", nargs="+", type=Path, help="JSON files written by `r2r evaluate`")
-    p.add_argument("--markdown", help="write the markdown table here ('-': stdout)")
-    p.add_argument("--csv", help="write the CSV here ('-': stdout)")
-    p.add_argument("--per-category", action="store_true", help="add a row per category under each method")
-    p.set_defaults(func=_cmd_table)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from synfashion.cliutil import option
 from synfashion.fs.atomic import write_bytes_atomic
 
 SUBDIR = "report_files"  # r2r report's pictures
@@ -29,8 +30,10 @@ _OURS = re.compile(r"^[0-9a-f]{16}\.(jpg|png)$")
 
 @dataclass(frozen=True)
 class PictureSettings:
-    max_side: int = 512  # longest side of a stored picture in pixels; 0 keeps the original size
-    format: str = "jpeg"  # "jpeg" (quality 92) or "png" (lossless)
+    max_side: int = option("--max-side", default=512, type=int,
+                           help="longest side of each copied picture in pixels; 0 keeps the original size")
+    format: str = option("--image-format", default="jpeg", choices=tuple(FORMATS),
+                         help="copied pictures: jpeg (quality 92) or png (lossless)")
 
     def __post_init__(self) -> None:
         if self.max_side < 0:

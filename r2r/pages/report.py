@@ -17,7 +17,6 @@ written. No torch import at module level (`r2r --help` stays instant).
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 from collections.abc import Iterable, Iterator
@@ -26,11 +25,10 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from synfashion.cliutil import option
 from synfashion.fs.atomic import atomic_path, write_bytes_atomic
 
-from ..cliargs import add_parser
-from .images import FORMATS, SUBDIR, PictureFolder, PictureSettings, fit
-from ..quiet import quiet_dataset_bars
+from .images import SUBDIR, PictureFolder, PictureSettings, fit
 
 REPORT_HTML = "report.html"
 REPORT_PNG = "report.png"
@@ -40,9 +38,11 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 @dataclass(frozen=True)
 class ReportSettings:
-    limit: int = 100  # rows on the page after sorting; 0: all
-    sort: str = "key"  # key, or worst first by the first file's lpips (highest) / ssim (lowest)
-    grid_rows: int = 8  # rows in report.png
+    limit: int = option("--limit", default=100, type=int, help="rows on the page after sorting; 0: all")
+    sort: str = option("--sort", default="key", choices=SORTS,
+                       help="row order: source key, or worst first by the first file's LPIPS (highest first) or SSIM "
+                            "(lowest first)")
+    grid_rows: int = option("--grid-rows", default=8, type=int, help="rows in report.png")
     pictures: PictureSettings = PictureSettings()
 
     def __post_init__(self) -> None:
@@ -355,57 +355,3 @@ def write_report(content: ReportContent, out: Path, settings: ReportSettings = R
         write_bytes_atomic(page_path, render_page(content, rows_html).encode("utf-8"), durable=False)
         pictures.prune()
     return page_path, png_path
-
-
-# ------------------------------------------------------------------------------------------------ CLI
-def _cmd(args: argparse.Namespace) -> int:
-    settings = ReportSettings(limit=args.limit, sort=args.sort, grid_rows=args.grid_rows,
-                              pictures=PictureSettings(max_side=args.max_side, format=args.image_format))
-    if args.input or args.output:
-        if args.results:
-            raise ValueError("give either `r2r evaluate` JSON files or --input/--output (a translate-images run), "
-                             "not both")
-        if not (args.input and args.output):
-            raise ValueError("--input and --output go together: the folders given to translate-images")
-        content = content_from_folder(Path(args.input), Path(args.output), settings)
-        out = Path(args.out) if args.out else Path(args.output)
-    else:
-        if not args.results:
-            raise ValueError("give `r2r evaluate` JSON files (r2r report eval/ours.json eval/cut.json --out report/), "
-                             "or --input/--output for a translate-images run")
-        folders = [p for p in args.results if Path(p).is_dir()]
-        if folders:
-            raise ValueError(f"{folders[0]} is a folder: for a translate-images run use --input RENDERS --output "
-                             "TRANSLATED; EVAL_JSON arguments are `r2r evaluate` result files")
-        if not args.out:
-            raise ValueError("--out is required with `r2r evaluate` JSON files: the report folder to write")
-        quiet_dataset_bars()
-        content = content_from_evaluations([Path(p) for p in args.results], settings)
-        out = Path(args.out)
-    page, png = write_report(content, out, settings)
-    print(f"report: {page} and {png}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_parser(
-        subparsers, "report", help="HTML page + PNG grid: each source image next to every method's output",
-        description="A self-contained page (report.html, pictures in report_files/ beside it) and report.png. "
-                    "From `r2r evaluate` JSON files: one row per source image, its rendered source and each "
-                    "method's output with per-image LPIPS and SSIM. From a translate-images run (--input/--output): "
-                    "rendered next to translated.",
-    )
-    p.add_argument("results", nargs="*", metavar="EVAL_JSON", help="`r2r evaluate` result files, one per method")
-    p.add_argument("--out", help="report folder (default with --input/--output: the --output folder)")
-    p.add_argument("--input", help="the folder given to translate-images --input (instead of EVAL_JSON files)")
-    p.add_argument("--output", help="the folder given to translate-images --output")
-    p.add_argument("--limit", type=int, default=100, help="rows on the page after sorting; 0: all")
-    p.add_argument("--sort", choices=SORTS, default="key",
-                   help="row order: source key, or worst first by the first file's LPIPS (highest first) or SSIM "
-                        "(lowest first)")
-    p.add_argument("--max-side", type=int, default=PictureSettings.max_side,
-                   help="longest side of each copied picture in pixels; 0 keeps the original size")
-    p.add_argument("--image-format", choices=tuple(FORMATS), default=PictureSettings.format,
-                   help="copied pictures: jpeg (quality 92) or png (lossless)")
-    p.add_argument("--grid-rows", type=int, default=8, help="rows in report.png")
-    p.set_defaults(func=_cmd)

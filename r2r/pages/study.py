@@ -11,18 +11,16 @@ counted by `r2r study-results` (study_results.py). Writes only into `--out`, ato
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from synfashion.cliutil import option
 from synfashion.fs.atomic import write_bytes_atomic, write_json_atomic
 
-from ..cliargs import add_parser
-from .images import FORMATS, STUDY_SUBDIR, PictureFolder, PictureSettings
-from ..quiet import quiet_dataset_bars
+from .images import STUDY_SUBDIR, PictureFolder, PictureSettings
 
 STUDY_FORMAT = "r2r-study/1"
 VOTES_FORMAT = "r2r-study-votes/1"
@@ -38,8 +36,9 @@ QUESTIONS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class StudySettings:
-    n: int = 50  # trials per comparison (reference vs one other method)
-    seed: int = 0
+    n: int = option("--n", default=50, type=int,  # trials per comparison (reference vs one other method)
+                    help="pairs per comparison (fewer if fewer images)")
+    seed: int = option("--seed", default=0, type=int, help="seed of the draw, the sides and the order")
     pictures: PictureSettings = PictureSettings()
 
     def __post_init__(self) -> None:
@@ -136,40 +135,3 @@ def write_study(paths: list[Path], out: Path, settings: StudySettings = StudySet
         write_bytes_atomic(out / STUDY_HTML, render(page).encode("utf-8"), durable=False)
         folder.prune()
     return record
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-
-    settings = StudySettings(n=args.n, seed=args.seed,
-                             pictures=PictureSettings(max_side=args.max_side, format=args.image_format))
-    quiet_dataset_bars()
-    record = write_study([Path(p) for p in args.results], Path(args.out), settings)
-    console = Console(stderr=True, soft_wrap=True)
-    for x in record["left_out"]:
-        console.print(f"[yellow]left out[/] {escape(x['source_key'])}: {escape(x['reason'])}", highlight=False)
-    console.print(f"study {record['id']}: {len(record['trials'])} pairs x {len(QUESTIONS)} questions, methods "
-                  f"{escape(', '.join(record['methods']))} -> {escape(str(Path(args.out) / STUDY_HTML))} (what was "
-                  f"drawn: {escape(str(Path(args.out) / STUDY_JSON))})", highlight=False)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_parser(
-        subparsers, "study-page", help="a static pairwise preference page (user study) from `r2r evaluate` results",
-        description="Writes OUT/index.html: one trial at a time, the rendered source and two methods' outputs in "
-                    "seeded random left/right order, three questions (realism, quality, consistency with the "
-                    "source) answered with keys 1/2 or buttons; votes stay in the browser and download as JSON "
-                    "for `r2r study-results`. The first file is the reference, compared with each other file.",
-    )
-    p.add_argument("results", nargs="+", metavar="EVAL_JSON",
-                   help="`r2r evaluate` result files: the reference first, then the methods to compare it with")
-    p.add_argument("--out", required=True, help="folder for the page, study.json and the pictures")
-    p.add_argument("--n", type=int, default=StudySettings.n, help="pairs per comparison (fewer if fewer images)")
-    p.add_argument("--seed", type=int, default=StudySettings.seed, help="seed of the draw, the sides and the order")
-    p.add_argument("--max-side", type=int, default=PictureSettings.max_side,
-                   help="longest side of each copied picture in pixels; 0 keeps the original size")
-    p.add_argument("--image-format", choices=tuple(FORMATS), default=PictureSettings.format,
-                   help="copied pictures: jpeg (quality 92) or png (lossless)")
-    p.set_defaults(func=_cmd)

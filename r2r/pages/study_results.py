@@ -8,13 +8,11 @@ and JSON on request. Reads JSON, writes only the files asked for (atomically).
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cliargs import add_parser
-from ..evaluation.table import md_cell, write_output
+from ..evaluation.table import md_cell
 from .study import QUESTIONS, VOTES_FORMAT
 
 RESULTS_FORMAT = "r2r-study-results/1"
@@ -184,26 +182,3 @@ def print_rich(comparisons: list[Comparison], files: list[VotesFile]) -> None:
     console = Console()
     console.print(table)
     console.print("Percentage of votes preferring each method, per question (votes in brackets).", highlight=False)
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    files = [load_votes(Path(p)) for p in args.votes]
-    comparisons = tally(files)
-    if args.markdown != "-" and args.json != "-":
-        print_rich(comparisons, files)
-    if args.markdown:
-        write_output(args.markdown, markdown(comparisons, files))
-    if args.json:
-        write_output(args.json, json.dumps(as_json(comparisons, files), indent=1, ensure_ascii=False) + "\n")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_parser(subparsers, "study-results", help="percentages of preference votes from `r2r study-page` exports",
-                   description="Counts the votes files downloaded from `r2r study-page` pages: per comparison and "
-                               "question, the percentage of votes preferring each method, as in the paper's "
-                               "user-study table. A malformed file is refused with one line naming it.")
-    p.add_argument("votes", nargs="+", metavar="VOTES_JSON", help="exported votes files (one per participant)")
-    p.add_argument("--markdown", help="also write the markdown table here ('-': stdout instead of the rich table)")
-    p.add_argument("--json", help="also write the counts as JSON here ('-': stdout instead of the rich table)")
-    p.set_defaults(func=_cmd)

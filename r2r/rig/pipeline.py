@@ -33,7 +33,7 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.loaders import StableDiffusionLoraLoaderMixin, TextualInversionLoaderMixin
 from diffusers.utils import BaseOutput, replace_example_docstring
 
-from ..config import InversionOrder, RIGParams  # noqa: F401  (RIGParams re-exported)
+from ..config import InversionOrder, RIGParams
 from .cpu_conv import cpu_conv_im2col
 from .inversion import ddim_invert
 from .schedule import RIGSchedule, denoise_update, rig_scheduler
@@ -179,7 +179,7 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
         self.tac = TACController()
         # float32 on a CPU: the UNet's convolutions run as im2col + one BLAS product (r2r/cpu_conv.py)
         self.cpu_conv_im2col = True
-        self._guidance_scale, self._num_timesteps, self._interrupt = 7.5, 0, False
+        self._guidance_scale, self._num_timesteps, self._interrupt = RIGParams.guidance_scale, 0, False
         install_tac(self.unet, self.tac)
 
     @classmethod
@@ -379,18 +379,18 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
     def __call__(
         self,
         image: ImageInput | None = None,
-        source_prompt: str | Sequence[str] = "",
-        target_prompt: str | Sequence[str] = "",
-        negative_prompt: str | Sequence[str] | None = None,
-        strength: float = 0.3,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 7.5,
-        tac_ratio: float = 0.9,
-        tac_layers: int | None = 256,
-        tac_blocks: Sequence[str] = (),
-        use_tac: bool = True,
-        mask: bool | torch.Tensor = False,
-        inversion_order: InversionOrder = "reference",
+        source_prompt: str | Sequence[str] = RIGParams.source_prompt,  # every default of RIGParams, r2r/config.py
+        target_prompt: str | Sequence[str] = RIGParams.target_prompt,
+        negative_prompt: str | Sequence[str] | None = RIGParams.negative_prompt,
+        strength: float = RIGParams.strength,
+        num_inference_steps: int = RIGParams.num_inference_steps,
+        guidance_scale: float = RIGParams.guidance_scale,
+        tac_ratio: float = RIGParams.tac_ratio,
+        tac_layers: int | None = RIGParams.tac_layers,
+        tac_blocks: Sequence[str] = RIGParams.tac_blocks,
+        use_tac: bool = RIGParams.use_tac,
+        mask: bool | torch.Tensor = RIGParams.mask,
+        inversion_order: InversionOrder = RIGParams.inversion_order,
         inversion_guidance_scale: float | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from ..config import RIGParams
+
 # DDIM as the published code constructs it; `steps_offset=1` is what diffusers' pipeline constructor forces on it.
 RIG_SCHEDULER_CONFIG: dict[str, Any] = {
     "num_train_timesteps": 1000,
@@ -50,7 +52,8 @@ class RIGSchedule:
     final_alpha_cumprod: torch.Tensor  # float32 scalar (alpha-bar[0], set_alpha_to_one is off)
 
     @classmethod
-    def create(cls, num_inference_steps: int = 50, strength: float = 0.3) -> RIGSchedule:
+    def create(cls, num_inference_steps: int = RIGParams.num_inference_steps,
+               strength: float = RIGParams.strength) -> RIGSchedule:
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
         if not 0.0 < strength <= 1.0:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..config import RIGParams
+
 
 @dataclass(frozen=True)
 class TACConfig:
@@ -36,8 +38,8 @@ class TACConfig:
     layers: token threshold divisor (None: no threshold rule). blocks: module-name patterns selected in addition.
     """
 
-    ratio: float = 0.9
-    layers: int | None = 256
+    ratio: float = RIGParams.tac_ratio
+    layers: int | None = RIGParams.tac_layers
     blocks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -44,50 +44,14 @@ from synfashion.schema import RECORD_FIELDS, infer_extra_features, translated_la
 from synfashion.fs.space import disk_full_as_error
 from synfashion.fs.locks import folder_lock
 
-from ..config import ModelSpec, RIGParams
+from ..config import ModelSpec
 from .engine import Translator, decode_for_model, encode_png
+from .job import DatasetJob  # the job itself lives torch-free in job.py
 from .record import differences, versions
 from .sizes import SizePolicy, upright_size
 from loaders.sources import Records, SourceError, open_records
 
-DEFAULT_SHARD_SIZE = 256 * 2**20  # estimated PNG bytes per shard (see _estimated_png_bytes)
 SETTINGS = "settings.json"  # in the state folder: what an interrupted run was making, to explain a refusal
-
-
-@dataclass(frozen=True)
-class DatasetJob:
-    """One translate-dataset run. `splits`, `categories`, `limit` (per split) choose the source records."""
-
-    source: str
-    out: Path
-    model: ModelSpec
-    params: RIGParams = RIGParams()
-    splits: tuple[str, ...] = ("test",)
-    categories: tuple[str, ...] | None = None
-    limit: int | None = None
-    batch_size: int = 1
-    seed: int = 0
-    size: SizePolicy = SizePolicy()
-    allow_rejected: bool = False
-    shard_size: int = DEFAULT_SHARD_SIZE
-    formats: tuple[str, ...] = ("parquet", "webdataset")
-    num_workers: int = 2  # decoding processes
-    overwrite: bool = False
-    revision: str | None = None  # of a Hub source
-    evaluation: dict | None = None  # an `r2r evaluate` result, shown in the card
-    rank: int = 0
-    world_size: int = 1
-    finalize_only: bool = False
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"--limit must be >= 1, got {self.limit}")
-        if not 0 <= self.rank < self.world_size:
-            raise ValueError(f"need 0 <= rank < world size, got rank {self.rank} of {self.world_size}")
-        if self.overwrite and self.world_size > 1:
-            raise ValueError("--overwrite clears the folder: run it in one process, not in a distributed run")
 
 
 @dataclass

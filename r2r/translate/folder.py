@@ -12,7 +12,6 @@ checks, and the PNG are `engine.py`'s, the same code `translate-dataset` runs; o
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections import Counter
@@ -21,26 +20,12 @@ from pathlib import Path
 
 import PIL.Image
 
-from ..cliargs import add_parser
-from ..config import ModelSpec, RIGParams
-from .cli import add_model_arguments, add_rig_arguments, model_spec, rig_params, size_policy
+from .job import TranslateJob
 from .record import differences, versions
 from .sizes import SizePolicy
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 RUN_RECORD = "r2r_run.json"
-
-
-@dataclass(frozen=True)
-class TranslateJob:
-    input: Path
-    output: Path
-    model: ModelSpec
-    params: RIGParams = RIGParams()
-    batch_size: int = 1
-    seed: int = 0
-    overwrite: bool = False  # translate again even where an output exists, and accept changed settings
-    size: SizePolicy = SizePolicy()  # sizes not divisible by 8: rejected by name, padded, or one size for all
 
 
 @dataclass
@@ -217,44 +202,4 @@ def _source_size(job: TranslateJob, rel: Path) -> tuple[int, int]:
         return (im.height, im.width) if read_orientation(im) in (5, 6, 7, 8) else im.size
 
 
-# --- CLI ---------------------------------------------------------------------------------------------------------
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_parser(
-        subparsers, "translate-images",
-        help="translate a folder of rendered images (RIG) into PNGs with the same names",
-        description="Rendered-to-real translation of every image under --input (FashionR2R RIG). Outputs are "
-                    "lossless PNGs with the same relative names, written atomically; existing outputs are skipped "
-                    f"(resume); settings and model identity go to OUTPUT/{RUN_RECORD}. For a built SynFashion "
-                    "dataset use translate-dataset: it writes a built dataset (verify, push, load_dataset).",
-    )
-    p.add_argument("--input", required=True, type=Path, help="folder of rendered images (searched recursively)")
-    p.add_argument("--output", required=True, type=Path, help="output folder")
-    add_model_arguments(p)
-    add_rig_arguments(p)
-    p.add_argument("--overwrite", action="store_true", help="translate again where outputs exist")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_translate)
-
-
-def _cmd_translate(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    job = TranslateJob(input=args.input, output=args.output, model=model_spec(args), params=rig_params(args),
-                       batch_size=args.batch_size, seed=args.seed, overwrite=args.overwrite, size=size_policy(args))
-    report = translate_folder(job, progress=not args.no_progress)
-    Console(stderr=True).print(
-        f"[green]translated[/] {len(report.translated)}, skipped {len(report.skipped)} (existing), "
-        f"rejected {len(report.rejected)}" + (f", failed {len(report.failed)}" if report.failed else "")
-        + f" in {report.seconds:.1f}s -> {job.output}"
-    )
-    if report.failed:
-        names = sorted(report.failed)
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        raise ValueError(f"{len(names)} image(s) came out non-finite (NaN/inf) and were not written (a rerun retries "
-                         f"them): {shown}; the model or a DKI artifact produces NaN, or float16 overflowed (try "
-                         "--dtype bfloat16 or float32)")
-    return 1 if report.rejected else 0
-
-
-__all__ = ["TranslateJob", "TranslateReport", "translate_folder", "find_images", "register"]
+__all__ = ["TranslateJob", "TranslateReport", "translate_folder", "find_images"]

@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synfashion.cliutil import option
+
 MULTIPLE = 8  # the VAE's downsampling factor
+
+
+def parse_wxh(text: str | None) -> tuple[int, int] | None:
+    """--resize '384x512' -> (384, 512); nothing given -> None."""
+    if not text:
+        return None
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--resize {text!r}: expected WIDTHxHEIGHT, e.g. 384x512") from None
+    return w, h
 
 
 @dataclass(frozen=True)
@@ -22,8 +35,11 @@ class SizePolicy:
     Neither: an input whose size is not a multiple of 8 is rejected, by name.
     """
 
-    resize: tuple[int, int] | None = None
-    pad: bool = False
+    resize: tuple[int, int] | None = option("--resize", default=None, metavar="WxH", parse=parse_wxh,
+                                            help="translate every image at this size (multiples of 8)")
+    pad: bool = option("--pad", default=False,
+                       help="pad sizes not divisible by 8 (edges replicated) and crop the output back (otherwise "
+                            "such images are rejected by name)")
 
     def __post_init__(self) -> None:
         if self.resize is not None and self.pad:
@@ -31,17 +47,6 @@ class SizePolicy:
         if self.resize is not None and (self.resize[0] % MULTIPLE or self.resize[1] % MULTIPLE or min(self.resize) <= 0):
             raise ValueError(f"--resize {self.resize[0]}x{self.resize[1]}: both sides must be positive multiples of "
                              f"{MULTIPLE}")
-
-    @classmethod
-    def parse(cls, resize: str | None = None, pad: bool = False) -> "SizePolicy":
-        size = None
-        if resize:
-            try:
-                w, h = (int(x) for x in resize.lower().split("x"))
-            except ValueError:
-                raise ValueError(f"--resize {resize!r}: expected WIDTHxHEIGHT, e.g. 384x512") from None
-            size = (w, h)
-        return cls(resize=size, pad=pad)
 
     def model_size(self, width: int, height: int) -> tuple[int, int] | str:
         """The (width, height) the model sees for an upright input of this size, or why it is rejected."""

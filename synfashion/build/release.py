@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
+from ..cliutil import comma_text, comma_tuple, format_size, option, parse_size
 from ..manifest import MANIFEST, Manifest
 from ..parallel import worker_pool
 from ..release.imagecheck import ImageRejected
@@ -39,18 +40,27 @@ __all__ = ["DEFAULT_SHARD_SIZE", "FORMATS", "MANIFEST", "STATE_DIR", "BuildConfi
 
 @dataclass(frozen=True)
 class BuildConfig:
-    formats: tuple[str, ...] = FORMATS
-    shard_size: int = DEFAULT_SHARD_SIZE
+    formats: tuple[str, ...] = option(
+        "--formats", default=FORMATS, parse=comma_tuple, show=comma_text,
+        help="comma-separated: parquet (Hub layout, data/), webdataset (tars, webdataset/); default both")
+    shard_size: int = option("--shard-size", default=DEFAULT_SHARD_SIZE, parse=parse_size, show=format_size,
+                             help="image bytes per shard, e.g. 256MB")
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE
     split: SplitConfig = field(default_factory=SplitConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
-    allow_rejected: bool = False
-    garments: bool = True
-    overwrite: bool = False
+    allow_rejected: bool = option("--allow-rejected", default=False,
+                                  help="build without rejected inputs (listed in manifest)")
+    garments: bool = option(
+        "--no-garments", default=True,
+        help="skip the garments config (one row per garment, 4 view columns: a second copy of the bytes)")
+    overwrite: bool = option("--overwrite", default=False, help="replace a finished build of other inputs in OUT")
     # fsync every output before its rename. Off by default, like datasets and webdataset: the rename alone makes a
     # killed build safe, and a rerun re-hashes what it reuses, so a power cut costs a rewrite, never a bad shard.
     # Not a parameter of the output (the bytes are the same), so not in the fingerprint.
-    fsync: bool = False
+    fsync: bool = option("--fsync", default=False,
+                         help="fsync every output before its rename, so a finished build survives a power cut "
+                              "(slower; without it a rerun after a power cut re-hashes and rewrites whatever was "
+                              "lost)")
 
     def __post_init__(self) -> None:
         self.output_settings()  # validates formats and row group size

@@ -3,8 +3,8 @@
 `push.py` publishes (one commit, private by default, licence guardrail; `push_files` is that commit for any repo
 type, used by `r2r push-model` too), `pull.py` brings a revision back and
 verifies it, `stream.py` streams WebDataset shards, `errors.py` turns client failures into messages that name the
-repo, the file and the fix, `cli.py` is `synfashion push` / `synfashion pull`. The names below are imported on first
-use, so `synfashion --help` (which registers cli.py) does not import huggingface_hub.
+repo, the file and the fix (the commands are synfashion/commands/hub.py). The names below are imported on first
+use, so `synfashion --help` does not import huggingface_hub.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cliutil import option
 from .imagecheck import DEFAULT_MAX_PIXELS, VALIDATION_LEVELS, ImageInfo, ImageRejected, inspect_image
 from ..parallel import parallel_map
 from ..fs.safepath import key_problem, path_problem
@@ -52,13 +53,22 @@ class ScanConfig:
     # regex with named groups project, texture, view, matched on the file name without its extension; a pattern
     # with a "/" is matched on the path below the category folder instead (e.g. "p01/t0042_front" where projects
     # have folders of their own). A group the pattern lacks must come from the sidecar, for every row of it.
-    pattern: str = DEFAULT_PATTERN
-    metadata: Path | None = None  # sidecar (CSV/JSONL keyed by file_name); auto-detected at the root if None
+    pattern: str = option("--pattern", default=DEFAULT_PATTERN, parse=lambda text: text or DEFAULT_PATTERN,
+                          help=f"file-stem regex with groups project/texture/view; with a '/' it is matched on the "
+                               f"path below the category folder (default {DEFAULT_PATTERN!r})")
+    # sidecar (CSV/JSONL keyed by file_name); auto-detected at the root if None
+    metadata: Path | None = option("--metadata", default=None, parse=lambda text: Path(text) if text else None,
+                                   help="CSV/JSONL sidecar keyed by file_name (overrides the pattern)")
     max_pixels: int = DEFAULT_MAX_PIXELS
-    validate: str = "structure"  # or "decode": see imagecheck
+    validate: str = option("--validate", default="structure", choices=VALIDATION_LEVELS,  # see imagecheck
+                           help="structure: PNG CRCs, JPEG marker/scan structure (default); decode: also decode "
+                                "every pixel")
     # a symbolic link whose target lies outside the release is rejected ("outside-release") unless this is set; then
     # what it leads to is packaged, and ScanResult.outside_links / notes name every such link
-    follow_outside_links: bool = False
+    follow_outside_links: bool = option(
+        "--follow-outside-links", default=False,
+        help="package what symbolic links leading outside the release point to (default: reject them); every such "
+             "link is named in the build's notes")
     max_bytes: int = DEFAULT_MAX_BYTES  # bigger files are rejected ("too-large") before they are read
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops
 
+from ..cliutil import option
 from ..fs.atomic import write_bytes_atomic
 from ..parallel import parallel_map
 from .garments import N_VARIANTS, Geometry, View, draw_hardware, draw_marks, random_geometry, rasterize, sketch
@@ -35,12 +36,12 @@ _METALS = ((196, 196, 202), (206, 170, 92), (88, 88, 94))
 
 @dataclass(frozen=True)
 class SampleConfig:
-    projects_per_category: int = 2
-    textures_per_project: int = 2
-    width: int = 768
-    height: int = 1024
-    image_format: str = "jpg"  # "jpg" or "png"
-    seed: int = 0
+    projects_per_category: int = option("--projects", default=2, type=int, help="projects per category")
+    textures_per_project: int = option("--textures", default=2, type=int, help="textures per project")
+    width: int = option("--width", default=768, type=int, help="image width in pixels (a multiple of 8)")
+    height: int = option("--height", default=1024, type=int, help="image height in pixels (a multiple of 8)")
+    image_format: str = option("--format", default="jpg", choices=IMAGE_FORMATS, help="image file format")
+    seed: int = option("--seed", default=0, type=int, help="seed of the whole release (same seed, same bytes)")
     categories: tuple[str, ...] = CATEGORIES
     shared_texture_fraction: float = 0.3  # share of (project, texture) slots reusing a texture of another project
     jpeg_quality: int = 92

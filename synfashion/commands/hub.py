@@ -1,8 +1,9 @@
-"""The `synfashion push` and `synfashion pull` subcommands: argument parsing only; the work is in `synfashion.hub`.
+"""`synfashion push` and `synfashion pull`: argument parsing only; the work is in `synfashion.hub`.
 
-`register(subparsers)` is called by `synfashion.cli`. The Hub client is imported only when a Hub command runs, so
-the rest of the CLI stays fast. The endpoint is huggingface_hub's (HF_ENDPOINT), the token comes from --token,
-HF_TOKEN or `hf auth login`, and is never printed.
+Their options are `push_dataset` / `pull_dataset`'s keyword arguments (no config dataclass: a transfer has nothing
+to record), all off or unset by default, so they are written here. The Hub client is imported only when a Hub
+command runs, so the rest of the CLI stays fast. The endpoint is huggingface_hub's (HF_ENDPOINT), the token comes
+from --token, HF_TOKEN or `hf auth login`, and is never printed.
 """
 
 from __future__ import annotations
@@ -11,40 +12,9 @@ import argparse
 
 from rich.console import Console
 
+from ..build.core import FORMATS
+
 console = Console(stderr=True, soft_wrap=True)
-
-
-def cmd_push(args: argparse.Namespace) -> int:
-    from . import HubError, push_dataset
-
-    try:
-        push_dataset(
-            args.out, args.repo_id, private=not args.public, allow_public=args.public, revision=args.revision,
-            token=args.token, commit_message=args.commit_message, console=console,
-        )
-    except HubError as e:
-        console.print(f"[red]push failed[/]: {e}", highlight=False)
-        return 1
-    return 0
-
-
-def cmd_pull(args: argparse.Namespace) -> int:
-    from . import HubError, pull_dataset
-    from .pull import UnsafeRepoError
-
-    try:
-        pull_dataset(args.repo_id, args.out, revision=args.revision, token=args.token, verify=not args.no_verify,
-                     formats=args.formats, console=console)
-    except UnsafeRepoError as e:  # the repo's content is bad input, not a failure to reach it
-        console.print(f"[red]pull refused[/]: {e}", highlight=False)
-        return 2
-    except HubError as e:
-        console.print(f"[red]pull failed[/]: {e}", highlight=False)
-        return 1
-    return 0
-
-
-FORMATS = ("parquet", "webdataset")
 
 
 def formats_arg(text: str) -> tuple[str, ...]:
@@ -67,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "in one commit; stale shards are deleted in the same commit, and an interrupted push run again "
                     "does not re-send what already reached the Hub.",
     )
+    # push_dataset's arguments (no config dataclass; every default off or unset)
     p.add_argument("out", help="a folder made by `synfashion build`")
     p.add_argument("repo_id", help="namespace/name of the dataset repo")
     visibility = p.add_mutually_exclusive_group()
@@ -85,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "then run `synfashion verify` on it. A repo listing a file whose path is not a plain relative "
                     "path (pipe:..., ../x, /x, a URL) is refused before anything is written (exit 2).",
     )
+    # pull_dataset's arguments (no config dataclass; every default off or unset)
     q.add_argument("repo_id", help="namespace/name of the dataset repo")
     q.add_argument("out", help="an empty folder, or an earlier pull of the same repo")
     q.add_argument("--revision", default=None, help="branch, tag or commit (default main)")
@@ -95,3 +67,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "come, and verify checks what was fetched")
     q.add_argument("--no-verify", action="store_true", help="skip `synfashion verify` after downloading")
     q.set_defaults(func=cmd_pull)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from ..hub import HubError, push_dataset
+
+    try:
+        push_dataset(
+            args.out, args.repo_id, private=not args.public, allow_public=args.public, revision=args.revision,
+            token=args.token, commit_message=args.commit_message, console=console,
+        )
+    except HubError as e:
+        console.print(f"[red]push failed[/]: {e}", highlight=False)
+        return 1
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from ..hub import HubError, pull_dataset
+    from ..hub.pull import UnsafeRepoError
+
+    try:
+        pull_dataset(args.repo_id, args.out, revision=args.revision, token=args.token, verify=not args.no_verify,
+                     formats=args.formats, console=console)
+    except UnsafeRepoError as e:  # the repo's content is bad input, not a failure to reach it
+        console.print(f"[red]pull refused[/]: {e}", highlight=False)
+        return 2
+    except HubError as e:
+        console.print(f"[red]pull failed[/]: {e}", highlight=False)
+        return 1
+    return 0

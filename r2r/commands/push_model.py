@@ -1,7 +1,8 @@
 """`r2r push-model DIR REPO_ID`: argument parsing only; the work is in r2r/dki/publish.py.
 
-Registered in `r2r`'s COMMAND_MODULES. Nothing here imports torch or huggingface_hub (fast `r2r --help`). A bad
-folder (DKIError) or a Hub failure (synfashion's HubError, a RuntimeError) is one line on stderr, exit status 2.
+Its options are `push_model`'s keyword arguments (no config dataclass: a push has nothing to record), all off or
+unset by default, so they are written here. Nothing here imports torch or huggingface_hub (fast `r2r --help`). A
+bad folder (DKIError) or a Hub failure (synfashion's HubError, a RuntimeError) is one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -9,15 +10,6 @@ from __future__ import annotations
 import argparse
 
 from ..cliargs import add_parser
-
-
-def _cmd_push_model(args: argparse.Namespace) -> int:
-    from .publish import push_model
-
-    push_model(args.folder, args.repo_id, private=not args.public, allow_public=args.public, revision=args.revision,
-               token=args.token, commit_message=args.commit_message, include_checkpoints=args.include_checkpoints,
-               include_logs=args.include_logs)
-    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "load_textual_inversion(REPO_ID) / load_lora_weights(REPO_ID) and with r2r translate-images / "
                     "translate-dataset --negative-embedding REPO_ID / --lora REPO_ID.",
     )
+    # push_model's arguments (no config dataclass; every default off or unset)
     p.add_argument("folder", help="the --out folder of r2r train-negative or train-positive")
     p.add_argument("repo_id", help="namespace/name of the model repo (created if missing)")
     visibility = p.add_mutually_exclusive_group()
@@ -48,3 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--include-logs", action="store_true",
                    help="also push the TensorBoard logs/ (--report-to tensorboard)")
     p.set_defaults(func=_cmd_push_model)
+
+
+def _cmd_push_model(args: argparse.Namespace) -> int:
+    from ..dki.publish import push_model
+
+    push_model(args.folder, args.repo_id, private=not args.public, allow_public=args.public, revision=args.revision,
+               token=args.token, commit_message=args.commit_message, include_checkpoints=args.include_checkpoints,
+               include_logs=args.include_logs)
+    return 0
