@@ -341,3 +341,22 @@ def test_read_result_validates_the_new_fields(fresh, tmp_path):
         (tmp_path / "bad.json").write_text(json.dumps(doc))
         with pytest.raises(ResultError, match=match):
             read_result(tmp_path / "bad.json")
+
+
+def test_the_readme_section_parses():
+    """Every command of README's "Evaluating any method" block is accepted by the parser as written."""
+    import re
+    import shlex
+
+    from r2r.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Evaluating any method"):]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
+    commands = [line.split("#")[0] for line in block.splitlines() if line.startswith("r2r ")]
+    assert len(commands) == 7
+    parser = build_parser()
+    for line in commands:
+        words = shlex.split(re.sub(r"\[[^\]]*\]", "", line))[1:]  # optional parts in [...] left out
+        args = parser.parse_args(words)
+        assert args.func is not None, line
