@@ -236,8 +236,9 @@ def networks_alone(nets: dict, images, args, device) -> tuple[float, float, floa
 def bench_end_to_end(args, device) -> dict:
     import os
 
-    from r2r.evaluation.run import MetricSettings, networks_for
+    from r2r.evaluation.run import MetricSettings, networks_for, tune_allocator
 
+    tune_allocator(force=True)  # as `r2r evaluate` does: the networks alone in the same conditions
     here = Path(__file__).resolve().parents[1]
     out: dict = {"pairs": args.pairs, "real": args.real, "workers": args.workers, "rounds": args.rounds,
                  "old_tree": str(args.old) if args.old else None}

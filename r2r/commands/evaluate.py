@@ -69,9 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ..evaluation.run import evaluate, problem_count
+    from ..evaluation.run import evaluate, problem_count, tune_allocator
 
     job = from_args(EvalJob, args)
+    tune_allocator()
     result = evaluate(job, progress=not args.no_progress)
     console = Console(stderr=True)
     if result["protocol"]["random_weights"]:
@@ -108,9 +109,10 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from ..evaluation.run import make_stats
+    from ..evaluation.run import make_stats, tune_allocator
 
     job = from_args(StatsJob, args)
+    tune_allocator()
     written = make_stats(job, progress=not args.no_progress)
     console = Console(stderr=True)
     if job.random_weights:
