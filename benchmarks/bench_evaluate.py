@@ -11,11 +11,14 @@ load falls on every side alike:
 - new, cold: this tree with an empty statistics cache (the real set's features computed, then cached);
 - new, warm: this tree again, the real set's features read from the cache (every evaluation after the first one
   against the same photos: another method, an ablation variant, a rerun);
-- networks alone: in this process, on the same images already decoded to tensors, the same batches: Inception on
-  the translated images (and the real ones: cold), LPIPS and SSIM on the pairs. What the arithmetic costs with no
-  decoding, no process start, no Python around it: the end-to-end figures' ceiling.
-Each figure is the best of --rounds (the least disturbed by other jobs); medians are printed too.
-Ratios printed: new warm / networks alone (pairs only), new cold / networks alone (pairs + real), new / old.
+- networks alone, for each tree: in a fresh process with that tree's r2r, the metric networks as its evaluate
+  builds them, on the same images decoded beforehand, in the same batches after one warm-up batch: Inception on the
+  translated images (and the real ones), LPIPS and SSIM on the pairs. What the arithmetic costs with no decoding,
+  no process start, no pairing, no JSON: each end-to-end figure's ceiling.
+Each figure is the best of --rounds (the least disturbed by other jobs; wall and CPU seconds, the CPU seconds
+counting the decoding workers); medians are printed too. Ratios printed: new warm / networks alone (pairs only),
+new cold / networks alone (pairs + real), the same for old (old always computes the real set), new / old end to
+end, and new / old networks alone.
 
 Per metric (--metrics): SSIM against torchmetrics' structural_similarity_index_measure (reduction="none") and KID
 from features against torchmetrics' KernelInceptionDistance.compute on the same [n, 2048] features; Inception
@@ -208,66 +211,102 @@ def decoded(root: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], list[to
     return translated, src, real
 
 
-def networks_alone(nets: dict, images, args, device) -> tuple[float, float, float, float]:
-    """(seconds for the pairs: Inception on translated + LPIPS + SSIM, seconds for the real images' Inception, and
-    the CPU seconds of each), in --batch-size batches of already decoded images."""
-    from r2r.metrics import ssim
+def networks_alone(root: Path, args, device) -> dict:
+    """In this process, with the r2r on its PYTHONPATH: the metric networks as `r2r evaluate --random-weights`
+    builds them (Inception seed 0, AlexNet 1, LPIPS heads 2; this tree's allocator tuning where it has one) on the
+    images under `root` decoded beforehand, in --batch-size batches after one warm-up batch: seconds and CPU seconds
+    of the pairs (Inception on the translated image, LPIPS, SSIM) and of the real images (Inception)."""
+    from r2r.metrics import (
+        ALEXNET,
+        INCEPTION,
+        LPIPS,
+        LPIPS_ALEX_HEADS,
+        InceptionFeatures,
+        random_state_dict,
+        random_weights,
+        ssim,
+    )
 
-    translated, src, real = images
-    b = args.batch_size
-    with torch.inference_mode():
-        t, cpu = time.perf_counter(), time.process_time()
-        for i in range(0, len(translated), b):
-            x = torch.stack(translated[i:i + b]).to(device)
-            y = torch.stack(src[i:i + b]).to(device)
-            nets["inception"](x)
-            nets["lpips"](x, y)
+    try:
+        from r2r.evaluation.run import tune_allocator
+    except ImportError:  # an older checkout: it had none
+        tune_allocator = None
+    if tune_allocator is not None:
+        tune_allocator(force=True)  # what `r2r evaluate` does in its own process
+    translated, src, real = decoded(root)
+    inception = InceptionFeatures(random_state_dict(INCEPTION, 0)).to(device)
+    lpips = LPIPS(alexnet=random_weights(ALEXNET, 1), heads=random_weights(LPIPS_ALEX_HEADS, 2)).to(device)
+    b = args.batch_size  # the pairs are one size here: evaluate's batches are these
+
+    def pairs(lo: int, hi: int) -> None:
+        for i in range(lo, hi, b):
+            x = torch.stack(translated[i:min(i + b, hi)]).to(device)
+            y = torch.stack(src[i:min(i + b, hi)]).to(device)
+            inception(x)
+            lpips(x, y)
             ssim(x, y)
+
+    out = {}
+    with torch.inference_mode():
+        pairs(0, min(b, len(translated)))  # warm-up: the convolution primitives of these shapes
         _sync(device)
-        pairs, pairs_cpu = time.perf_counter() - t, time.process_time() - cpu
+        t, cpu = time.perf_counter(), time.process_time()
+        pairs(0, len(translated))
+        _sync(device)
+        out["alone_pairs"], out["alone_pairs_cpu"] = time.perf_counter() - t, time.process_time() - cpu
         t, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(real), b):
-            nets["inception"](torch.stack(real[i:i + b]).to(device))
+            inception(torch.stack(real[i:i + b]).to(device))
         _sync(device)
-        reals, reals_cpu = time.perf_counter() - t, time.process_time() - cpu
-    return pairs, reals, pairs_cpu, reals_cpu
+        out["alone_real"], out["alone_real_cpu"] = time.perf_counter() - t, time.process_time() - cpu
+    return out
+
+
+def _alone_in(tree: Path, root: Path, args, device) -> dict:
+    """`networks_alone` in a fresh process with `tree`'s r2r (its JSON line)."""
+    import os
+    import subprocess
+    import sys
+
+    path = os.pathsep.join([str(tree), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])])
+    done = subprocess.run([sys.executable, __file__, "--alone", str(root), "--batch-size", str(args.batch_size),
+                           "--device", str(device), "--size", f"{W}x{H}"], env={**os.environ, "PYTHONPATH": path},
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"networks alone with {tree} exited with {done.returncode}:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def bench_end_to_end(args, device) -> dict:
     import os
 
-    from r2r.evaluation.run import MetricSettings, networks_for, tune_allocator
-
-    tune_allocator(force=True)  # as `r2r evaluate` does: the networks alone in the same conditions
     here = Path(__file__).resolve().parents[1]
     out: dict = {"pairs": args.pairs, "real": args.real, "workers": args.workers, "rounds": args.rounds,
                  "old_tree": str(args.old) if args.old else None}
+    sides = ("old", "old_alone_pairs", "old_alone_real", "new_cold", "new_warm", "alone_pairs", "alone_real")
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    cpus: dict[str, list[float]] = {k: [] for k in sides}
+
+    def record(name: str, wall_cpu: tuple[float, float]) -> None:
+        times[name].append(wall_cpu[0])
+        cpus[name].append(wall_cpu[1])
+
+    def record_alone(prefix: str, alone: dict) -> None:
+        for part in ("pairs", "real"):
+            record(f"{prefix}alone_{part}", (alone[f"alone_{part}"], alone[f"alone_{part}_cpu"]))
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_inputs(root, args.pairs, args.real)
-        images = decoded(root)
-        # the very modules `r2r evaluate --random-weights` runs (this tree's networks_for)
-        built = networks_for(MetricSettings(real=str(root / "real"), random_weights=True, device=str(device)))
-        nets = {"inception": built.inception, "lpips": built.lpips}
-        networks_alone(nets, (images[0][:1], images[1][:1], images[2][:1]), args, device)  # warm-up
-        names = ("old", "new_cold", "new_warm", "alone_pairs", "alone_real")
-        times: dict[str, list[float]] = {k: [] for k in names}
-        cpus: dict[str, list[float]] = {k: [] for k in names}
-
-        def record(name: str, wall_cpu: tuple[float, float]) -> None:
-            times[name].append(wall_cpu[0])
-            cpus[name].append(wall_cpu[1])
-
         for r in range(args.rounds):
             cache = root / f"cache-{r}"
             if args.old:
                 record("old", _run_timed(*_evaluate_command(args.old, root, root / "old.json", args, device, [])))
+                record_alone("old_", _alone_in(args.old, root, args, device))
             new = _evaluate_command(here, root, root / "new.json", args, device, ["--stats-cache", str(cache)])
             record("new_cold", _run_timed(*new))  # an empty cache: the real features computed and stored
             record("new_warm", _run_timed(*new))  # the same command again: the real features from the cache
-            pairs, reals, pairs_cpu, reals_cpu = networks_alone(nets, images, args, device)
-            record("alone_pairs", (pairs, pairs_cpu))
-            record("alone_real", (reals, reals_cpu))
+            record_alone("", _alone_in(here, root, args, device))
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s ({cpus[k][-1]:.1f} CPU s)"
                                                  for k, v in times.items() if v)
                   + f" (1-min load {os.getloadavg()[0]:.2f})", flush=True)
@@ -286,8 +325,12 @@ def bench_end_to_end(args, device) -> dict:
         "cold_fraction_of_networks": alone_cold / best["new_cold"],
     })
     if "old" in best:
-        out.update({"old_pairs_per_s": n / best["old"], "new_warm_vs_old": best["old"] / best["new_warm"],
-                    "new_cold_vs_old": best["old"] / best["new_cold"]})
+        old_alone = best["old_alone_pairs"] + best["old_alone_real"]
+        out.update({"old_pairs_per_s": n / best["old"], "old_networks_alone_pairs_per_s": n / old_alone,
+                    "old_fraction_of_networks": old_alone / best["old"],
+                    "new_warm_vs_old": best["old"] / best["new_warm"],
+                    "new_cold_vs_old": best["old"] / best["new_cold"],
+                    "networks_new_vs_old": old_alone / alone_cold})
     return out
 
 
@@ -309,8 +352,12 @@ def main() -> None:
     ap.add_argument("--metrics", action="store_true", help="also the per-metric comparisons with torchmetrics")
     ap.add_argument("--skip-end-to-end", action="store_true")
     ap.add_argument("--size", default=f"{W}x{H}", help="WxH of every image (the GPU check's --tiny: 64x64)")
+    ap.add_argument("--alone", type=Path, default=None, help=argparse.SUPPRESS)  # one tree's networks alone
     args = ap.parse_args()
     W, H = (int(v) for v in args.size.lower().split("x"))
+    if args.alone is not None:
+        print(json.dumps(networks_alone(args.alone, args, torch.device(args.device))))
+        return
     device = torch.device(args.device)
     result = {"bench": "evaluate", "device": str(device), "torch_threads": torch.get_num_threads(),
               "image_size": f"{W}x{H}", "batch_size": args.batch_size,
