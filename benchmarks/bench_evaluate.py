@@ -182,17 +182,34 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _run_timed(cmd: list[str], env: dict) -> tuple[float, float]:
+def _run_timed(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one command: the CPU time counts the process and the decoding workers it
-    waited for, all threads: what the run cost the machine, steadier than wall time when others share it."""
+    waited for, all threads: what the run cost the machine, steadier than wall time when others share it. `cwd`: a
+    folder without an r2r package (`python -m` puts the working folder before PYTHONPATH: run from a checkout, the
+    "old" command would import that checkout's r2r)."""
     import subprocess
 
     t, cpu = time.perf_counter(), _children_cpu()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, cwd=cwd)
     seconds, cpu = time.perf_counter() - t, _children_cpu() - cpu
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} ... exited with {done.returncode}:\n{done.stderr[-2000:]}")
     return seconds, cpu
+
+
+def _check_tree(tree: Path, env_tree: Path, cwd: Path) -> None:
+    """Refuse to time a checkout other than the one named (an import path mistake would compare a tree with
+    itself)."""
+    import os
+    import subprocess
+    import sys
+
+    path = os.pathsep.join([str(env_tree), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])])
+    found = subprocess.run([sys.executable, "-c", "import r2r, pathlib; print(pathlib.Path(r2r.__file__).resolve())"],
+                           env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True, check=True,
+                           cwd=cwd).stdout.strip()
+    if not Path(found).is_relative_to(tree.resolve()):
+        raise SystemExit(f"PYTHONPATH={path} imports r2r from {found}, not from {tree}")
 
 
 def decoded(root: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
@@ -202,7 +219,7 @@ def decoded(root: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], list[to
     from loaders import decode_image
 
     def load_bytes(data: bytes) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(decode_image(data)).copy()).permute(2, 0, 1)
+        return torch.from_numpy(np.asarray(decode_image(data)).copy()).permute(2, 0, 1).contiguous()  # as NativeImage
 
     translated = [load_bytes(p.read_bytes()) for p in sorted((root / "translated").glob("*.png"))]
     real = [load_bytes(p.read_bytes()) for p in sorted((root / "real").glob("*.png"))]
@@ -271,7 +288,7 @@ def _alone_in(tree: Path, root: Path, args, device) -> dict:
     path = os.pathsep.join([str(tree), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])])
     done = subprocess.run([sys.executable, __file__, "--alone", str(root), "--batch-size", str(args.batch_size),
                            "--device", str(device), "--size", f"{W}x{H}"], env={**os.environ, "PYTHONPATH": path},
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, cwd=root)
     if done.returncode != 0:
         raise SystemExit(f"networks alone with {tree} exited with {done.returncode}:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -298,14 +315,17 @@ def bench_end_to_end(args, device) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_inputs(root, args.pairs, args.real)
+        for tree in (t for t in (args.old, here) if t is not None):
+            _check_tree(tree, tree, root)
         for r in range(args.rounds):
             cache = root / f"cache-{r}"
             if args.old:
-                record("old", _run_timed(*_evaluate_command(args.old, root, root / "old.json", args, device, [])))
+                record("old", _run_timed(*_evaluate_command(args.old, root, root / "old.json", args, device, []),
+                                         root))
                 record_alone("old_", _alone_in(args.old, root, args, device))
             new = _evaluate_command(here, root, root / "new.json", args, device, ["--stats-cache", str(cache)])
-            record("new_cold", _run_timed(*new))  # an empty cache: the real features computed and stored
-            record("new_warm", _run_timed(*new))  # the same command again: the real features from the cache
+            record("new_cold", _run_timed(*new, root))  # an empty cache: the real features computed and stored
+            record("new_warm", _run_timed(*new, root))  # the same command again: the real features from the cache
             record_alone("", _alone_in(here, root, args, device))
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s ({cpus[k][-1]:.1f} CPU s)"
                                                  for k, v in times.items() if v)
