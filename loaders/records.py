@@ -12,7 +12,7 @@ from, or a skip.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from synfashion.fs.safepath import key_problem

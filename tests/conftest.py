@@ -26,6 +26,24 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """`r2r tiny-model`'s random-weight SD-1.5-architecture pipeline, made once per test process. Shared: a test
+    that changes a file of it works on a copy (shutil.copytree)."""
+    from r2r.tiny import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_dki_model(tmp_path_factory) -> Path:
+    """The smaller pipeline the training tests use (UNet channels 16, 32; one layer per block). Shared, as above."""
+    from r2r.tiny import TinyModelConfig, save_tiny_model
+
+    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-dki-model") / "model", cfg)
+
+
+@pytest.fixture(scope="session")
 def sample_release(tmp_path_factory) -> Path:
     from synfashion.sample import SampleConfig, generate_sample
 

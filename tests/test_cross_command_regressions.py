@@ -52,13 +52,12 @@ def _png_file(path: Path, seed: int = 0, size=(48, 48)) -> None:
 
 
 @pytest.mark.slow
-def test_translate_images_rerun_with_a_hub_model_resumes(tmp_path):
+def test_translate_images_rerun_with_a_hub_model_resumes(tmp_path, tiny_model):
     """End to end against the Hub test server: the same translate-images command twice, online, fresh HF_HOME.
     The second run should skip the finished image (exit 0); it is refused as 'other settings'."""
-    from r2r.tiny import save_tiny_model
     from synfashion.testing.hub_server import DEFAULT_USER, running_hub
 
-    model = save_tiny_model(tmp_path / "tiny")
+    model = tiny_model
     files = {p.relative_to(model).as_posix(): p.read_bytes() for p in model.rglob("*") if p.is_file()}
     _png_file(tmp_path / "in" / "a.png")
     repo = f"{DEFAULT_USER}/tiny-sd"

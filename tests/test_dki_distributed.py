@@ -21,7 +21,6 @@ from safetensors.torch import load_file
 
 from r2r.dki import DataConfig, DKIError, NegativeConfig, NegativeTrainer, RunConfig, TrainConfig, list_checkpoints
 from r2r.dki.checkpoint import TrainerState, checkpoint_dir
-from r2r.tiny import TinyModelConfig, save_tiny_model
 
 RES = 64
 STEPS = 3
@@ -30,9 +29,8 @@ pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("dki") / "model",
-                           TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1))
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")

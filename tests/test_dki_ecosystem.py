@@ -16,7 +16,6 @@ from PIL import Image
 from r2r.dki import DataConfig, DKIError, PositiveConfig, PositiveTrainer, RunConfig, TrainConfig
 from r2r.dki.launch import launched_processes, lone_cpu_launch
 from r2r.dki.trainer import DKITrainer
-from r2r.tiny import TinyModelConfig, save_tiny_model
 
 RES = 64
 
@@ -24,9 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("dki") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")

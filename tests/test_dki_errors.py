@@ -21,7 +21,6 @@ from r2r.dki import (
     TrainConfig,
 )
 from r2r.dki.data import RankShard, open_source, step_seed
-from r2r.tiny import TinyModelConfig, save_tiny_model
 
 RES = 64
 
@@ -30,9 +29,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("dki") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 def _images(root, n=4, size=(72, 80), prefix="im"):

@@ -15,7 +15,6 @@ from PIL import Image
 from r2r.dki import DataConfig, DKIError, NegativeConfig, NegativeTrainer, RunConfig, TrainConfig, list_checkpoints
 from r2r.dki.checkpoint import STATE_FILE, checkpoint_dir, checkpoint_problem
 from r2r.dki.outdir import STATE_DIR, run_lock
-from r2r.tiny import TinyModelConfig, save_tiny_model
 from synfashion.fs.locks import FolderBusyError
 
 RES = 64
@@ -24,9 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("dki") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")

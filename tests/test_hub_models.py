@@ -37,7 +37,6 @@ from r2r.dki import (
     TrainConfig,
 )
 from r2r.dki.publish import collect, push_model
-from r2r.tiny import TinyModelConfig, save_tiny_model
 from synfashion.hub import HubRepoTypeError, LicenseGuardError
 from synfashion.testing.hub_server import DEFAULT_TOKEN, DEFAULT_USER, running_hub
 
@@ -49,13 +48,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_dki_model):
     """A tiny model, a small SynFashion build, a negative embedding trained on it (2 checkpoints) and a LoRA."""
     from synfashion.build import BuildConfig, build_dataset
     from synfashion.splits import SplitConfig
 
     root = tmp_path_factory.mktemp("dki-hub")
-    model = save_tiny_model(root / "model", TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1))
+    model = tiny_dki_model
     release = small_release(root / "release", categories=("Hoodie",), projects=2, textures=1)
     source = root / "built"
     build_dataset(release, source, BuildConfig(split=SplitConfig(fractions={"train": 1.0})), workers=1,

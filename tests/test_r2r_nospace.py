@@ -16,7 +16,6 @@ from PIL import Image
 import synfashion.fs.space
 from r2r.cli import main
 from r2r.dki import DataConfig, NegativeConfig, NegativeTrainer, RunConfig, TrainConfig, list_checkpoints
-from r2r.tiny import TinyModelConfig, save_tiny_model
 from synfashion.fs.space import NoSpaceError
 
 RES = 64
@@ -25,9 +24,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("nospace") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from r2r.cli import main
 from synfashion.build import BuildConfig, build_dataset
 from synfashion.manifest import Manifest
 from synfashion.verify import verify_dataset
-from tests.conftest import image_bytes, small_release, write_release
+from tests.conftest import image_bytes, small_release
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--steps", "10", "--strength", "0.3", "--no-progress", "--num-workers", "0"]
@@ -37,10 +37,8 @@ def _tree(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tr") / "tiny"
-    assert main(["tiny-model", str(out)]) == 0
-    return out
+def model(tiny_model):
+    return tiny_model  # conftest.py: `r2r tiny-model`'s output, made once per test process
 
 
 @pytest.fixture(scope="module")

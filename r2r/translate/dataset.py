@@ -39,7 +39,7 @@ from synfashion.build.core import collect_entries
 from synfashion.build.plan import ShardPlan, plan_shards
 from synfashion.build.state import check_apart
 from synfashion.build.staging import Staging
-from synfashion.manifest import Manifest, ManifestError
+from synfashion.manifest import Manifest
 from synfashion.schema import RECORD_FIELDS, infer_extra_features, translated_layout
 from synfashion.fs.space import disk_full_as_error
 from synfashion.fs.locks import folder_lock

@@ -8,7 +8,6 @@ output folder at a time (`storage.folder_lock`).
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
