@@ -102,6 +102,43 @@ def small_release(root: Path, categories=("Hoodie", "T-shirt", "Dress", "Down ja
 
 
 @pytest.fixture(scope="session")
+def translate_source(tmp_path_factory) -> Path:
+    """A built SynFashion folder: 2 categories x 3 projects x 2 textures x 4 views of 48x64 JPEGs, with a sidecar
+    column (`shade`) that must travel into the translated rows (tests/test_translate_dataset*.py)."""
+    import json
+
+    from synfashion.build import BuildConfig, build_dataset
+
+    root = tmp_path_factory.mktemp("src")
+    release = small_release(root / "release", categories=("Hoodie", "Dress"))
+    files = sorted(p.relative_to(release).as_posix() for p in release.rglob("*.jpg"))
+    rows = [json.dumps({"file_name": f, "shade": i % 3}) for i, f in enumerate(files)]  # a sidecar extra column
+    (release / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    out = root / "synfashion-hf"
+    build_dataset(release, out, BuildConfig(shard_size=40_000), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def translated_dataset(tiny_model, translate_source, tmp_path_factory) -> Path:
+    """`r2r translate-dataset` of 4 test images of `translate_source` (tests/translate_world.py's command line), in
+    this process with one torch thread."""
+    import torch
+
+    from r2r.cli import main
+    from tests.translate_world import _args
+
+    out = tmp_path_factory.mktemp("tr-out") / "synfashion-r2r"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(_args(tiny_model, translate_source, out)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture(scope="session")
 def evaluated(tmp_path_factory) -> dict:
     """Two `r2r evaluate` results ("ours", a translated dataset; a folder of another method's outputs) on a tiny
     source: see tests/eval_world.py."""
