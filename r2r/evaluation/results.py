@@ -7,7 +7,7 @@ checked and every field a consumer uses is typed, so a malformed or hostile file
 
 Why: `r2r report` and `r2r study-page` show the images an evaluation scored next to their rendered sources. The
 JSON records where the translated images and their source were (`inputs`, `settings`) and, per image, its name,
-source key and scores. The images are re-opened through eval_inputs' pairing and decoding, the same code
+source key and scores. The images are re-opened through evaluation.inputs' pairing and decoding, the same code
 `r2r evaluate` ran, and an image is shown only if its name still pairs with the same source key; otherwise the page
 says why. Reads only, computes no metric. Paths in a JSON are as `r2r evaluate` was given them (relative to the
 folder it ran in); where those do not resolve from here, `inputs.from_json` (the same paths relative to the JSON's
@@ -144,7 +144,7 @@ class Evaluation:
     label: str  # the method, made unique among the files given (two files may name the same method)
     images: dict[str, ScoredImage]  # by source key, in the JSON's order
     data: dict = field(repr=False)
-    _pairs: object = field(default=None, repr=False)  # eval_inputs.PairImages, opened on first use
+    _pairs: object = field(default=None, repr=False)  # inputs.PairImages, opened on first use
     _index: dict = field(default_factory=dict, repr=False)  # translated name -> pair index
 
     @property

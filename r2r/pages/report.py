@@ -4,13 +4,13 @@ Two inputs, one page:
 - `r2r report eval/ours.json eval/cut.json --out report/`: `r2r evaluate` results. A row per source image:
   the rendered source, then each method's output labelled, with its per-image LPIPS and SSIM under it; rows sorted
   by key or worst first by the first file's LPIPS or SSIM, `--limit` of them. Images are found again through the
-  same pairing `r2r evaluate` used (eval_results.py).
+  same pairing `r2r evaluate` used (evaluation/results.py).
 - `r2r report --input renders/ --output translated/`: a `translate-images` folder (no scores), rendered | translated;
   the report goes into the output folder unless `--out` says otherwise.
 
 The page (`report.html`) shows the pictures first, a summary table after them, and the settings folded in
 `<details>`. It is self-contained: every picture is copied (downscaled) into `report_files/` beside it
-(page_images.py), so the folder can be moved. `report.png` is a grid of the first rows. Every name on the page is
+(pages/images.py), so the folder can be moved. `report.png` is a grid of the first rows. Every name on the page is
 HTML-escaped (names come from users); every file is written atomically; nothing outside the report folder is
 written. No torch import at module level (`r2r --help` stays instant).
 """

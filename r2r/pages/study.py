@@ -5,7 +5,7 @@ that both scored, drawn with `--seed`. Each trial shows the rendered source and 
 on the left is balanced within a comparison (half each way, rounded) and shuffled with the same seed, and the trial
 order is shuffled too. Everything drawn is recorded: in the page (its votes export names methods, sides and
 choices) and in `study.json` beside it. The page is static and self-contained (pictures copied into
-`study_files/`, plain inline script: study_template.py), so it can be mailed or hosted anywhere. Votes are
+`study_files/`, plain inline script: pages/template.py), so it can be mailed or hosted anywhere. Votes are
 counted by `r2r study-results` (study_results.py). Writes only into `--out`, atomically.
 """
 

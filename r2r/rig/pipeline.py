@@ -12,7 +12,7 @@ computes the same arithmetic (REFERENCE_RIG.md; "exact mode" = float32 with the 
 
 It builds its own DDIM scheduler (r2r/schedule.py), whatever the model folder ships. Inputs: images of any size
 divisible by the VAE factor (8). There is no randomness on this path (eta = 0, posterior mean), so `generator` is
-accepted for the diffusers calling convention only. Model loading (DKI artifacts) lives in r2r/models.py.
+accepted for the diffusers calling convention only. Model loading (DKI artifacts) lives in r2r/models/.
 
 It follows diffusers' image-to-image calling conventions where they fit: `image` (alias `images`), `check_inputs`,
 `callback_on_step_end` with `callback_on_step_end_tensor_inputs`, `VaeImageProcessor` for the [0, 1] <-> [-1, 1]
