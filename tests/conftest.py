@@ -78,6 +78,15 @@ def image_bytes(fmt: str = "JPEG", size=(48, 64), mode="RGB", seed=0, **save) ->
     return buf.getvalue()
 
 
+def random_pngs(root: Path, n: int, *, size=(72, 80), seed: int = 0, prefix: str = "im") -> Path:
+    """`n` PNGs of seeded uniform noise (`size` = width, height) named <prefix>0.png ... in `root` (created)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(root / f"{prefix}{i}.png")
+    return root
+
+
 def write_release(root: Path, files: dict[str, bytes]) -> Path:
     for rel, data in files.items():
         p = root / rel

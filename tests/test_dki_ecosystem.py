@@ -8,14 +8,13 @@ import importlib.util
 import math
 import types
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from r2r.dki import DataConfig, DKIError, PositiveConfig, PositiveTrainer, RunConfig, TrainConfig
 from r2r.dki.launch import launched_processes, lone_cpu_launch
 from r2r.dki.trainer import DKITrainer
+from tests.conftest import random_pngs
 
 RES = 64
 
@@ -29,11 +28,7 @@ def model(tiny_dki_model):
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(3)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (80, 72, 3), dtype=np.uint8)).save(root / f"p{i}.png")
-    return root
+    return random_pngs(tmp_path_factory.mktemp("photos"), 4, seed=3, prefix="p")
 
 
 def _run(model, photos, out, *, steps, resume=None, **train) -> RunConfig:

@@ -7,15 +7,14 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from r2r.dki import DataConfig, DKIError, NegativeConfig, NegativeTrainer, RunConfig, TrainConfig, list_checkpoints
 from r2r.dki.checkpoint import STATE_FILE, checkpoint_dir, checkpoint_problem
 from r2r.dki.outdir import STATE_DIR, run_lock
 from synfashion.fs.locks import FolderBusyError
+from tests.conftest import random_pngs
 
 RES = 64
 
@@ -29,12 +28,7 @@ def model(tiny_dki_model):
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("imgs") / "renders"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (80, 72, 3), dtype=np.uint8)).save(root / f"im{i}.png")
-    return root
+    return random_pngs(tmp_path_factory.mktemp("imgs") / "renders", 4)
 
 
 def _run(model, src, out, steps=3, resume=None, overwrite=False, **method) -> RunConfig:
