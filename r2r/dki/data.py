@@ -38,6 +38,7 @@ from loaders import (
     collate,
     to_float,
 )
+from loaders.files import ImageFileError, image_header
 from loaders.sources import SYNFASHION_COLUMNS, DatasetRef, open_images
 from synfashion.hub.refs import RefError, looks_like_path
 
@@ -156,11 +157,11 @@ def _check_folder_sizes(ds: ImageFolderDataset, min_side: int) -> None:
     """Header-only size check of every file (fast), so all offenders are named before any training starts."""
     items = []
     for rel in ds.files:
-        try:
-            with Image.open(ds.root / rel) as im:
-                items.append((str(ds.root / rel), *im.size))
-        except Exception:
+        try:  # a regular file inside the folder only (loaders/files.py): never a FIFO, a device or a link out
+            width, height, _ = image_header(ds.root / rel, root=ds.root)
+        except ImageFileError:
             continue  # unreadable files are reported by the loader with their name
+        items.append((str(ds.root / rel), width, height))
     _too_small(items, min_side, str(ds.root))
 
 
