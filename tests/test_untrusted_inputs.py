@@ -193,3 +193,40 @@ def test_dki_training_data_check_skips_over_a_fifo(tmp_path):
     started = time.monotonic()  # (a blocked read ends only by the alarm, which the size check would swallow)
     src = open_source(DataConfig(source=str(root), resolution=32, num_workers=0, skip_bad_images=True))
     assert time.monotonic() - started < 30 and len(src) == 6  # listed; the loader skips the bad ones, saying why
+
+
+# ------------------------------------------------------------------------------------------------ 4: leaks
+def test_a_run_record_publishes_paths_relative_to_the_run_or_names(tmp_path):
+    from r2r.dki.outputs import public_record
+
+    run = tmp_path / "runs" / "neg"
+    (run / "checkpoints" / "checkpoint-00000003").mkdir(parents=True)
+    (tmp_path / "models" / "sd15").mkdir(parents=True)
+    record = {"config": {"model": str(tmp_path / "models" / "sd15"), "out": str(run), "resume": "latest",
+                         "data": {"source": str(tmp_path / "home" / "alice" / "renders"), "captions": "auto"},
+                         "method": {"init_embedding": None, "token": "<rendered>"}},
+              "resumed_from": str(run / "checkpoints" / "checkpoint-00000003"), "hub": "owner/name"}
+    public = public_record(record, run)
+    assert public["config"]["model"] == "sd15" and public["config"]["out"] == "."
+    assert public["config"]["data"]["source"] == "renders" and public["config"]["data"]["captions"] == "auto"
+    assert public["resumed_from"] == "checkpoints/checkpoint-00000003" and public["hub"] == "owner/name"
+    assert str(tmp_path) not in json.dumps(public)
+
+
+def test_study_results_never_pass_terminal_escapes_on(tmp_path, capsys):
+    from r2r.pages.study import QUESTIONS, VOTES_FORMAT
+
+    evil = f"{ESC}]0;pwned{ESC}\\{ESC}[31mours"
+    votes = [{"trial": "t1", "source_key": "k", "left": evil, "right": "CUT", "question": q, "choice": "left",
+              "preferred": evil} for q, _ in QUESTIONS]
+    path = tmp_path / "votes.json"
+    path.write_text(json.dumps({"format": VOTES_FORMAT, "study": "abc", "seed": 0, "methods": [evil, "CUT"],
+                                "questions": [q for q, _ in QUESTIONS], "session": "s", "participant": "p",
+                                "exported": "2025-01-01T00:00:00Z", "trials": 1, "votes": votes}))
+    md = tmp_path / "table.md"
+    assert main(["study-results", str(path), "--markdown", str(md)]) == 0
+    out = capsys.readouterr()
+    assert ESC not in out.out + out.err and "\\x1b]0;pwned" in out.out
+    assert ESC not in md.read_text() and "\\x1b[31mours" in md.read_text()
+    assert main(["study-results", str(path), "--markdown", "-"]) == 0
+    assert ESC not in capsys.readouterr().out

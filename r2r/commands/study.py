@@ -48,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _cmd_page(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.markup import escape
 
+    from ..evaluation.table import shown as escape  # markup and control characters of names from users escaped
     from ..pages.study import QUESTIONS, STUDY_HTML, STUDY_JSON, write_study
     from ..quiet import quiet_dataset_bars
 
