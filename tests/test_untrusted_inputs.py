@@ -230,3 +230,67 @@ def test_study_results_never_pass_terminal_escapes_on(tmp_path, capsys):
     assert ESC not in md.read_text() and "\\x1b[31mours" in md.read_text()
     assert main(["study-results", str(path), "--markdown", "-"]) == 0
     assert ESC not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------ 5: one line
+@pytest.mark.parametrize("header", ["license: [unclosed\n", "license: !!python/object/apply:os.system ['echo x']\n",
+                                    "- a list\n- not a mapping\n"])
+def test_a_card_with_bad_yaml_is_one_line_in_verify_and_push(built_dataset, tmp_path, capsys, header):
+    from synfashion.cli import main as synfashion_main
+    from synfashion.hub.errors import HubError
+    from synfashion.hub.push import card_license
+
+    folder = shutil.copytree(built_dataset, tmp_path / "copy")
+    card = folder / "README.md"
+    card.write_text("---\n" + header + "---\n\n# a card\n")
+    assert synfashion_main(["verify", str(folder), "--workers", "1"]) != 0
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert "README.md: the YAML header cannot be read" in " ".join(text.split()) and "Traceback" not in text
+    with pytest.raises(HubError, match="the YAML header cannot be read"):
+        card_license(folder)
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    from r2r.tiny import TinyModelConfig, save_random_lora, save_tiny_model
+
+    root = tmp_path_factory.mktemp("models")
+    a = save_tiny_model(root / "a", TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1))
+    b = save_tiny_model(root / "b", TinyModelConfig(unet_channels=(32, 32), unet_layers_per_block=1, text_width=64))
+    return a, b, save_random_lora(b, root / "lora-of-b")
+
+
+def test_a_lora_or_unet_of_another_model_is_one_line_naming_it(two_models):
+    from r2r.config import ModelSpec
+    from r2r.models import ModelFileError, load_pipeline
+
+    a, b, lora = two_models
+    with pytest.raises(ModelFileError) as e:
+        load_pipeline(ModelSpec(str(a), lora=str(lora)))
+    message = str(e.value)
+    assert "\n" not in message and str(lora) in message and "tensor(s) of other shapes" in message
+    with pytest.raises(ModelFileError, match=rf"--unet {b}: a UNet for another model \(cross_attention_dim 64, the "
+                                             r"model needs 32\)"):
+        load_pipeline(ModelSpec(str(a), unet=str(b)))
+
+
+@pytest.mark.parametrize(("field", "value"), [("width", "wide"), ("height", -3), ("width", True),
+                                              ("orientation", 9)])
+def test_a_tar_sources_bad_size_is_one_line_naming_the_file(built_dataset, tmp_path, field, value):
+    from loaders.sources import SourceError, open_records
+
+    tars = tmp_path / "tars"
+    tars.mkdir()
+    tar = next((built_dataset / "webdataset" / "test").glob("*.tar"))
+    bad = None
+    with tarfile.open(tar) as src, tarfile.open(tars / "t.tar", "w", format=tarfile.PAX_FORMAT) as dst:
+        for m in src:
+            data = src.extractfile(m).read()
+            if m.name.endswith(".json") and bad is None:
+                data = json.dumps({**json.loads(data), field: value}).encode()
+                m.size, bad = len(data), m.name
+            dst.addfile(m, io.BytesIO(data))
+    with pytest.raises(SourceError, match=rf"t\.tar: {bad.replace('.', '[.]')}: field '{field}'"):
+        open_records(tars, ["test"])
+

@@ -71,10 +71,12 @@ class ModelFolder:
 def _card_license(card: Path) -> str | None:
     from huggingface_hub import ModelCard
 
+    from cards.common import CardError, parse_card
+
     try:
-        return ModelCard(card.read_text(encoding="utf-8")).data.to_dict().get("license") or None
-    except ValueError as e:  # malformed YAML header
-        raise DKIError(f"{card}: the YAML header cannot be read ({e}); train again or fix the card") from None
+        return parse_card(card.read_text(encoding="utf-8"), ModelCard).data.to_dict().get("license") or None
+    except CardError as e:  # malformed YAML header
+        raise DKIError(f"{card}: {e}; train again or fix the card") from None
 
 
 def _check_artifacts(folder: Path, names: set[str]) -> None:
