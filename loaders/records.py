@@ -111,6 +111,13 @@ def parse_orientation(value: object) -> int | None:
     return value
 
 
+def parse_dimension(value: object, field: str) -> int:
+    """An image's stored width or height: a positive integer (a tar's JSON is written by anyone)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise FieldProblem(field, f"{str(value)[:80]!r} is not a positive integer (pixels)")
+    return value
+
+
 def parse_key(value: object) -> str:
     """A sample key read from a row, a tar's JSON or member name: synfashion's one key rule (a plain name)."""
     problem = key_problem(value)

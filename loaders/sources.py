@@ -36,7 +36,8 @@ from synfashion.hub.refs import RefError, looks_like_path, split_revision
 from synfashion.manifest import MANIFEST, Manifest, ManifestError
 from synfashion.schema import RENDERS_CONFIG, SPLITS
 
-from .errors import LoaderError
+from .errors import FieldProblem, LoaderError
+from .records import parse_dimension, parse_orientation
 
 RefKind = Literal["built", "tars", "images", "hub", "datasets"]
 SYNFASHION_COLUMNS = frozenset({"key", "category", "view", "project"})  # a `datasets` split with these is SynFashion
@@ -276,6 +277,12 @@ def _from_tars(root: Path, splits: Sequence[str]) -> Records:
         if missing:
             raise SourceError(f"{tar}: {key}.json has no {' or '.join(missing)} (a SynFashion shard's metadata "
                               "records both)")
+        try:  # the fields a reader computes with, parsed where they are read (loaders/records.py)
+            for f in ("width", "height"):
+                parse_dimension(meta.get(f), f)
+            parse_orientation(meta.get("orientation"))
+        except FieldProblem as e:
+            raise SourceError(f"{tar}: {key}.json: {e}") from None
         if meta.get("split", splits[0] if len(splits) == 1 else None) in splits:
             samples.append({**meta, "key": key, "split": meta.get("split") or splits[0]})
     return Records(SourceRef("webdataset", root.name, path=str(root)), samples, TarBytes(where), root)

@@ -42,6 +42,15 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
 
 
+def printable(text: str) -> str:
+    """`text` with control characters and undecodable bytes escaped as Python writes them ("\\n", "\\x1b",
+    "\\udcff"), so a name from data (a file name, a method name in a votes file) can neither move the cursor
+    nor recolour a terminal, wherever it is printed or written as text. Other Unicode is kept."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def parse_size(text: str) -> int:
     """'256MB', '1GiB', '5000000' -> bytes."""
     t = text.strip().upper().replace("IB", "B")

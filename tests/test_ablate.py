@@ -269,7 +269,7 @@ def test_a_folder_that_is_not_an_ablation_is_refused_and_left_alone(world, tmp_p
     out.mkdir()
     (out / "photo.jpg").write_bytes(b"x")
     assert main(_args(world, out, "--overwrite")) == 2
-    assert "holds no r2r ablate run" in " ".join(capsys.readouterr().err.split())
+    assert "holds no r2r ablate output" in " ".join(capsys.readouterr().err.split())
     assert [p.name for p in out.iterdir()] == ["photo.jpg"]
 
 

@@ -47,8 +47,10 @@ def test_non_empty_folder_needs_resume_or_overwrite(model, renders, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(DKIError, match=rf"{out} is not empty: pass --resume .* --overwrite"):
-        NegativeTrainer(_run(model, renders, out)).setup()
+    for overwrite in (False, True):  # a folder of the user's: never a training run's, whatever the flags
+        with pytest.raises(DKIError, match=rf"{out} is not empty and holds no r2r train-negative / train-positive "
+                                           r"output: it holds files no command of this project wrote \(notes\.txt\)"):
+            NegativeTrainer(_run(model, renders, out, overwrite=overwrite)).setup()
     with pytest.raises(DKIError, match="exclude each other"):
         _run(model, renders, out, resume="latest", overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # nothing written by the refused run
@@ -97,7 +99,7 @@ def test_overwrite_keeps_a_changed_output_and_refuses_to_write_over_it(model, re
     other = tmp_path / "other"
     other.mkdir()
     (other / "learned_embeds.safetensors").write_bytes(b"the user's own")
-    with pytest.raises(DKIError, match=r"learned_embeds\.safetensors is in the way"):
+    with pytest.raises(DKIError, match=r"holds no r2r train-negative .* \(learned_embeds\.safetensors\)"):
         NegativeTrainer(_run(model, renders, other, steps=1, overwrite=True)).setup()
     assert (other / "learned_embeds.safetensors").read_bytes() == b"the user's own"
 

@@ -115,8 +115,14 @@ def test_push_publishes_the_recorded_outputs_in_one_private_commit(hub, trained)
     assert len(hub.commits(NEG, repo_type="model")) == 2  # the repo's initial commit + one for the folder
     assert "not published: .r2r-dki/, checkpoints/ (2 checkpoint(s)" in out
     assert 'load_textual_inversion("synfashion-tester/dki-negative")' in out
-    paths = {str(trained.model), str(trained.source), str(trained.neg)}  # absolute tmp paths in the record
-    assert any(f"name local paths as they were typed at training, e.g. {p};" in out for p in paths), out
+    # what is published names no local path: paths relative to the run, or names (issue 20)
+    layout = [str(trained.model), str(trained.source), str(trained.neg), str(trained.neg.parent)]
+    for name in ("training_run.json", "README.md"):
+        text = hub.read(NEG, name, repo_type="model").decode()
+        assert not any(p in text for p in layout), (name, text)
+    record = json.loads(hub.read(NEG, "training_run.json", repo_type="model"))
+    assert record["config"]["out"] == "." and record["config"]["model"] == trained.model.name
+    assert record["config"]["data"]["source"] == trained.source.name
 
     again, out = push(hub, trained.neg, NEG)
     assert not again.changed and "up to date" in out

@@ -198,7 +198,7 @@ def test_a_folder_of_other_files_is_refused(model, source, tmp_path, capsys):
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     assert main(_args(model, source, out)) == 2
-    assert "holds no synfashion translated dataset" in capsys.readouterr().err
+    assert "holds no r2r translate-dataset output" in " ".join(capsys.readouterr().err.split())
     assert os.listdir(out) == ["notes.txt"]
 
 

@@ -292,7 +292,8 @@ class DKITrainer:
             with disk_full_as_error(self.out, what="the run record"):
                 decision = self.outdir.claim(
                     self.method, [*self.artifact_names(), *RECORDS, *Tracking.planned(cfg.report_to)], acc,
-                    resume=self.run.resume, overwrite=self.run.overwrite, fingerprint=self.fingerprint())
+                    resume=self.run.resume, overwrite=self.run.overwrite, fingerprint=self.fingerprint(),
+                    inputs={"training data": self.run.data.source, "model": self.run.model})
             self._setup_after_claim(decision)
         except BaseException:
             self.outdir.abandon()  # a run that failed before training leaves the folder as it found it

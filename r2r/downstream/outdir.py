@@ -4,7 +4,8 @@ The project's rules for training folders (r2r/dki/outdir.py), reused rather than
 id and the settings' fingerprint (`OUT/.r2r-dki/run.json`), a ledger of every output written (size and sha256, or
 "pending" while it is being written), `--overwrite` removing only what the ledger proves a run wrote (a file the
 user changed or put there stays), and a file in the way of an output that is not ours refused by name before any
-training. What differs from DKI training: the same command again *continues* the run (no `--resume`: a comparison is
+training; a folder that is another command's (a DKI run included) or a user's is refused whatever the flags, and the
+folder is apart from every input (`synfashion.fs.ownership`). What differs from DKI training: the same command again *continues* the run (no `--resume`: a comparison is
 defined by its settings, so the same settings mean the same run), and other settings are refused naming the
 differences. The folder is locked for the run (`synfashion.fs.locks.folder_lock`); the ranks of one multi-process run
 share it, each in its own slot. This module decides and records; it deletes only through `TrainingFolder`.
@@ -67,11 +68,19 @@ def run_lock(out: Path, rank: int, world: int) -> Iterator[None]:
 class DownstreamFolder:
     """One comparison's view of its output folder."""
 
-    def __init__(self, out: str | Path):
+    def __init__(self, out: str | Path, inputs: dict | None = None):
         self.out = Path(out)
-        self.folder = TrainingFolder(self.out, METHOD, PLANNED)
+        self.folder = TrainingFolder(self.out, METHOD, PLANNED, inputs)
         self.fresh = True
         self.removed: list[str] = []
+
+    def check_owner(self) -> None:
+        """Read-only and cheap (run it before any work): refuse a folder that is not new, empty or a downstream
+        comparison's, whatever the flags, or one that is, holds or sits in an input (`synfashion.fs.ownership`)."""
+        try:
+            self.folder.check_owner()
+        except DKIError as e:
+            raise DownstreamError(str(e)) from None
 
     def claim(self, fingerprint: dict, *, overwrite: bool) -> None:
         """Main process, holding the lock: continue the run recorded here (same settings), start one (an empty

@@ -87,6 +87,13 @@ class DownstreamRun:
                                   f"--test-split {cfg.test_split!r} split")
         return trains, tests
 
+    def inputs(self) -> dict:
+        """What the comparison reads (OUT is never, never holds and never sits in any of them)."""
+        cfg = self.cfg
+        return {**{f"training source {t.name}": Path(t.source).expanduser() for t in cfg.train},
+                "--test-real photos": Path(cfg.test_real).expanduser() if cfg.test_real else None,
+                "model": Path(cfg.model).expanduser() if cfg.model else None}
+
     def fingerprint(self, world: int) -> dict:
         cfg = self.cfg
         fp = dict(cfg.settings())
@@ -98,6 +105,7 @@ class DownstreamRun:
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> dict:
         cfg = self.cfg
+        DownstreamFolder(self.out, self.inputs()).check_owner()  # whose folder is OUT: before anything is read
         acc = self._acc or make_accelerator(cfg)
         self.acc = acc
         main = acc.is_main_process
@@ -105,7 +113,7 @@ class DownstreamRun:
             trains, tests = self.open_data()
             built = build_model(cfg)
             fingerprint = self.fingerprint(acc.num_processes)
-            folder = DownstreamFolder(self.out)
+            folder = DownstreamFolder(self.out, self.inputs())
             self._claim(folder, fingerprint)
             try:
                 results = self._run_variants(folder, trains, tests, built, fingerprint_hash(fingerprint))

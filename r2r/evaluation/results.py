@@ -178,6 +178,14 @@ class Evaluation:
         self._pairs = PairImages(plan)
         self._index = {p.name: i for i, p in enumerate(plan.pairs)}
 
+    def inputs(self) -> dict[str, Path | str]:
+        """What a page made from this file reads (the file, the translated images, a local source): a page's folder
+        is never, never holds and never sits in any of them (`synfashion.fs.ownership.check_apart`)."""
+        self.open()
+        plan = self._pairs.plan
+        return {f"evaluation file {self.path.name}": self.path,
+                f"translated images of {self.label}": plan.translated, f"source of {self.label}": plan.source}
+
     def pictures(self, source_key: str) -> dict:
         """{"translated", "source"} (uint8 [3, H, W]) of the image scored for `source_key`, or {"error": why}."""
         self.open()

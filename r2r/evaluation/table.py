@@ -13,6 +13,8 @@ import io
 import json
 from pathlib import Path
 
+from synfashion.cliutil import printable
+
 COLUMNS = ("method", "category", "n", "kid_x1000", "kid_std_x1000", "lpips", "lpips_std", "ssim", "ssim_std")
 
 
@@ -69,9 +71,18 @@ HEADERS = ("Method", "KID×1000 (std) ↓", "LPIPS (std) ↓", "SSIM (std) ↑",
 
 def md_cell(text: str) -> str:
     """A markdown table cell holding `text` literally: method names come from users (a pipe would split the row,
-    `<...>` would be read as HTML where the markdown is rendered, a newline would end the table)."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-            .replace("\r", " ").replace("\n", " "))
+    `<...>` would be read as HTML where the markdown is rendered, a newline would end the table, an escape sequence
+    would drive the terminal that prints it: control characters are escaped, `synfashion.cliutil.printable`)."""
+    text = printable(text.replace("\r", " ").replace("\n", " "))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def shown(text: object) -> str:
+    """`text` as a rich console prints it here: markup escaped, control characters escaped (`printable`), so a name
+    from a user's file can neither restyle the output nor drive the terminal."""
+    from rich.markup import escape
+
+    return escape(printable(str(text)))
 
 
 def _display(row: dict, mark: str) -> list[str]:
@@ -127,7 +138,6 @@ def csv_text(results: list[dict], per_category: bool = False) -> str:
 
 def print_rich(results: list[dict], per_category: bool = False) -> None:
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     marks, lines = notes(results, differences(results))
@@ -136,11 +146,11 @@ def print_rich(results: list[dict], per_category: bool = False) -> None:
         table.add_column(h, justify="left" if h == "Method" else "right")
     for r, mark in zip(results, marks):
         for row in rows([r], per_category):
-            table.add_row(*(escape(cell) for cell in _display(row, mark)))
+            table.add_row(*(shown(cell) for cell in _display(row, mark)))
     console = Console()
     console.print(table)
     for line in lines:
-        console.print(escape(line), highlight=False)
+        console.print(shown(line), highlight=False)
 
 
 def write_output(target: str, text: str) -> None:

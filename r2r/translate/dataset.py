@@ -180,7 +180,8 @@ class _Run:
     def __init__(self, job: DatasetJob):
         self.job = job
         self.source = open_records(job.source, job.splits, revision=job.revision)
-        check_apart(job.out, {"source dataset": self.source.root})  # never write over, into or around the source
+        # never write over, into or around the source or the model
+        check_apart(job.out, {"source dataset": self.source.root, **job.model.inputs()})
         BuildState(job.out, "", kind="translated").check_kind()  # an original build is never ours to replace
         picked = _select(self.source, job)
         self.rejected, self.inputs, self.model_size, templates = [], [], {}, []

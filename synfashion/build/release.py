@@ -18,7 +18,7 @@ from ..cliutil import comma_text, comma_tuple, format_size, option, parse_size
 from ..manifest import MANIFEST, Manifest
 from ..parallel import worker_pool
 from ..release.imagecheck import ImageRejected
-from ..release.scan import Rejected, ScanConfig, ScanResult, file_stamp, open_regular_file, scan_release
+from ..release.scan import ReleaseLayoutError, Rejected, ScanConfig, ScanResult, file_stamp, open_regular_file, scan_release
 from ..release.scan_cache import load_scan_cache, save_scan_cache
 from ..schema import infer_extra_features, release_layout
 from ..splits import SplitAssignment, SplitConfig, assign_splits
@@ -170,7 +170,10 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
 
     from ..taxonomy import DISPLAY_NAMES
 
+    if not source.is_dir():
+        raise ReleaseLayoutError(f"release folder {source} does not exist or is not a folder")
     check_apart(out, {"release folder": source})  # an output inside the release would be scanned as part of it
+    BuildState(out, "", kind="synfashion").check_kind()  # another command's folder or a user's: refused before the scan
     cache_path = out / STATE_DIR / SCAN_CACHE
     if scan is None:  # a resumed build reads only the files that changed since its first scan
         cached = load_scan_cache(cache_path, config.scan) if (out / STATE_DIR / "fingerprint").is_file() else {}

@@ -10,8 +10,9 @@ build would write, or under data/ or webdataset/, makes the build refuse rather 
 
 Each build has a kind, the manifest kind it writes ("synfashion": `synfashion build`; "translated":
 `r2r translate-dataset`), kept in the state folder beside the fingerprint. `overwrite` replaces only a build of the
-same kind: a translated dataset's `--overwrite` never removes an original build, and the reverse. `check_apart`
-refuses an output folder that is, contains or lies inside a folder the run reads (its source).
+same kind: a translated dataset's `--overwrite` never removes an original build, and the reverse. Whose folder it
+is (and `check_apart`: an output folder that is, contains or lies inside a folder the run reads) is
+`synfashion.fs.ownership`'s answer, the one every writing command shares; here it is a `BuildError`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..fs import ownership
 from ..fs.atomic import TMP_MARK, write_bytes_atomic, write_json_atomic
 from ..fs.filehash import file_sha256
 from ..manifest import MANIFEST, Manifest, ManifestError
@@ -42,15 +44,12 @@ class BuildError(RuntimeError):
 
 
 def check_apart(out: str | Path, inputs: dict[str, str | Path]) -> None:
-    """Refuse an output folder that is, contains or lies inside one of `inputs` (name -> folder the run reads):
-    writing there could replace or mix with what the run reads. Symbolic links are resolved first."""
-    target = Path(out).resolve()
-    for name, folder in inputs.items():
-        src = Path(folder).resolve()
-        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
-            how = "is" if target == src else "contains" if src.is_relative_to(target) else "lies inside"
-            raise BuildError(f"output folder {out} {how} the {name} {folder}; choose a folder of its own (nothing "
-                             "was changed)")
+    """`synfashion.fs.ownership.check_apart` (an output is never, never holds and never sits in a folder the run
+    reads), as a `BuildError`."""
+    try:
+        ownership.check_apart(out, inputs)
+    except ownership.OwnershipError as e:
+        raise BuildError(str(e)) from None
 
 
 def fingerprint_of(identity: dict) -> str:
@@ -104,28 +103,14 @@ class BuildState:
             return (self.dir / "fingerprint").read_text().strip()
         return None
 
-    def _stored_kind(self) -> str:
-        """The kind of the interrupted build in the state folder (state folders written before kinds were
-        recorded: translate-dataset's keep its settings.json, a release build's do not)."""
-        with contextlib.suppress(OSError):
-            return (self.dir / "kind").read_text().strip()
-        return "translated" if (self.dir / "settings.json").is_file() else "synfashion"
-
     def check_kind(self, manifest: Manifest | None = None) -> None:
-        """Refuse, whatever the flags, a folder that holds a finished or interrupted build of another kind (cheap:
-        run it before any expensive work). `manifest`: the folder's, when the caller has read it."""
-        if manifest is None:
-            with contextlib.suppress(ManifestError, OSError):
-                manifest = Manifest.read(self.out) if (self.out / MANIFEST).is_file() else None
-        stored = (self.dir / "fingerprint").is_file()
-        if manifest is None and not stored:
-            return
-        old_kind = manifest.kind if manifest is not None else self._stored_kind()
-        if old_kind != self.kind:
-            state = "a finished" if manifest is not None else "an interrupted"
-            raise BuildError(f"{self.out} holds {state} {KINDS.get(old_kind, repr(old_kind))}, not an output of this "
-                             "command; it is never replaced from here, --overwrite or not. Choose another folder "
-                             "(nothing in it was changed)")
+        """Refuse, whatever the flags, a folder that is not new, empty or a build of this kind (finished or
+        interrupted): another command's output, another kind of build, a user's files (`synfashion.fs.ownership`).
+        Cheap: run it before any expensive work. `manifest` is accepted for callers that read it already."""
+        try:
+            ownership.claim(self.out, ownership.BUILD_KINDS[self.kind])
+        except ownership.OwnershipError as e:
+            raise BuildError(str(e)) from None
 
     def prepare(self, outputs: Iterable[str], *, overwrite: bool, what: str = "build",
                 describe_difference=None, clean_temps: bool = True) -> str:
@@ -139,8 +124,7 @@ class BuildState:
         """
         out = self.out
         outputs = set(outputs) | {CARD, MANIFEST}
-        if out.exists() and not out.is_dir():
-            raise BuildError(f"output {out} exists and is not a folder")
+        self.check_kind()  # another command's folder, another kind of build or a user's files: refused here
         stored = self._stored_fingerprint()
         manifest, manifest_problem = None, None
         if (out / MANIFEST).exists():
@@ -161,7 +145,6 @@ class BuildState:
                 why = f" ({manifest_problem})" if manifest_problem else ""
                 raise BuildError(f"output folder {out} is not empty and holds no synfashion {what}{why}; choose "
                                  "another folder (nothing in it was changed)")
-            self.check_kind(manifest)
             if not overwrite:
                 differs = describe_difference(manifest) if describe_difference else None
                 state = "a finished" if stored is None else "an interrupted"
