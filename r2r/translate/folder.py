@@ -20,8 +20,10 @@ from pathlib import Path
 
 import PIL.Image
 
+from synfashion.settings import differences, summary
+
 from .job import TranslateJob
-from .record import differences, versions
+from .record import versions
 from .sizes import SizePolicy
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -62,11 +64,11 @@ def _settings(job: TranslateJob) -> dict:
 
 
 def _check_settings(record_path: Path, settings: dict) -> None:
-    old = json.loads(record_path.read_text())["settings"]
-    if old == settings:
+    diffs = differences(json.loads(record_path.read_text())["settings"], settings)
+    if not diffs:
         return
     raise ValueError(
-        f"{record_path.parent} holds outputs made with other settings ({'; '.join(differences(old, settings))}); "
+        f"{record_path.parent} holds outputs made with other settings ({summary(diffs)}); "
         "use another --output folder, or --overwrite to translate everything again"
     )
 
