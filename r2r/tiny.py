@@ -195,7 +195,7 @@ def save_tiny_model(out: str | Path, cfg: TinyModelConfig = TinyModelConfig(), o
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+            raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
         foreign = sorted(p.name for p in out.iterdir() if p.name not in TINY_MODEL_ENTRIES)
         if foreign or not (out / "model_index.json").is_file():
             held = ", ".join(foreign[:5]) or "no model_index.json"

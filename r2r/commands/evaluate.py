@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synfashion.cliutil import add_options, from_args, options
+from synfashion.cliutil import NO_PROGRESS_HELP, add_options, from_args, options
 
 from ..evaluation.run import RANDOM_WARNING, EvalJob, MetricSettings
 
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_options(p, EvalJob, ("translated", "real", "out", "source", "split", "method", "pairs_csv", *METRIC_OPTIONS,
                              "device", "batch_size", "num_workers", "features_out", "overwrite"))
-    p.add_argument("--no-progress", action="store_true")  # evaluate()'s, no setting
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)  # evaluate()'s, no setting
     p.set_defaults(func=_cmd_evaluate)
 
     # no settings: result files in, tables out

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from synfashion.cliutil import option
+from synfashion.cliutil import NO_PROGRESS_HELP, option
 
 ResizeMode = Literal["contain", "cover"]
 MixedPrecision = Literal["no", "fp16", "bf16"]
@@ -144,7 +144,7 @@ class DownstreamConfig:
     overwrite: bool = option("--overwrite", default=False,
                              help="start over in an OUT that holds a run with other settings: removes only the files "
                                   "a run wrote there, never others")
-    progress: bool = option("--no-progress", default=True, help="no progress bars")
+    progress: bool = option("--no-progress", default=True, help=NO_PROGRESS_HELP)
 
     def __post_init__(self) -> None:
         if not self.train:
