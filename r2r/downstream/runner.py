@@ -71,13 +71,14 @@ class DownstreamRun:
     def open_data(self) -> tuple[list[LabelledSet], list[LabelledSet]]:
         cfg = self.cfg
         train_tf, eval_tf = transforms(cfg)
-        trains = [open_train(v, train_tf, cfg.seed) for v in cfg.train]
+        on_error = "skip" if cfg.skip_bad_images else "raise"
+        trains = [open_train(v, train_tf, cfg.seed, on_error) for v in cfg.train]
         tests: list[LabelledSet] = []
         if cfg.test_real:
-            tests.append(open_real(cfg.test_real, eval_tf, cfg.seed))
+            tests.append(open_real(cfg.test_real, eval_tf, cfg.seed, skip_bad=cfg.skip_bad_images))
         if cfg.test_split:
             for v in cfg.train:
-                held = open_heldout(v, cfg.test_split, eval_tf, cfg.seed)
+                held = open_heldout(v, cfg.test_split, eval_tf, cfg.seed, on_error)
                 if isinstance(held, str):
                     self.notes.append(held)
                 else:
