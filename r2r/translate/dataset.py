@@ -45,7 +45,7 @@ from synfashion.fs.locks import folder_lock
 from synfashion.settings import differences, summary
 
 from ..config import ModelSpec
-from .engine import Translator, decode_for_model, encode_png
+from .engine import Translator, decode_for_model, encode_png, progress_columns, step_progress
 from .job import DatasetJob  # the job itself lives torch-free in job.py
 from .record import versions
 from .sizes import SizePolicy, upright_size
@@ -267,22 +267,22 @@ class _Run:
             batch_sampler=[list(u.indices) for u in todo], num_workers=workers, collate_fn=_collate,
             prefetch_factor=2 if workers else None,
         )
-        columns = (TextColumn("[bold]translating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn())
         pending: deque[Future] = deque()
-        with Progress(*columns, console=_console(), disable=not progress) as bar, \
+        with Progress(*progress_columns(), console=_console(), disable=not progress) as bar, \
                 ThreadPoolExecutor(1, thread_name_prefix="stage") as stager:
-            task = bar.add_task("translate", total=sum(len(u.indices) for u in mine), completed=report.reused)
+            task = bar.add_task("translate", total=sum(len(u.indices) for u in mine), completed=report.reused,
+                                step="")
             for unit, (indices, images, datas) in zip(todo, loader):
                 keys = [self.inputs[i]["key"] for i in indices]
                 crop = [(self.templates[k]["width"], self.templates[k]["height"]) for k in keys] \
                     if self.job.size.pad else None
-                outputs = translator(images, keys, crop)
+                before = report.reused + report.translated
+                outputs = translator(images, keys, crop, step_progress(bar, task, before, len(keys)))
                 pending.append(stager.submit(self._commit, unit, keys, outputs, datas))  # PNG + writes overlap
                 while len(pending) > 1:
                     pending.popleft().result()
                 report.translated += len(keys)
-                bar.advance(task, len(keys))
+                bar.update(task, completed=report.reused + report.translated)
             while pending:
                 pending.popleft().result()
 

@@ -108,15 +108,13 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
     import torch
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
-    )
+    from rich.progress import Progress
 
     from synfashion.fs.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
     from synfashion.fs.space import disk_full_as_error, ensure_space
     from synfashion.fs.locks import folder_lock
 
-    from .engine import BadOutputError, Translator, decode_for_model, encode_png
+    from .engine import BadOutputError, Translator, decode_for_model, encode_png, progress_columns, step_progress
 
     if job.batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {job.batch_size}")
@@ -157,10 +155,9 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
         translator = Translator(job.model, job.params, job.seed) if todo else None  # before the record: a model
         write_record("running")                                                   # that fails to load claims no folder
         if todo:
-            columns = (TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TimeRemainingColumn())
-            with Progress(*columns, console=console, disable=not progress) as bar:
-                task = bar.add_task("translate", total=todo)
+            with Progress(*progress_columns(), console=console, disable=not progress) as bar:
+                task = bar.add_task("translate", total=todo, step="")
+                done = 0
                 for batch in batches:
                     images, names, sizes = [], [], []
                     for rel in batch:
@@ -175,11 +172,14 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
                         names.append(rel)
                         sizes.append(_source_size(job, rel))
                     if not images:
-                        bar.advance(task, len(batch))
+                        done += len(batch)
+                        bar.update(task, completed=done)
                         continue
                     crop = sizes if job.size.pad else None
+                    on_step = step_progress(bar, task, done, len(batch))
                     try:
-                        outputs = dict(zip(names, translator(torch.stack(images), [str(n) for n in names], crop)))
+                        outputs = dict(zip(names, translator(torch.stack(images), [str(n) for n in names], crop,
+                                                             on_step)))
                     except BadOutputError as e:  # keep the good images; the bad ones are retried by a rerun
                         outputs = {rel: e.good[str(rel)] for rel in names if str(rel) in e.good}
                         for rel in names:
@@ -190,7 +190,8 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
                     for rel, out in outputs.items():
                         write_png(rel, out)
                         report.translated.append(str(rel))
-                    bar.advance(task, len(batch))
+                    done += len(batch)
+                    bar.update(task, completed=done)
         report.seconds = time.perf_counter() - started
         write_record("done")
     return report
