@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from synfashion.cliutil import option
+from synfashion.fs.atomic import usual_permissions
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 # A few BPE merges so the tokenizer really merges (and tests see multi-character tokens); everything else falls
@@ -214,6 +215,7 @@ def save_tiny_model(out: str | Path, cfg: TinyModelConfig = TinyModelConfig(), o
     pipe = build_pipeline(unet_config(cfg), vae_config(cfg), text_config(cfg, len(vocab), vocab[BOS], vocab[EOS]),
                           staging, seed=cfg.seed)
     pipe.save_pretrained(out, safe_serialization=True)
+    usual_permissions(out)  # safetensors writes 0600 files
     # Keep the tokenizer exactly as an SD-1.5 folder has it: the generated vocab.json / merges.txt.
     shutil.rmtree(out / "tokenizer", ignore_errors=True)
     staging.rename(out / "tokenizer")

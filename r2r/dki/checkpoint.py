@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from synfashion.fs.atomic import usual_permissions
 from synfashion.fs.space import disk_full_as_error, ensure_space
 from synfashion.settings import differences, summary
 
@@ -184,6 +185,7 @@ class CheckpointManager:
                 for name, sd in (tensors or {}).items():
                     save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()},
                               str(tmp / f"{name}.safetensors"))
+                usual_permissions(tmp)  # safetensors writes 0600 files
                 state.files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
                 _write_text(tmp / STATE_FILE, state.to_json())  # last: its presence marks the folder complete
                 _fsync_dir(tmp)

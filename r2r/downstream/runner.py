@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
-from synfashion.fs.atomic import atomic_path, remove_stale_temps, write_bytes_atomic, write_json_atomic
+from synfashion.fs.atomic import (
+    atomic_path, remove_stale_temps, usual_permissions, write_bytes_atomic, write_json_atomic,
+)
 from synfashion.fs.space import disk_full_as_error
 from synfashion.taxonomy import CATEGORIES
 
@@ -206,6 +208,7 @@ class DownstreamRun:
 
                     shutil.rmtree(tmp)  # an earlier, killed export of ours (the folder is recorded as ours)
                 model.save_pretrained(tmp, state_dict=state)  # safetensors (the default since transformers 4.35)
+                usual_permissions(tmp)  # safetensors writes 0600 files
                 for f in sorted(tmp.iterdir()):
                     f.replace(target / f.name)  # one rename per file: each appears complete or not at all
                 tmp.rmdir()
