@@ -43,10 +43,11 @@ SUBSTITUTIONS: tuple[tuple[str, str], ...] = (
      "find ./real-photos -name '*.jpg' -print0 | sort -z | tail -z -n +17 | xargs -0 rm"),  # 16 photos (4 categories x 4 views)
     ("M=stable-diffusion-v1-5/stable-diffusion-v1-5", "M=./tiny-sd"),
     ('--placeholder-token "<rendered>" --steps 3000',
-     '--placeholder-token "<rendered>" --steps 2 --resolution 64 --batch-size 2 --num-workers 0'),
+     '--placeholder-token "<rendered>" --steps 2 --resolution 64 --category dress --batch-size 2 --num-workers 0'),
     ("--out pos/ --lora-rank 16", "--out pos/ --lora-rank 4 --steps 2 --resolution 64 --batch-size 2 --num-workers 0"),
     ("--steps 50 --guidance 7.5 --tac-ratio 0.9 --tac-layers 256 --batch-size 8 --dtype bfloat16 --device cuda",
-     "--steps 10 --guidance 7.5 --tac-ratio 0.9 --tac-layers 256 --batch-size 8 --dtype float32 --device cpu"),
+     "--steps 10 --guidance 7.5 --tac-ratio 0.9 --tac-layers 256 --batch-size 8 --dtype float32 --device cpu "
+     "--resize 48x64"),
     ("--lora pos/ --batch-size 8 --dtype bfloat16 --device cuda",
      "--lora pos/ --batch-size 4 --dtype float32 --device cpu --steps 10 --limit 8 --resize 48x64 --num-workers 0"),
     ("--out eval/ours.json ", "--out eval/ours.json --random-weights --kid-subsets 10 --num-workers 0 "),
