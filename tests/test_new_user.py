@@ -125,6 +125,29 @@ def test_downstream_checks_the_photos_before_training(built_dataset, tmp_path, c
     assert real["images"] == 4 and [u["file"] for u in real["unmatched"]] == ["Coat/IMG_0042.jpg"]
 
 
+def test_evaluate_accepts_unreadable_photos_with_the_same_flag(tmp_path, monkeypatch, capsys):
+    import datasets
+
+    from tests.test_evaluate import FAST, _png, _records, write_source, write_translated_dataset
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    source = write_source(tmp_path / "source")
+    translated = write_translated_dataset(tmp_path / "ours", source,
+                                          {rec.key: _png(i, scale=0.8) for i, (rec, _) in enumerate(_records())})
+    real = tmp_path / "real"
+    real.mkdir()
+    for i in range(3):
+        (real / f"photo{i}.png").write_bytes(_png(100 + i, size=(36, 44)))
+    (real / "IMG_0042.jpg").write_text("not an image")
+    args = ["evaluate", "--translated", str(translated), "--real", str(real), *FAST, "--num-workers", "0"]
+    assert r2r_main([*args, "--out", str(tmp_path / "a.json")]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "IMG_0042.jpg" in err and "pass --skip-bad-images" in err
+    assert r2r_main([*args, "--out", str(tmp_path / "b.json"), "--skip-bad-images"]) == 0
+    listed = json.loads((tmp_path / "b.json").read_text())["problems"]["real_unreadable"]
+    assert [u["key"] for u in listed] == ["IMG_0042"]
+
+
 def test_a_worker_traceback_becomes_its_original_message():
     wrapped = ("Caught SampleDecodeError in DataLoader worker process 1.\nOriginal Traceback (most recent call "
                "last):\n  File \"x.py\", line 1, in f\n    raise\nloaders.errors.SampleDecodeError: cannot decode "
