@@ -65,11 +65,11 @@ class _Interrupts:
     a second one, while that unwinds, says so and ends the process."""
 
     def __init__(self, say: Callable[[str], None]):
-        self.say, self.seen = say, 0
+        self.say, self.seen, self.pid = say, 0, os.getpid()
 
     def __call__(self, signum: int, frame: object) -> None:
         self.seen += 1
-        if self.seen == 1:
+        if self.seen == 1 or os.getpid() != self.pid:  # a forked worker (a DataLoader's) just stops: no second line
             raise KeyboardInterrupt
         self.say(INTERRUPTED)
         sys.stderr.flush()
