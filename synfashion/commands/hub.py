@@ -127,17 +127,19 @@ def cmd_hub_server(args: argparse.Namespace) -> int:
                       "free port)") from None
     server.start()
     out = Console(soft_wrap=True, highlight=False)  # stdout: what the user copies
-    out.print(f"local Hub-compatible server on {server.endpoint} (files in {server.root}); account "
-              f"{DEFAULT_USER}, so push to {DEFAULT_USER}/<name>. In the shell where you run synfashion, r2r and "
-              "python, set:", markup=False)
-    out.print(f"export HF_ENDPOINT={server.endpoint} HF_HUB_DISABLE_XET=1 HF_TOKEN={DEFAULT_TOKEN} HF_HUB_OFFLINE=0",
-              markup=False)
-    out.print("Ctrl-C stops it (its repos are then gone); unset those variables to talk to the Hub again.",
-              markup=False)
-    out.file.flush()
-    try:
+    try:  # from the first line on: Ctrl-C may come as soon as the user has read it
+        out.print(f"local Hub-compatible server on {server.endpoint} (files in {server.root}); account "
+                  f"{DEFAULT_USER}, so push to {DEFAULT_USER}/<name>. In the shell where you run synfashion, r2r and "
+                  "python, set:", markup=False)
+        out.print(f"export HF_ENDPOINT={server.endpoint} HF_HUB_DISABLE_XET=1 HF_TOKEN={DEFAULT_TOKEN} "
+                  "HF_HUB_OFFLINE=0", markup=False)
+        out.print("Ctrl-C stops it (its repos are then gone); unset those variables to talk to the Hub again.",
+                  markup=False)
+        out.file.flush()
         threading.Event().wait()  # serve (on the server's thread) until Ctrl-C
     except KeyboardInterrupt:
+        pass
+    finally:
         server.stop()
-        console.print("hub server stopped")
+    console.print("hub server stopped")
     return 0
