@@ -5,9 +5,9 @@ training's --resume, downstream) names the settings that differ, and only those,
 
 Why normalise first: settings come back from JSON (lists, strings) and are compared with settings built in this
 process (tuples, Paths, dataclasses). `[]` and `()` are the same setting; so are `Path("a")` and `"a"` (and `1` and
-`1.0`, as Python compares them). A comparison that sees a type change as a change refuses the very rerun it exists to allow (a refusal that
-lists `params.tac_blocks: [] -> ()`). Nested dicts are compared field by field, so a refusal names
-`method_config.lora_rank: 16 -> 8`, never two whole dicts. Reads nothing, writes nothing.
+`1.0`, as Python compares them). A comparison that sees a type change as a change refuses the very rerun it exists
+to allow (a refusal that listed `params.tac_blocks: [] -> ()`). Nested dicts are compared field by field, so a
+refusal names `method_config.lora_rank: 16 -> 8`, never two whole dicts. Reads nothing, writes nothing.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ SUBSTITUTIONS: tuple[tuple[str, str], ...] = (
     ("synfashion sample ./release ", "synfashion sample ./release --width 96 --height 128 --workers 1 "),
     ("synfashion sample ./real-photos --projects 1 --textures 1 --seed 1",
      "synfashion sample ./real-photos --projects 1 --textures 1 --seed 1 --width 72 --height 96 --workers 1\n"
-     "find ./real-photos -name '*.jpg' -print0 | sort -z | tail -z -n +17 | xargs -0 rm"),  # 16 photos (4 categories x 4 views)
+     # 16 photos: 4 categories x 4 views
+     "find ./real-photos -name '*.jpg' -print0 | sort -z | tail -z -n +17 | xargs -0 rm"),
     ("M=stable-diffusion-v1-5/stable-diffusion-v1-5", "M=./tiny-sd"),
     ('--placeholder-token "<rendered>" --steps 3000',
      '--placeholder-token "<rendered>" --steps 2 --resolution 64 --category dress --batch-size 2 --num-workers 0'),

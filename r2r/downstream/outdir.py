@@ -83,7 +83,8 @@ class DownstreamFolder:
             diff = differences(record.get("fingerprint") or {}, fingerprint)
             if diff:
                 raise DownstreamError(
-                    f"{self.out} holds a downstream comparison with other settings (as recorded -> now: {summary(diff, 4)}): run it "
+                    f"{self.out} holds a downstream comparison with other settings (as recorded -> now: "
+                    f"{summary(diff, 4)}): run it "
                     "again with the same settings to continue it, pass --overwrite to start over (removes only what "
                     "a run wrote there), or choose another --out")
             decision = Decision(run_id=record["run_id"], fresh=False)
