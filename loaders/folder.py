@@ -63,7 +63,9 @@ def read_captions(root: Path, metadata: Path, caption_column: str | None) -> dic
         raise LoaderError(f"{metadata}: needs a 'file_name' column (relative path of each image)")
     column = caption_column or next((c for c in CAPTION_COLUMNS if c in rows[0]), None)
     if column is None:
-        raise LoaderError(f"{metadata}: no caption column; expected one of {CAPTION_COLUMNS} or pass caption_column")
+        raise LoaderError(f"{metadata}: no caption column (expected one of {', '.join(CAPTION_COLUMNS)}); pass "
+                          "caption_column=NAME for another column, or captions='none' to use the images without "
+                          "captions")
     base = metadata.parent.relative_to(root).as_posix()
     prefix = "" if base == "." else base + "/"
     return {prefix + str(r["file_name"]).replace("\\", "/"): r.get(column) for r in rows}

@@ -361,6 +361,10 @@ def open_images(ref: DatasetRef | str | Path, split: str | None, transform, *, o
                  for s in splits]
         return parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     name = ref.repo_id if ref.kind == "hub" else str(ref.path)
+    if ref.kind == "hub":  # datasets retries an unreachable Hub for a minute; say so at once
+        from synfashion.hub.reach import require_hub
+
+        require_hub(ref.text, "dataset", "pass a local folder, or set HF_HUB_OFFLINE=1 to read the local cache")
     try:
         loaded = datasets.load_dataset(name, split=split, revision=ref.revision)
     except Exception as e:  # noqa: BLE001 - a Hub/network failure is one line; anything else is datasets' own

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from synfashion.cliutil import option
+from synfashion.fs.atomic import usual_permissions
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 # A few BPE merges so the tokenizer really merges (and tests see multi-character tokens); everything else falls
@@ -203,7 +204,7 @@ def save_tiny_model(out: str | Path, cfg: TinyModelConfig = TinyModelConfig(), o
     owned = OwnedFolder(out, "tiny-model")
     if owned.claim():
         if not overwrite:
-            raise FileExistsError(f"{out} holds a tiny model already; pass overwrite=True (--overwrite) to replace it")
+            raise FileExistsError(f"{out} holds a tiny model already; pass --overwrite to replace it")
         owned.remove_owned()
     fresh = not any(out.iterdir()) if out.is_dir() else True
     owned.begin({"seed": cfg.seed})
@@ -217,6 +218,7 @@ def save_tiny_model(out: str | Path, cfg: TinyModelConfig = TinyModelConfig(), o
         tokenizer = out / "tokenizer"
         kept = {p.name for p in tokenizer.iterdir()} if tokenizer.is_dir() else set()  # not ours: left alone
         pipe.save_pretrained(out, safe_serialization=True)
+        usual_permissions(out)  # safetensors writes 0600 files
         # Keep the tokenizer exactly as an SD-1.5 folder has it: the generated vocab.json / merges.txt.
         for p in tokenizer.iterdir():
             if p.name not in kept and p.is_file():

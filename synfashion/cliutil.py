@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 _KEY = "cli"  # the field metadata key that holds a field's Option
+# Every command's --no-progress says the same (synfashion/quiet.py: the libraries' own bars follow it).
+NO_PROGRESS_HELP = ("no progress bars, ours or the Hugging Face libraries' (theirs are also off when stderr is not a "
+                    "terminal)")
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):

@@ -32,6 +32,8 @@ HAND_WRITTEN_DEFAULTS = {
     ("synfashion sample", "--workers"): "generate_sample's process count (same bytes with any): the machine's cores",
     ("synfashion build", "--workers"): "build_dataset's process count (same bytes with any): the machine's cores",
     ("synfashion verify", "--workers"): "verify_dataset's process count: the machine's cores",
+    ("synfashion hub-server", "--port"): "the local test server's port (a server records no settings), as the "
+                                         "README's export line spells it",
 }
 
 

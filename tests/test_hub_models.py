@@ -256,7 +256,7 @@ def test_cli_push_then_stock_diffusers_and_r2r_load_the_repo_ids(trained, client
     assert got["missing_rc"] == 2 and "no model repo synfashion-tester/no-such-lora" in proc.stderr
 
     record = json.loads((tmp_path / "images" / "r2r_run.json").read_text())["settings"]["model"]
-    assert record["negative_embedding_hub"] == {"repo_id": NEG, "revision": None, "commit": neg_commit,
+    assert record["negative_embedding_hub"] == {"repo_id": NEG, "commit": neg_commit,
                                                 "file": "learned_embeds.safetensors"}
     assert record["lora_hub"]["repo_id"] == POS and record["lora_hub"]["commit"] == pos_commit
     assert record["negative_embedding_sha256"] == hashlib.sha256(

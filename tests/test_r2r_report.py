@@ -166,7 +166,7 @@ def test_report_of_evaluations_pictures_first_sorted_scored_escaped_and_movable(
         assert cells[0][1] is not None  # the source is always shown
     # the method name is escaped everywhere; settings and protocol folded below the pictures
     assert "<i>CUT</i>" not in text and "&lt;i&gt;CUT&lt;/i&gt; &amp; &quot;co&quot;" in text
-    assert text.index("<figure") < text.index("<h2>Summary") < text.index('<details id="settings">')
+    assert text.index("<h2>Summary") < text.index("<figure") < text.index('<details id="settings">')  # numbers first
     assert "RANDOM WEIGHTS" in text and "torch-fidelity" in text[text.index('<details id="settings">'):]
     # the copied pictures are the images (PNG, and smaller than --max-side: exactly)
     recs = {rec.key: data for rec, data in _records()}

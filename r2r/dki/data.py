@@ -461,6 +461,7 @@ class StreamBatches:
         self._iter: Iterator | None = None
         self._next = -1
         self.drawn = DrawnSamples()
+        self.skipped: list[str] = []  # --skip-bad-images: each undecodable image once, as LatentCache lists them
 
     def _items(self, start_micro: int) -> Iterator[tuple[int, int]]:
         pos = start_micro * self.batch_size
@@ -478,7 +479,12 @@ class StreamBatches:
             )
             self._iter = iter(dl)
         self._next = micro + 1
-        batch = _real(next(self._iter))
+        batch = next(self._iter)
+        for s in batch.get("__skipped__", []):
+            line = f"{s.key} ({s.source}): {s.reason}"
+            if line not in self.skipped:
+                self.skipped.append(line)
+        batch = _real(batch)
         if "image" not in batch:
             raise DKIError(f"a whole batch of undecodable images in {self.source.description}")
         mean, std = encode_posterior(self.vae, batch["image"].to(device, non_blocking=True), self.dtype)

@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from synfashion.settings import differences, summary
+
 from ..dki.errors import DKIError
 from ..dki.outdir import LOCKS, STATE_DIR, Decision, TrainingFolder
 
@@ -38,17 +40,6 @@ PLANNED = [RESULTS_JSON, RESULTS_MD, BAR_CHART, f"{CONFUSION}/", f"{MODELS}/", f
 
 def fingerprint_hash(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
-
-
-def _differences(saved: dict, current: dict) -> list[str]:
-    keys = sorted(set(saved) | set(current))
-    return [f"{k}: {_short(saved.get(k))} here, {_short(current.get(k))} now" for k in keys
-            if saved.get(k) != current.get(k)]
-
-
-def _short(value: object) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @contextlib.contextmanager
@@ -98,10 +89,11 @@ class DownstreamFolder:
                 raise DownstreamError(
                     f"{self.out} holds a {record.get('method')!r} training run, not a downstream comparison: choose "
                     "another --out, or pass --overwrite (removes only what a training run wrote there)")
-            diff = _differences(record.get("fingerprint") or {}, fingerprint)
+            diff = differences(record.get("fingerprint") or {}, fingerprint)
             if diff:
                 raise DownstreamError(
-                    f"{self.out} holds a downstream comparison with other settings ({'; '.join(diff[:4])}): run it "
+                    f"{self.out} holds a downstream comparison with other settings (as recorded -> now: "
+                    f"{summary(diff, 4)}): run it "
                     "again with the same settings to continue it, pass --overwrite to start over (removes only what "
                     "a run wrote there), or choose another --out")
             decision = Decision(run_id=record["run_id"], fresh=False)

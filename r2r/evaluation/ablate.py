@@ -30,7 +30,7 @@ from synfashion.cliutil import comma_text, option, reuse
 from ..config import ModelSpec, RIGParams
 from ..progress import stderr_console
 from ..translate.job import DatasetJob
-from ..translate.record import differences
+from synfashion.settings import differences
 from ..translate.sizes import SizePolicy
 from .run import MetricSettings
 

@@ -8,7 +8,7 @@ Two inputs, one page:
 - `r2r report --input renders/ --output translated/ --out report/`: a `translate-images` folder (no scores),
   rendered | translated.
 
-The page (`report.html`) shows the pictures first, a summary table after them, and the settings folded in
+The page (`report.html`) shows the summary table first, then the pictures, and the settings folded in
 `<details>`. It is self-contained: every picture is copied (downscaled) into `report_files/` beside it
 (pages/images.py), so the folder can be moved. `report.png` is a grid of the first rows. Every name on the page is
 HTML-escaped (names come from users); every file is written atomically; nothing outside the report folder is
@@ -300,8 +300,8 @@ def render_page(content: ReportContent, rows_html: list[str]) -> str:
         f"<h1>{_e(content.title)}</h1>\n"
         + "".join(f'<p class="warn">{_e(w)}</p>\n' for w in content.warnings)
         + "".join(f"<p>{_e(line)}</p>\n" for line in content.intro)
+        + summary  # the numbers first: a report of hundreds of rows would otherwise hide them at its end
         + '<main id="rows">\n' + "\n".join(rows_html) + "\n</main>\n"
-        + summary
         + f'<details id="settings"><summary>Settings</summary>{details}</details>\n</body></html>\n'
     )
 

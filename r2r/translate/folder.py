@@ -20,8 +20,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+
+from synfashion.settings import differences, summary
+
 from .job import TranslateJob
-from .record import differences, versions
+from .record import versions
 from .sizes import SizePolicy
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -66,11 +69,11 @@ def _settings(job: TranslateJob) -> dict:
 
 
 def _check_settings(record_path: Path, settings: dict) -> None:
-    old = json.loads(record_path.read_text())["settings"]
-    if old == settings:
+    diffs = differences(json.loads(record_path.read_text())["settings"], settings)
+    if not diffs:
         return
     raise ValueError(
-        f"{record_path.parent} holds outputs made with other settings ({'; '.join(differences(old, settings))}); "
+        f"{record_path.parent} holds outputs made with other settings ({summary(diffs)}); "
         "use another --output folder, or --overwrite to translate everything again"
     )
 
@@ -109,9 +112,7 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
     import torch
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
-    )
+    from rich.progress import Progress
 
     from loaders.files import read_file
     from synfashion.fs.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
@@ -119,7 +120,7 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
     from synfashion.fs.ownership import claim
     from synfashion.fs.space import disk_full_as_error, ensure_space
 
-    from .engine import BadOutputError, Translator, decode_for_model, encode_png
+    from .engine import BadOutputError, Translator, decode_for_model, encode_png, progress_columns, step_progress
 
     if job.batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {job.batch_size}")
@@ -161,10 +162,9 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
         translator = Translator(job.model, job.params, job.seed) if todo else None  # before the record: a model
         write_record("running")                                                   # that fails to load claims no folder
         if todo:
-            columns = (TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TimeRemainingColumn())
-            with Progress(*columns, console=console, disable=not progress) as bar:
-                task = bar.add_task("translate", total=todo)
+            with Progress(*progress_columns(), console=console, disable=not progress) as bar:
+                task = bar.add_task("translate", total=todo, step="")
+                done = 0
                 for batch in batches:
                     images, names, sizes = [], [], []
                     for rel in batch:
@@ -179,11 +179,14 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
                         names.append(rel)
                         sizes.append(_source_size(job, rel))
                     if not images:
-                        bar.advance(task, len(batch))
+                        done += len(batch)
+                        bar.update(task, completed=done)
                         continue
                     crop = sizes if job.size.pad else None
+                    on_step = step_progress(bar, task, done, len(batch))
                     try:
-                        outputs = dict(zip(names, translator(torch.stack(images), [str(n) for n in names], crop)))
+                        outputs = dict(zip(names, translator(torch.stack(images), [str(n) for n in names], crop,
+                                                             on_step)))
                     except BadOutputError as e:  # keep the good images; the bad ones are retried by a rerun
                         outputs = {rel: e.good[str(rel)] for rel in names if str(rel) in e.good}
                         for rel in names:
@@ -194,7 +197,8 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
                     for rel, out in outputs.items():
                         write_png(rel, out)
                         report.translated.append(str(rel))
-                    bar.advance(task, len(batch))
+                    done += len(batch)
+                    bar.update(task, completed=done)
         report.seconds = time.perf_counter() - started
         write_record("done")
     return report

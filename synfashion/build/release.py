@@ -21,6 +21,7 @@ from ..release.imagecheck import ImageRejected
 from ..release.scan import ReleaseLayoutError, Rejected, ScanConfig, ScanResult, file_stamp, open_regular_file, scan_release
 from ..release.scan_cache import load_scan_cache, save_scan_cache
 from ..schema import infer_extra_features, release_layout
+from ..settings import differences, summary
 from ..splits import SplitAssignment, SplitConfig, assign_splits
 from ..fs.space import disk_full_as_error, ensure_space
 from ..fs.locks import folder_lock
@@ -191,7 +192,16 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
     fingerprint = fingerprint_of({"builder": "synfashion", "builder_version": __version__,
                                   "parameters": config.parameters(), **build.identity()})
     state = BuildState(out, fingerprint, kind="synfashion", durable=config.fsync)
-    state.prepare(build.all_outputs(), overwrite=config.overwrite)
+
+    def describe_difference(old: Manifest | None) -> str | None:
+        previous = old.parameters if old is not None else state.stored_settings()
+        diffs = differences(previous, config.parameters()) if previous is not None else []
+        if diffs:
+            return f"settings as built -> now: {summary(diffs)}"
+        return "the same settings; the release's files (or synfashion's version) differ" if previous else None
+
+    state.prepare(build.all_outputs(), overwrite=config.overwrite, describe_difference=describe_difference,
+                  settings=config.parameters())
     save_scan_cache(cache_path, scan.checked, config.scan, durable=config.fsync)
 
     def release_files(plan: ShardPlan) -> ReleaseFiles:

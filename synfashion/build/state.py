@@ -32,6 +32,10 @@ from ..manifest import MANIFEST, Manifest, ManifestError
 from ..fs.safepath import path_problem
 
 STATE_DIR = ".synfashion-build"
+SETTINGS = "settings.json"  # in the state folder: the settings of the build under way, to name what differs
+# State-folder files that say what a build is making, not what it made: a run that left only these wrote no output
+# (it failed at its start), so it is not an interrupted build, and the next run starts afresh whatever its settings.
+_BOOKKEEPING = frozenset({"kind", "fingerprint", SETTINGS, "scan-cache.json"})
 CARD = "README.md"
 MANAGED_DIRS = ("data", "webdataset")  # every file under these belongs to the build that wrote them
 
@@ -103,6 +107,30 @@ class BuildState:
             return (self.dir / "fingerprint").read_text().strip()
         return None
 
+    def stored_settings(self) -> dict | None:
+        """The settings an interrupted build recorded at its start (`prepare(settings=...)`), or None."""
+        with contextlib.suppress(OSError, ValueError):
+            stored = json.loads((self.dir / SETTINGS).read_text())
+            return stored if isinstance(stored, dict) else None
+        return None
+
+    def wrote_output(self) -> bool:
+        """Whether an earlier run in this folder wrote anything beyond its bookkeeping (an output, a done record,
+        a staged batch, a temp file): only then is it an interrupted build."""
+        if not self.out.is_dir():
+            return False
+        if any(p.name != STATE_DIR for p in self.out.iterdir()):
+            return True
+        if not self.dir.is_dir():
+            return False
+        for p in self.dir.rglob("*"):
+            rel = p.relative_to(self.dir)
+            top = len(rel.parts) == 1
+            if p.is_dir() or (top and (p.name in _BOOKKEEPING or p.suffix == ".lock")) or rel.parts[0] == "locks":
+                continue
+            return True
+        return False
+
     def check_kind(self, manifest: Manifest | None = None) -> None:
         """Refuse, whatever the flags, a folder that is not new, empty or a build of this kind (finished or
         interrupted): another command's output, another kind of build, a user's files (`synfashion.fs.ownership`).
@@ -113,19 +141,27 @@ class BuildState:
             raise BuildError(str(e)) from None
 
     def prepare(self, outputs: Iterable[str], *, overwrite: bool, what: str = "build",
-                describe_difference=None, clean_temps: bool = True) -> str:
+                describe_difference=None, clean_temps: bool = True, settings: dict | None = None) -> str:
         """Make `out` ready for this build; returns "fresh", "resume" or "finished" (same fingerprint, complete).
 
         `outputs`: the relative paths of the shards this build writes (the card and manifest are added here).
         Under the same fingerprint, those paths are this build's own (a killed run may have renamed an output into
         place before recording it; it is re-hashed or rewritten). `describe_difference(old_manifest_or_None)`: a
         sentence saying how an earlier build differs, for the refusal message, when the caller can tell.
-        `clean_temps=False` for a rank of a distributed run: the other ranks' temp files are in flight.
+        `clean_temps=False` for a rank of a distributed run: the other ranks' temp files are in flight. `settings`:
+        what this build's fingerprint covers, in words a refusal can name (kept in the state folder, compared with
+        `synfashion.settings.differences`). A run that failed before writing any output is no interrupted build:
+        its state is replaced, whatever its settings were.
         """
         out = self.out
         outputs = set(outputs) | {CARD, MANIFEST}
         self.check_kind()  # another command's folder, another kind of build or a user's files: refused here
         stored = self._stored_fingerprint()
+        if stored is not None and stored != self.fingerprint and not self.wrote_output():
+            for name in _BOOKKEEPING:  # a failed start (a bad --device, ...): nothing to resume (lock files stay)
+                with contextlib.suppress(FileNotFoundError):
+                    (self.dir / name).unlink()
+            stored = None
         manifest, manifest_problem = None, None
         if (out / MANIFEST).exists():
             try:
@@ -158,6 +194,8 @@ class BuildState:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(self.dir / "kind", self.kind.encode(), durable=self.durable)
         write_bytes_atomic(self.dir / "fingerprint", self.fingerprint.encode(), durable=self.durable)
+        if settings is not None:
+            write_json_atomic(self.dir / SETTINGS, settings, durable=self.durable)
         return "fresh"
 
     def _owned(self, manifest: Manifest | None) -> set[str]:
