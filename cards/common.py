@@ -39,9 +39,26 @@ class CardError(ValueError):
     pass
 
 
+def parse_card(text: str, card_class: type[DatasetCard] | type[ModelCard] = DatasetCard):
+    """`card_class(text)` (huggingface_hub parses the YAML header with `yaml.safe_load`); a header that is not YAML,
+    carries a tag safe_load refuses (`!!python/object`) or is not a mapping is one `CardError` naming the line and
+    the problem, never a YAML traceback. Cards come from strangers (a pulled repo, a folder)."""
+    import yaml
+
+    try:
+        return card_class(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 2}, column {mark.column + 1}: " if mark is not None else ""  # + the '---' line
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise CardError(f"the YAML header cannot be read ({where}{problem})") from None
+    except ValueError as e:
+        raise CardError(f"the YAML header cannot be read ({' '.join(str(e).split())})") from None
+
+
 def validate_dataset_card(text: str, *, required: tuple[str, ...] = ("license", "pretty_name", "configs")) -> DatasetCard:
     """Parse with huggingface_hub's DatasetCard and check the metadata fields the Hub and datasets read."""
-    card = DatasetCard(text)
+    card = parse_card(text, DatasetCard)
     data = card.data.to_dict()
     missing = [k for k in required if not data.get(k)]
     if missing:
@@ -53,7 +70,7 @@ def validate_dataset_card(text: str, *, required: tuple[str, ...] = ("license", 
 
 
 def validate_model_card(text: str, *, required: tuple[str, ...] = ("license", "base_model")) -> ModelCard:
-    card = ModelCard(text)
+    card = parse_card(text, ModelCard)
     data = card.data.to_dict()
     missing = [k for k in required if not data.get(k)]
     if missing:

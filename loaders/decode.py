@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from synfashion.release.imagecheck import DEFAULT_MAX_PIXELS
 
 EXIF_ORIENTATION_TAG = 0x0112
 
@@ -92,6 +95,7 @@ def decode_image(
     min_size: tuple[int, int] | None = None,
     background: RGB = WHITE,
     orientation: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
     """Decode `data` into an upright RGB image.
 
@@ -99,14 +103,22 @@ def decode_image(
     result still covers it: libjpeg then skips most of the inverse DCT, which is the bulk of decoding. The scale
     is only reduced when the reduced image is at least `min_size`, so no detail below the target is lost.
     `orientation` overrides the EXIF tag (pass the dataset's stored value to skip parsing EXIF again).
+    `max_pixels`: an image that declares more pixels is refused (`PIL.Image.DecompressionBombError`) before it is
+    decoded; the bound `synfashion build` applies (synfashion.release.imagecheck.DEFAULT_MAX_PIXELS).
 
     Raises whatever PIL raises for undecodable bytes; callers wrap it with the sample's name.
     """
     try:
-        img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:  # PIL's message names the BytesIO's memory address: a reason differing per run
-        raise UnidentifiedImageError(f"not an image format PIL can identify ({len(data)} bytes, starting "
-                                     f"{bytes(data[:8])!r})") from None
+        with warnings.catch_warnings():  # PIL's own bomb warning: the bound below decides, with a clear error
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:  # PIL's message names the BytesIO's memory address: a reason differing per run;
+        # the problem is named, never the bytes (they may be anything: a key file, a password line)
+        raise UnidentifiedImageError(f"not an image format PIL can identify ({len(data):,} bytes)") from None
+    if img.width * img.height > max_pixels:  # before a single pixel is allocated
+        raise Image.DecompressionBombError(
+            f"{img.width}x{img.height} ({img.width * img.height:,} pixels) exceeds the decompression-bomb guard of "
+            f"{max_pixels:,} pixels; not decoded")
     if orientation is None:
         orientation = read_orientation(img)
     if min_size is not None and img.format == "JPEG":

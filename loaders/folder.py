@@ -12,6 +12,7 @@ read any file on this machine.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch.utils.data
 
 from synfashion.schema import IMAGE_EXTENSIONS
 
+from .files import ImageFileError, list_files, read_file, read_text_file
 from .errors import FieldProblem, LoaderError, OnError, SampleDecodeError, SampleMetadataError, SkippedSample
 from .loader import LoaderConfig, SynDataLoader, map_style_loader
 from .records import RawSample, make_sample
@@ -34,21 +36,20 @@ CaptionMode = Literal["auto", "none"]
 
 def _read_metadata(path: Path) -> list[dict]:
     try:
+        text = read_text_file(path)
         if path.suffix == ".jsonl":
             rows = []
-            with path.open(encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    if line.strip():
-                        try:
-                            row = json.loads(line)
-                        except (json.JSONDecodeError, RecursionError) as e:
-                            raise LoaderError(f"{path}:{n}: not valid JSON ({e})") from None
-                        if not isinstance(row, dict):
-                            raise LoaderError(f"{path}:{n}: holds a {type(row).__name__}, not a JSON object")
-                        rows.append(row)
+            for n, line in enumerate(text.split("\n"), 1):  # not splitlines(): JSON strings may hold U+2028
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except (json.JSONDecodeError, RecursionError) as e:
+                        raise LoaderError(f"{path}:{n}: not valid JSON ({e})") from None
+                    if not isinstance(row, dict):
+                        raise LoaderError(f"{path}:{n}: holds a {type(row).__name__}, not a JSON object")
+                    rows.append(row)
             return rows
-        with path.open(encoding="utf-8", newline="") as f:
-            return list(csv.DictReader(f))
+        return list(csv.DictReader(io.StringIO(text, newline="")))
     except UnicodeDecodeError as e:
         raise LoaderError(f"{path}: not UTF-8 text ({e})") from None
 
@@ -62,7 +63,9 @@ def read_captions(root: Path, metadata: Path, caption_column: str | None) -> dic
         raise LoaderError(f"{metadata}: needs a 'file_name' column (relative path of each image)")
     column = caption_column or next((c for c in CAPTION_COLUMNS if c in rows[0]), None)
     if column is None:
-        raise LoaderError(f"{metadata}: no caption column; expected one of {CAPTION_COLUMNS} or pass caption_column")
+        raise LoaderError(f"{metadata}: no caption column (expected one of {', '.join(CAPTION_COLUMNS)}); pass "
+                          "caption_column=NAME for another column, or captions='none' to use the images without "
+                          "captions")
     base = metadata.parent.relative_to(root).as_posix()
     prefix = "" if base == "." else base + "/"
     return {prefix + str(r["file_name"]).replace("\\", "/"): r.get(column) for r in rows}
@@ -86,19 +89,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         if not self.root.is_dir():
             raise LoaderError(f"image folder {self.root} does not exist or is not a folder")
         self.transform, self.seed, self.on_error = transform, seed, on_error
-        files, sidecars = [], set()
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
-            for name in filenames:
-                if name.startswith("."):
-                    continue
-                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                ext = os.path.splitext(name)[1].lower()
-                if ext in extensions:
-                    files.append(rel)
-                elif ext == ".txt":
-                    sidecars.add(rel)
+        files = list_files(self.root, extensions)  # every entry named like an image: the read says what is wrong
+        sidecars = set(list_files(self.root, {".txt"}))
         if not files:
             raise LoaderError(f"no images ({', '.join(sorted(extensions))}) under {self.root}")
         self.files = sorted(files)
@@ -124,8 +116,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         txt = os.path.splitext(rel)[0] + ".txt"
         if txt in self._sidecars:
             try:
-                return (self.root / txt).read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as e:
+                return read_text_file(self.root / txt, root=self.root).strip()
+            except (ImageFileError, UnicodeDecodeError) as e:
                 raise FieldProblem("caption", f"sidecar {txt} cannot be read as UTF-8 text ({e})") from None
         return None
 
@@ -134,10 +126,14 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         rel = self.files[i]
         path = self.root / rel
         key = os.path.splitext(rel)[0]
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise LoaderError(f"cannot read {path}: {e}") from e
+        try:  # a regular file inside the folder, of a bounded size (loaders/files.py)
+            data = read_file(path, root=self.root)
+        except ImageFileError as e:
+            if self.on_error == "skip":
+                return SkippedSample(str(path), key, e.detail).as_marker()
+            raise SampleDecodeError(f"cannot read sample {key!r} from {path}: {e.detail}. Fix or remove the file, or "
+                                    "pass on_error='skip' to skip such samples (they are counted and reported in "
+                                    "loader.skipped).", source=str(path), key=key) from None
         try:
             caption = self.caption_of(rel)
         except FieldProblem as e:
@@ -184,7 +180,10 @@ class HFImageDataset(torch.utils.data.Dataset):
             resolved = Path(path).resolve()
             if not any(resolved.is_relative_to(r) for r in self.path_roots):
                 raise FieldProblem("image", f"path {path!r} is outside the dataset's folders; not read")
-        return Path(path).read_bytes()
+        try:
+            return read_file(path)
+        except ImageFileError as e:
+            raise FieldProblem("image", e.detail) from None
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         i, epoch = item if isinstance(item, tuple) else (item, 0)

@@ -42,7 +42,7 @@ from .errors import (
     SkippedSample,
 )
 from .loader import STATE_FIELD, LoaderConfig, end_marker, SharedEpoch, SynDataLoader, map_style_loader
-from .manifest import manifest_shards
+from .manifest import manifest_shards, read_manifest
 from .records import RawSample, make_sample, parse_category, parse_key, parse_orientation, parse_view, synfashion_meta
 from .selection import Selection, category_label
 from .transforms import TRAIN_512, ImageTransform, TransformConfig
@@ -62,11 +62,22 @@ def parquet_files(folder: str | Path, split: str, config: str = RENDERS_CONFIG) 
     if not files:
         files = sorted(str(p) for p in (folder / "data" / config).glob(f"{split}-*.parquet"))
     if not files:
-        raise LoaderError(
-            f"no Parquet shards for config {config!r}, split {split!r} under {folder}: expected "
-            f"data/{config}/{split}-*.parquet (is this a folder written by `synfashion build`?)"
-        )
+        raise LoaderError(f"no Parquet shards for config {config!r}, split {split!r} under {folder}: "
+                          + missing_split_hint(folder, split))
     return files
+
+
+def missing_split_hint(folder: Path, split: str) -> str:
+    """Why a built folder has no shards of `split`, and what to do: a dataset that holds only other splits (a
+    translated one holds the splits it was translated with), or a folder that is no build at all."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return f"expected data/{RENDERS_CONFIG}/{split}-*.parquet (is this a folder written by `synfashion build`?)"
+    held = sorted({s.split for s in manifest.shards})
+    what = ("a translated dataset holds only the splits it was translated with: run its `r2r translate-dataset` "
+            f"again with `--split {' --split '.join([*held, split])}` (and --overwrite), or into another folder with "
+            f"`--split {split}`" if manifest.kind == "translated" else "read one of those splits")
+    return f"it holds the split(s) {', '.join(held) or 'none'} and no {split!r}; {what}"
 
 
 def check_shards(files: list[str], on_error: OnError = "raise") -> tuple[list[str], list[SkippedSample]]:

@@ -12,7 +12,7 @@ from, or a skip.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from synfashion.fs.safepath import key_problem
@@ -108,6 +108,13 @@ def parse_orientation(value: object) -> int | None:
         raise FieldProblem("orientation", f"{value!r} is not an integer (EXIF orientation 1..8)")
     if not 1 <= value <= 8:
         raise FieldProblem("orientation", f"{value} is out of range (EXIF orientation 1..8)")
+    return value
+
+
+def parse_dimension(value: object, field: str) -> int:
+    """An image's stored width or height: a positive integer (a tar's JSON is written by anyone)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise FieldProblem(field, f"{str(value)[:80]!r} is not a positive integer (pixels)")
     return value
 
 

@@ -36,7 +36,8 @@ from synfashion.hub.refs import RefError, looks_like_path, split_revision
 from synfashion.manifest import MANIFEST, Manifest, ManifestError
 from synfashion.schema import RENDERS_CONFIG, SPLITS
 
-from .errors import LoaderError
+from .errors import FieldProblem, LoaderError
+from .records import parse_dimension, parse_orientation
 
 RefKind = Literal["built", "tars", "images", "hub", "datasets"]
 SYNFASHION_COLUMNS = frozenset({"key", "category", "view", "project"})  # a `datasets` split with these is SynFashion
@@ -276,6 +277,12 @@ def _from_tars(root: Path, splits: Sequence[str]) -> Records:
         if missing:
             raise SourceError(f"{tar}: {key}.json has no {' or '.join(missing)} (a SynFashion shard's metadata "
                               "records both)")
+        try:  # the fields a reader computes with, parsed where they are read (loaders/records.py)
+            for f in ("width", "height"):
+                parse_dimension(meta.get(f), f)
+            parse_orientation(meta.get("orientation"))
+        except FieldProblem as e:
+            raise SourceError(f"{tar}: {key}.json: {e}") from None
         if meta.get("split", splits[0] if len(splits) == 1 else None) in splits:
             samples.append({**meta, "key": key, "split": meta.get("split") or splits[0]})
     return Records(SourceRef("webdataset", root.name, path=str(root)), samples, TarBytes(where), root)
@@ -354,6 +361,10 @@ def open_images(ref: DatasetRef | str | Path, split: str | None, transform, *, o
                  for s in splits]
         return parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     name = ref.repo_id if ref.kind == "hub" else str(ref.path)
+    if ref.kind == "hub":  # datasets retries an unreachable Hub for a minute; say so at once
+        from synfashion.hub.reach import require_hub
+
+        require_hub(ref.text, "dataset", "pass a local folder, or set HF_HUB_OFFLINE=1 to read the local cache")
     try:
         loaded = datasets.load_dataset(name, split=split, revision=ref.revision)
     except Exception as e:  # noqa: BLE001 - a Hub/network failure is one line; anything else is datasets' own

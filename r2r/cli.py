@@ -46,18 +46,21 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run a parsed command; expected errors become one line on stderr and exit status 2."""
+    """Run a parsed command; expected errors become one line on stderr and exit status 2, Ctrl-C one line and exit
+    status 130 (synfashion/cliexit.py)."""
+    from rich.markup import escape
+
+    from synfashion import cliexit
     from synfashion.fs.space import NoSpaceError
+    from synfashion.quiet import library_bars
 
-    try:
-        return int(args.func(args) or 0)
-    except (*EXPECTED_ERRORS, NoSpaceError) as e:
-        from rich.markup import escape
-
-        # soft_wrap: the message stays one line whatever the terminal width (rich would wrap it); escape: messages
-        # quote file names, which are never read as markup
-        Console(stderr=True, soft_wrap=True).print(f"[red]error[/]: {escape(str(e))}", highlight=False)
-        return 2
+    # soft_wrap: a message stays one line whatever the terminal width (rich would wrap it); escape: messages quote
+    # file names, which are never read as markup
+    console = Console(stderr=True, soft_wrap=True)
+    with library_bars(not getattr(args, "no_progress", False)):
+        return cliexit.run(args.func, args, expected=(*EXPECTED_ERRORS, NoSpaceError),
+                           show_error=lambda text: console.print(f"[red]error[/]: {escape(text)}", highlight=False),
+                           show_interrupted=lambda text: console.print(f"[yellow]{escape(text)}[/]", highlight=False))
 
 
 def main(argv: list[str] | None = None) -> int:

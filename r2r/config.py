@@ -81,3 +81,9 @@ class ModelSpec:
     dtype: str = option("--dtype", default="float32", choices=get_args(DTypes),
                         help="model weights dtype (latent updates stay float32)")
     device: str = option("--device", default="cpu", help="cpu, cuda or cuda:N")
+
+    def inputs(self) -> dict[str, str | None]:
+        """What a run reads from disk for this model (names for a refusal; Hub ids are skipped by the check):
+        an output folder is never, never holds and never sits in any of them (`synfashion.fs.ownership`)."""
+        return {"model": self.model, "LoRA": self.lora, "negative embedding": self.negative_embedding,
+                "UNet": self.unet}

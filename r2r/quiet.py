@@ -8,7 +8,7 @@ sits on the one logger that emits them and matches the message's own words, so a
 and every other logger, still gets through. Also dropped: diffusers' notice that a UNet-only LoRA has no
 text-encoder keys (it says itself that this is safe to ignore; r2r's LoRAs are UNet-only), and its log line of a
 failed LoRA load, which repeats the exception raised right after it. (The other common warning, transformers'
-`mean_resizing` notice when a textual inversion grows the token table, is avoided at its source in r2r/models.py
+`mean_resizing` notice when a textual inversion grows the token table, is avoided at its source in r2r/models/load.py
 instead of filtered.)
 
 Installing needs no import of transformers: loggers are looked up by name.

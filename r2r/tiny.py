@@ -13,12 +13,14 @@ pipeline with the same code (`build_pipeline`).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from synfashion.cliutil import option
+from synfashion.fs.atomic import usual_permissions
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 # A few BPE merges so the tokenizer really merges (and tests see multi-character tokens); everything else falls
@@ -191,32 +193,46 @@ def build_pipeline(
 
 
 def save_tiny_model(out: str | Path, cfg: TinyModelConfig = TinyModelConfig(), overwrite: bool = False) -> Path:
-    """Write the tiny pipeline folder `out` (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."""
+    """Write the tiny pipeline folder `out` (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/).
+
+    `out` is new, empty or a tiny model this function wrote (marked by `synfashion.fs.ownership.OwnedFolder`, whose
+    ledger lists every file it wrote); `overwrite` replaces only those files. Any other folder (a real model
+    folder, another command's output, a user's files) is refused whatever the flag."""
+    from synfashion.fs.ownership import OwnedFolder
+
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
+    owned = OwnedFolder(out, "tiny-model")
+    if owned.claim():
         if not overwrite:
-            raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in TINY_MODEL_ENTRIES)
-        if foreign or not (out / "model_index.json").is_file():
-            held = ", ".join(foreign[:5]) or "no model_index.json"
-            raise FileExistsError(f"{out} is not a tiny-model folder (it holds {held}); --overwrite replaces only a "
-                                  "folder this command wrote")
-        for name in TINY_MODEL_ENTRIES:  # exactly what this command writes, nothing else of the folder's
-            path = out / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    staging = out / ".tokenizer-src"
-    write_tokenizer(staging)
-    vocab, _ = tokenizer_vocab()
-    pipe = build_pipeline(unet_config(cfg), vae_config(cfg), text_config(cfg, len(vocab), vocab[BOS], vocab[EOS]),
-                          staging, seed=cfg.seed)
-    pipe.save_pretrained(out, safe_serialization=True)
-    # Keep the tokenizer exactly as an SD-1.5 folder has it: the generated vocab.json / merges.txt.
-    shutil.rmtree(out / "tokenizer", ignore_errors=True)
-    staging.rename(out / "tokenizer")
+            raise FileExistsError(f"{out} holds a tiny model already; pass --overwrite to replace it")
+        owned.remove_owned()
+    fresh = not any(out.iterdir()) if out.is_dir() else True
+    owned.begin({"seed": cfg.seed})
+    try:
+        staging = out / ".tokenizer-src"
+        shutil.rmtree(staging, ignore_errors=True)
+        write_tokenizer(staging)
+        vocab, _ = tokenizer_vocab()
+        pipe = build_pipeline(unet_config(cfg), vae_config(cfg), text_config(cfg, len(vocab), vocab[BOS], vocab[EOS]),
+                              staging, seed=cfg.seed)
+        tokenizer = out / "tokenizer"
+        kept = {p.name for p in tokenizer.iterdir()} if tokenizer.is_dir() else set()  # not ours: left alone
+        pipe.save_pretrained(out, safe_serialization=True)
+        usual_permissions(out)  # safetensors writes 0600 files
+        # Keep the tokenizer exactly as an SD-1.5 folder has it: the generated vocab.json / merges.txt.
+        for p in tokenizer.iterdir():
+            if p.name not in kept and p.is_file():
+                p.unlink()
+        for p in staging.iterdir():
+            os.replace(p, tokenizer / p.name)
+        staging.rmdir()
+    except BaseException:
+        if fresh:
+            owned.abandon()
+        raise
+    owned.record_files(sorted(p.relative_to(out).as_posix() for name in TINY_MODEL_ENTRIES
+                              for p in ([out / name] if (out / name).is_file() else (out / name).rglob("*"))
+                              if p.is_file()))
     return out
 
 

@@ -8,7 +8,7 @@
 #
 # Packages the GPU image lacks (diffusers, datasets, webdataset, ...) come as wheels in .whl/, downloaded beforehand
 # on a CPU machine by scripts/gpu_wheels.sh; they are installed into /tmp/site (no venv, no index, no deps) and put
-# first on PYTHONPATH. Where diffusers already imports (a developer's venv), nothing is installed.
+# first on PYTHONPATH. Where diffusers is already installed (a developer's venv), nothing is installed.
 # The device-tool invocation is in docs/PERFORMANCE.md ("GPU check").
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,8 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
-if ! "$PY" -c "import diffusers, datasets, webdataset" 2>/dev/null; then
+# find_spec, not import: importing diffusers costs seconds (torch with it), and this only asks whether it is there
+if ! "$PY" -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ('diffusers', 'datasets', 'webdataset')))" 2>/dev/null; then
   if ! compgen -G ".whl/*.whl" >/dev/null; then
     echo "gpu_check.sh: diffusers/datasets/webdataset are not importable and there is no .whl/ folder:" \
          "run scripts/gpu_wheels.sh on a CPU machine first, and carry .whl (docs/PERFORMANCE.md)" >&2

@@ -11,4 +11,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
       apt-get install -y -qq --no-install-recommends chromium; } >/dev/null 2>&1 \
     || echo "note: chromium could not be installed; the headless-browser tests will skip"
 fi
-python -m pytest -q -rs "$@"  # -rs: say why a test skipped (no chromium, ...)
+# One worker process per core (at most 4): each test file runs whole in one worker (--dist loadfile), so a file's
+# module fixtures are built once; conftest.py's session fixtures (the tiny models, the sample build) once per worker.
+# -rs: say why a test skipped (no chromium, ...).
+python -m pytest -q -rs -n auto --maxprocesses 4 --dist loadfile "$@"

@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 _KEY = "cli"  # the field metadata key that holds a field's Option
+# Every command's --no-progress says the same (synfashion/quiet.py: the libraries' own bars follow it).
+NO_PROGRESS_HELP = ("no progress bars, ours or the Hugging Face libraries' (theirs are also off when stderr is not a "
+                    "terminal)")
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -40,6 +43,15 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
             return text
         shown = "''" if default == "" else "%(default)s"
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
+
+
+def printable(text: str) -> str:
+    """`text` with control characters and undecodable bytes escaped as Python writes them ("\\n", "\\x1b",
+    "\\udcff"), so a name from data (a file name, a method name in a votes file) can neither move the cursor
+    nor recolour a terminal, wherever it is printed or written as text. Other Unicode is kept."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def parse_size(text: str) -> int:

@@ -19,6 +19,7 @@ from .fs.safepath import UnsafePathError, key_problem, safe_relpath
 from .schema import GARMENTS_CONFIG, RENDERS_CONFIG, SPLITS, garment_key
 
 MANIFEST = "manifest.json"
+_BUILD_STATE = ".synfashion-build"  # synfashion.build.state.STATE_DIR (state.py imports this module)
 FORMAT = "synfashion-build/2"
 READABLE_FORMATS = ("synfashion-build/1", FORMAT)  # /1: before kinds, features and the card's hash were recorded
 KINDS = ("synfashion", "translated")
@@ -225,11 +226,18 @@ class Manifest:
     def read(cls, folder_or_file: str | Path) -> "Manifest":
         """The manifest of a built folder (or a manifest.json path), validated; `ManifestError` names the file."""
         path = Path(folder_or_file)
+        if not path.exists():
+            raise ManifestError(f"{path}: no such folder")
         if path.is_dir():
+            if not (path / MANIFEST).is_file():
+                if (path / _BUILD_STATE).is_dir():
+                    raise ManifestError(f"{path} holds an interrupted build (no {MANIFEST} yet): run the same build "
+                                        "command again to finish it")
+                raise ManifestError(f"{path} holds no {MANIFEST}: not a folder written by `synfashion build` or "
+                                    "`r2r translate-dataset`")
             path = path / MANIFEST
         if not path.is_file():
-            raise ManifestError(f"{path} is missing: not a finished synfashion build (an interrupted build? run it "
-                                "again)")
+            raise ManifestError(f"{path} is not a file")
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError as e:

@@ -28,7 +28,10 @@ def default_workers() -> int:
 
 
 def progress_bar(enabled: bool = True, *, in_bytes: bool = False) -> Progress:
-    """`in_bytes`: the totals are byte counts, shown as "118.0/124.5 MB" rather than raw numbers."""
+    """`in_bytes`: the totals are byte counts, shown as "118.0/124.5 MB" rather than raw numbers. On stderr, like
+    every progress report: stdout holds a command's result."""
+    from rich.console import Console
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -37,6 +40,7 @@ def progress_bar(enabled: bool = True, *, in_bytes: bool = False) -> Progress:
         TimeRemainingColumn(),
         disable=not enabled,
         transient=False,
+        console=Console(stderr=True),
     )
 
 
@@ -54,6 +58,7 @@ def _init_worker() -> None:
     job's CPU time. Workers only run jobs, so keeping up to 256 MB of freed heap costs nothing that matters.
     """
     gc.freeze()  # what the parent built is never garbage here: collections skip it, and its pages stay shared
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent handles it
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -76,8 +81,25 @@ def worker_pool(workers: int) -> Iterator[Executor | None]:
     if workers <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with _process_pool(workers) as pool:
         yield pool
+
+
+@contextlib.contextmanager
+def _process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool that, after Ctrl-C, stops its workers at once instead of waiting for their jobs (a shard's
+    files take seconds to write; each is atomic, and the rerun redoes what was cut short)."""
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+    interrupted = False
+    try:
+        yield pool
+    except KeyboardInterrupt:
+        interrupted = True
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
 
 
 def _run_chunk(args: tuple[Callable[[T], R], list[T]]) -> list[R]:
@@ -130,7 +152,7 @@ def parallel_map(
             return
         with contextlib.ExitStack() as stack:
             if pool is None:
-                pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, initializer=_init_worker))
+                pool = stack.enter_context(_process_pool(workers))
             for result, w in zip(pool.map(_run_chunk, [(fn, c) for c in chunks]), chunk_weights):
                 bar.advance(task, w)
                 yield from result

@@ -26,7 +26,7 @@ from .manifest import MANIFEST, Manifest, ManifestError, compute_counts
 from .parallel import parallel_map
 from .schema import GARMENTS_CONFIG, LABEL_COLUMNS, PAIRS_CONFIG, PROVENANCE_FIELDS, RENDERS_CONFIG
 from .splits import find_leaks
-from .taxonomy import CATEGORIES, VIEWS
+from .taxonomy import VIEWS
 
 LICENSE_IDS = ("cc-by-nc-nd-4.0",)  # SynFashion's licence; it binds translated variants too
 # Files a finished folder may hold besides the card, the manifest and its shards: never published, never read as

@@ -35,6 +35,24 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """`r2r tiny-model`'s random-weight SD-1.5-architecture pipeline, made once per test process. Shared: a test
+    that changes a file of it works on a copy (shutil.copytree)."""
+    from r2r.tiny import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_dki_model(tmp_path_factory) -> Path:
+    """The smaller pipeline the training tests use (UNet channels 16, 32; one layer per block). Shared, as above."""
+    from r2r.tiny import TinyModelConfig, save_tiny_model
+
+    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-dki-model") / "model", cfg)
+
+
+@pytest.fixture(scope="session")
 def sample_release(tmp_path_factory) -> Path:
     from synfashion.sample import SampleConfig, generate_sample
 
@@ -69,6 +87,15 @@ def image_bytes(fmt: str = "JPEG", size=(48, 64), mode="RGB", seed=0, **save) ->
     return buf.getvalue()
 
 
+def random_pngs(root: Path, n: int, *, size=(72, 80), seed: int = 0, prefix: str = "im") -> Path:
+    """`n` PNGs of seeded uniform noise (`size` = width, height) named <prefix>0.png ... in `root` (created)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(root / f"{prefix}{i}.png")
+    return root
+
+
 def write_release(root: Path, files: dict[str, bytes]) -> Path:
     for rel, data in files.items():
         p = root / rel
@@ -90,6 +117,43 @@ def small_release(root: Path, categories=("Hoodie", "T-shirt", "Dress", "Down ja
                     seed += 1
                     files[f"{cat}/{slug}-p{p:02d}_{tex}_{v}.jpg"] = image_bytes(seed=seed)
     return write_release(root, files)
+
+
+@pytest.fixture(scope="session")
+def translate_source(tmp_path_factory) -> Path:
+    """A built SynFashion folder: 2 categories x 3 projects x 2 textures x 4 views of 48x64 JPEGs, with a sidecar
+    column (`shade`) that must travel into the translated rows (tests/test_translate_dataset*.py)."""
+    import json
+
+    from synfashion.build import BuildConfig, build_dataset
+
+    root = tmp_path_factory.mktemp("src")
+    release = small_release(root / "release", categories=("Hoodie", "Dress"))
+    files = sorted(p.relative_to(release).as_posix() for p in release.rglob("*.jpg"))
+    rows = [json.dumps({"file_name": f, "shade": i % 3}) for i, f in enumerate(files)]  # a sidecar extra column
+    (release / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    out = root / "synfashion-hf"
+    build_dataset(release, out, BuildConfig(shard_size=40_000), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def translated_dataset(tiny_model, translate_source, tmp_path_factory) -> Path:
+    """`r2r translate-dataset` of 4 test images of `translate_source` (tests/translate_world.py's command line), in
+    this process with one torch thread."""
+    import torch
+
+    from r2r.cli import main
+    from tests.translate_world import _args
+
+    out = tmp_path_factory.mktemp("tr-out") / "synfashion-r2r"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(_args(tiny_model, translate_source, out)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
 
 
 @pytest.fixture(scope="session")

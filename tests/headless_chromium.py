@@ -172,6 +172,13 @@ class Page:
         for kind in ("keyDown", "keyUp"):
             self.browser.send("Input.dispatchKeyEvent", self.session, type=kind, key=key, code=code,
                               windowsVirtualKeyCode=vk, **(text if kind == "keyDown" else {}))
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until the page has handled the input sent so far: DevTools answers an input event once the browser
+        has it, not once the page's handlers ran, so on a loaded machine a reload could overtake a key press. Input
+        is dispatched before a frame's animation callbacks, so one frame and a task later it has been handled."""
+        self.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
 
     def click(self, selector: str) -> None:
         """A real mouse click at the middle of the element."""
@@ -181,6 +188,7 @@ class Page:
         for kind in ("mousePressed", "mouseReleased"):
             self.browser.send("Input.dispatchMouseEvent", self.session, type=kind, x=box[0], y=box[1], button="left",
                               clickCount=1)
+        self.settle()
 
     def download(self, selector: str) -> Path:
         """Click `selector` and return the file the page downloads."""

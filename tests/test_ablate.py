@@ -46,14 +46,13 @@ def _offline(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, tiny_model):
     """Tiny model, negative embedding (textual-inversion layout {token: [1, 32]}), LoRA folder, a built source
     (2 categories, 48x64 JPEGs) and a folder of real photos."""
     from safetensors.torch import save_file
 
     root = tmp_path_factory.mktemp("ablate")
-    model = root / "tiny"
-    assert main(["tiny-model", str(model)]) == 0
+    model = tiny_model
     neg = root / "neg.safetensors"
     save_file({"<rendered>": torch.randn(1, 32, generator=torch.Generator().manual_seed(1)) * 4}, str(neg))
     lora = save_random_lora(model, root / "pos")
@@ -272,7 +271,7 @@ def test_a_folder_that_is_not_an_ablation_is_refused_and_left_alone(world, tmp_p
     out.mkdir()
     (out / "photo.jpg").write_bytes(b"x")
     assert main(_args(world, out, "--overwrite")) == 2
-    assert "holds no r2r ablate run" in " ".join(capsys.readouterr().err.split())
+    assert "holds no r2r ablate output" in " ".join(capsys.readouterr().err.split())
     assert [p.name for p in out.iterdir()] == ["photo.jpg"]
 
 

@@ -52,13 +52,12 @@ def _png_file(path: Path, seed: int = 0, size=(48, 48)) -> None:
 
 
 @pytest.mark.slow
-def test_translate_images_rerun_with_a_hub_model_resumes(tmp_path):
+def test_translate_images_rerun_with_a_hub_model_resumes(tmp_path, tiny_model):
     """End to end against the Hub test server: the same translate-images command twice, online, fresh HF_HOME.
     The second run should skip the finished image (exit 0); it is refused as 'other settings'."""
-    from r2r.tiny import save_tiny_model
     from synfashion.testing.hub_server import DEFAULT_USER, running_hub
 
-    model = save_tiny_model(tmp_path / "tiny")
+    model = tiny_model
     files = {p.relative_to(model).as_posix(): p.read_bytes() for p in model.rglob("*") if p.is_file()}
     _png_file(tmp_path / "in" / "a.png")
     repo = f"{DEFAULT_USER}/tiny-sd"
@@ -92,14 +91,17 @@ def test_a_method_named_source_is_not_shown_the_source_picture(evaluated, tmp_pa
 
 
 # ----------------------------------------------------------------------------- 3. report + study-page in one folder
-def test_a_study_page_beside_a_report_keeps_the_reports_pictures(evaluated, tmp_path):
-    """Both pages keep pictures in OUT/report_files/ and each prune()s every hashed file it did not use itself."""
+def test_a_study_page_beside_a_report_keeps_the_reports_pictures(evaluated, tmp_path, capsys):
+    """Both pages keep pictures in OUT/report_files/ and each prune()s every hashed file it did not use itself.
+    Since issue 20 (second round) a folder has one owner (synfashion/fs/ownership.py): study-page refuses the
+    report's folder outright, so it can delete none of its pictures."""
     out = tmp_path / "pages"
     assert main(["report", str(evaluated["ours"]), str(evaluated["cut"]), "--out", str(out)]) == 0
     text = (out / "report.html").read_text()
     links = sorted(set(re.findall(r'src="([^"]+)"', text)))
     assert links and all((out / link).is_file() for link in links)
-    assert main(["study-page", str(evaluated["ours"]), str(evaluated["cut"]), "--out", str(out)]) == 0
+    assert main(["study-page", str(evaluated["ours"]), str(evaluated["cut"]), "--out", str(out), "--overwrite"]) == 2
+    assert "holds a finished report page (r2r report)" in " ".join(capsys.readouterr().err.split())
     missing = [link for link in links if not (out / link).is_file()]
     assert missing == [], f"study-page deleted {len(missing)} of the report's {len(links)} pictures"
 

@@ -16,12 +16,11 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 from safetensors.torch import load_file
 
 from r2r.dki import DataConfig, DKIError, NegativeConfig, NegativeTrainer, RunConfig, TrainConfig, list_checkpoints
 from r2r.dki.checkpoint import TrainerState, checkpoint_dir
-from r2r.tiny import TinyModelConfig, save_tiny_model
+from tests.conftest import random_pngs
 
 RES = 64
 STEPS = 3
@@ -30,19 +29,13 @@ pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("dki") / "model",
-                           TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1))
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("imgs") / "renders"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (80, 72, 3), dtype=np.uint8)).save(root / f"im{i}.png")
-    return root
+    return random_pngs(tmp_path_factory.mktemp("imgs") / "renders", 4)
 
 
 def _args(model, renders, out, *, batch_size: int, steps: int = STEPS, resume: str | None = None) -> list[str]:

@@ -8,15 +8,13 @@ import importlib.util
 import math
 import types
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from r2r.dki import DataConfig, DKIError, PositiveConfig, PositiveTrainer, RunConfig, TrainConfig
 from r2r.dki.launch import launched_processes, lone_cpu_launch
 from r2r.dki.trainer import DKITrainer
-from r2r.tiny import TinyModelConfig, save_tiny_model
+from tests.conftest import random_pngs
 
 RES = 64
 
@@ -24,18 +22,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("dki") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(3)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (80, 72, 3), dtype=np.uint8)).save(root / f"p{i}.png")
-    return root
+    return random_pngs(tmp_path_factory.mktemp("photos"), 4, seed=3, prefix="p")
 
 
 def _run(model, photos, out, *, steps, resume=None, **train) -> RunConfig:

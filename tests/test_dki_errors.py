@@ -21,7 +21,6 @@ from r2r.dki import (
     TrainConfig,
 )
 from r2r.dki.data import RankShard, open_source, step_seed
-from r2r.tiny import TinyModelConfig, save_tiny_model
 
 RES = 64
 
@@ -30,9 +29,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("dki") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 def _images(root, n=4, size=(72, 80), prefix="im"):
@@ -112,7 +110,7 @@ def test_not_a_pipeline_folder(folder, tmp_path):
 def test_resume_refuses_other_settings_and_bad_paths(model, folder, tmp_path):
     out = tmp_path / "out"
     NegativeTrainer(_run(model, folder, out)).fit()
-    with pytest.raises(DKIError, match=r"other settings \(method_config: .*'num_vectors': 1.*'num_vectors': 3"):
+    with pytest.raises(DKIError, match=r"other settings \(as taken -> now: method_config\.num_vectors: 1 -> 3\)"):
         NegativeTrainer(_run(model, folder, out, NegativeConfig(num_vectors=3), resume="latest")).setup()
     with pytest.raises(DKIError, match="not a complete DKI checkpoint"):
         NegativeTrainer(_run(model, folder, out, resume=str(tmp_path / "nowhere"))).setup()

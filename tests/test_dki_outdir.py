@@ -7,16 +7,14 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from r2r.dki import DataConfig, DKIError, NegativeConfig, NegativeTrainer, RunConfig, TrainConfig, list_checkpoints
 from r2r.dki.checkpoint import STATE_FILE, checkpoint_dir, checkpoint_problem
 from r2r.dki.outdir import STATE_DIR, run_lock
-from r2r.tiny import TinyModelConfig, save_tiny_model
 from synfashion.fs.locks import FolderBusyError
+from tests.conftest import random_pngs
 
 RES = 64
 
@@ -24,19 +22,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("dki") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("imgs") / "renders"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (80, 72, 3), dtype=np.uint8)).save(root / f"im{i}.png")
-    return root
+    return random_pngs(tmp_path_factory.mktemp("imgs") / "renders", 4)
 
 
 def _run(model, src, out, steps=3, resume=None, overwrite=False, **method) -> RunConfig:
@@ -55,8 +47,10 @@ def test_non_empty_folder_needs_resume_or_overwrite(model, renders, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(DKIError, match=rf"{out} is not empty: pass --resume .* --overwrite"):
-        NegativeTrainer(_run(model, renders, out)).setup()
+    for overwrite in (False, True):  # a folder of the user's: never a training run's, whatever the flags
+        with pytest.raises(DKIError, match=rf"{out} is not empty and holds no r2r train-negative / train-positive "
+                                           r"output: it holds files no command of this project wrote \(notes\.txt\)"):
+            NegativeTrainer(_run(model, renders, out, overwrite=overwrite)).setup()
     with pytest.raises(DKIError, match="exclude each other"):
         _run(model, renders, out, resume="latest", overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # nothing written by the refused run
@@ -105,7 +99,7 @@ def test_overwrite_keeps_a_changed_output_and_refuses_to_write_over_it(model, re
     other = tmp_path / "other"
     other.mkdir()
     (other / "learned_embeds.safetensors").write_bytes(b"the user's own")
-    with pytest.raises(DKIError, match=r"learned_embeds\.safetensors is in the way"):
+    with pytest.raises(DKIError, match=r"holds no r2r train-negative .* \(learned_embeds\.safetensors\)"):
         NegativeTrainer(_run(model, renders, other, steps=1, overwrite=True)).setup()
     assert (other / "learned_embeds.safetensors").read_bytes() == b"the user's own"
 

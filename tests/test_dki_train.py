@@ -30,7 +30,6 @@ from r2r.dki import (
 )
 from r2r.commands import dki as dki_cli
 from r2r.dki.checkpoint import TMP_PREFIX, checkpoint_dir
-from r2r.tiny import TinyModelConfig, save_tiny_model
 
 RES = 64
 
@@ -39,9 +38,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("dki") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")

@@ -130,7 +130,7 @@ def test_a_rerun_reuses_finished_variants_and_other_settings_are_refused(two_var
     again = run_downstream(_config(out, {"a": built_dataset, "b": built_dataset}, real_photos))
     assert again["variants"]["a"]["scores"] == results["variants"]["a"]["scores"]
     assert (out / "checkpoints" / "a" / "checkpoint.safetensors").stat().st_mtime_ns == before
-    with pytest.raises(DownstreamError, match=r"other settings \(epochs: 5 here, 6 now\).*--overwrite"):
+    with pytest.raises(DownstreamError, match=r"other settings \(as recorded -> now: epochs: 5 -> 6\).*--overwrite"):
         run_downstream(_config(out, {"a": built_dataset, "b": built_dataset}, real_photos, epochs=6))
 
 

@@ -22,14 +22,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def rendered_and_translated(tmp_path_factory):
+def rendered_and_translated(tmp_path_factory, tiny_model):
     root = tmp_path_factory.mktemp("dst")
     release = small_release(root / "release", categories=("Hoodie", "Dress", "Hat"), projects=3, textures=1)
     rendered = root / "synfashion-hf"
     build_dataset(release, rendered, BuildConfig(shard_size=40_000), progress=False)
-    assert main(["tiny-model", str(root / "tiny")]) == 0
     translated = root / "synfashion-r2r"
-    assert main(["translate-dataset", str(rendered), str(translated), "--model", str(root / "tiny"), "--split", "train",
+    assert main(["translate-dataset", str(rendered), str(translated), "--model", str(tiny_model), "--split", "train",
                  "--split", "test", "--limit", "6", "--batch-size", "3", "--steps", "4", "--strength", "0.5",
                  "--no-progress", "--num-workers", "0"]) == 0
     return rendered, translated

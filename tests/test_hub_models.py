@@ -37,7 +37,6 @@ from r2r.dki import (
     TrainConfig,
 )
 from r2r.dki.publish import collect, push_model
-from r2r.tiny import TinyModelConfig, save_tiny_model
 from synfashion.hub import HubRepoTypeError, LicenseGuardError
 from synfashion.testing.hub_server import DEFAULT_TOKEN, DEFAULT_USER, running_hub
 
@@ -49,13 +48,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_dki_model):
     """A tiny model, a small SynFashion build, a negative embedding trained on it (2 checkpoints) and a LoRA."""
     from synfashion.build import BuildConfig, build_dataset
     from synfashion.splits import SplitConfig
 
     root = tmp_path_factory.mktemp("dki-hub")
-    model = save_tiny_model(root / "model", TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1))
+    model = tiny_dki_model
     release = small_release(root / "release", categories=("Hoodie",), projects=2, textures=1)
     source = root / "built"
     build_dataset(release, source, BuildConfig(split=SplitConfig(fractions={"train": 1.0})), workers=1,
@@ -116,8 +115,14 @@ def test_push_publishes_the_recorded_outputs_in_one_private_commit(hub, trained)
     assert len(hub.commits(NEG, repo_type="model")) == 2  # the repo's initial commit + one for the folder
     assert "not published: .r2r-dki/, checkpoints/ (2 checkpoint(s)" in out
     assert 'load_textual_inversion("synfashion-tester/dki-negative")' in out
-    paths = {str(trained.model), str(trained.source), str(trained.neg)}  # absolute tmp paths in the record
-    assert any(f"name local paths as they were typed at training, e.g. {p};" in out for p in paths), out
+    # what is published names no local path: paths relative to the run, or names (issue 20)
+    layout = [str(trained.model), str(trained.source), str(trained.neg), str(trained.neg.parent)]
+    for name in ("training_run.json", "README.md"):
+        text = hub.read(NEG, name, repo_type="model").decode()
+        assert not any(p in text for p in layout), (name, text)
+    record = json.loads(hub.read(NEG, "training_run.json", repo_type="model"))
+    assert record["config"]["out"] == "." and record["config"]["model"] == trained.model.name
+    assert record["config"]["data"]["source"] == trained.source.name
 
     again, out = push(hub, trained.neg, NEG)
     assert not again.changed and "up to date" in out
@@ -251,7 +256,7 @@ def test_cli_push_then_stock_diffusers_and_r2r_load_the_repo_ids(trained, client
     assert got["missing_rc"] == 2 and "no model repo synfashion-tester/no-such-lora" in proc.stderr
 
     record = json.loads((tmp_path / "images" / "r2r_run.json").read_text())["settings"]["model"]
-    assert record["negative_embedding_hub"] == {"repo_id": NEG, "revision": None, "commit": neg_commit,
+    assert record["negative_embedding_hub"] == {"repo_id": NEG, "commit": neg_commit,
                                                 "file": "learned_embeds.safetensors"}
     assert record["lora_hub"]["repo_id"] == POS and record["lora_hub"]["commit"] == pos_commit
     assert record["negative_embedding_sha256"] == hashlib.sha256(

@@ -23,10 +23,8 @@ def _image(h, w, seed):
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli") / "tiny"
-    assert main(["tiny-model", str(out)]) == 0
-    return out
+def model(tiny_model):
+    return tiny_model  # conftest.py: `r2r tiny-model`'s output, made once per test process
 
 
 @pytest.fixture()

@@ -12,7 +12,6 @@ from diffusers.image_processor import VaeImageProcessor
 
 from r2r.models import ModelSpec, load_pipeline
 from r2r.rig.pipeline import R2RPipeline
-from r2r.tiny import save_tiny_model
 
 FAST = {"num_inference_steps": 8, "strength": 0.5, "negative_prompt": "cg render", "output_type": "pt"}  # k = 4
 
@@ -25,8 +24,8 @@ def image(seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def pipe(tmp_path_factory) -> R2RPipeline:
-    return load_pipeline(ModelSpec(str(save_tiny_model(tmp_path_factory.mktemp("conv") / "model"))))
+def pipe(tiny_model) -> R2RPipeline:
+    return load_pipeline(ModelSpec(str(tiny_model)))
 
 
 def test_image_and_its_alias_images(pipe):

@@ -8,7 +8,6 @@ import torch
 
 from r2r.rig.cpu_conv import cpu_conv_im2col
 from r2r.models import ModelSpec, load_pipeline
-from r2r.tiny import save_tiny_model
 
 
 def test_switch_and_restore():
@@ -30,8 +29,8 @@ def test_switch_and_restore():
 
 
 @pytest.mark.usefixtures("one_torch_thread")
-def test_pipeline_uses_it_for_float32_cpu_unet_calls(tmp_path):
-    pipe = load_pipeline(ModelSpec(str(save_tiny_model(tmp_path / "model"))))
+def test_pipeline_uses_it_for_float32_cpu_unet_calls(tiny_model):
+    pipe = load_pipeline(ModelSpec(str(tiny_model)))
     seen = []
     pipe.unet.register_forward_pre_hook(lambda m, a: seen.append(torch.backends.mkldnn.enabled))
     pipe.vae.decoder.register_forward_pre_hook(lambda m, a: seen.append(("vae", torch.backends.mkldnn.enabled)))

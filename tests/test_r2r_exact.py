@@ -16,7 +16,6 @@ from safetensors.torch import save_file
 
 from r2r.models import ModelSpec, load_pipeline
 from r2r.rig.tac import self_attention_layers
-from r2r.tiny import save_tiny_model
 
 MEAN_TOL = 1e-4  # per-pixel mean absolute difference in [0, 1] (REFERENCE_RIG.md: rounding noise ~1e-4)
 MAX_TOL = 5e-3
@@ -35,9 +34,9 @@ def rendered_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def pipes(tmp_path_factory):
+def pipes(tmp_path_factory, tiny_model):
     root = tmp_path_factory.mktemp("exact")
-    model = save_tiny_model(root / "model")
+    model = tiny_model
     emb = root / "negative.safetensors"
     save_file({"<rendered>": torch.randn(2, 32, generator=torch.Generator().manual_seed(3))}, str(emb))
     ref = load_reference_pipe(model, emb)

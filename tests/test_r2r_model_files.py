@@ -14,15 +14,13 @@ from safetensors.torch import load_file, save_file
 
 from r2r.cli import main
 from r2r.models import ModelFileError, check_safetensors, looks_like_path
-from r2r.tiny import TinyModelConfig, save_tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("files") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,11 @@ from safetensors.torch import save_file
 from r2r.models import resolve as model_files
 from r2r.models import ModelSpec, load_pipeline, model_identity, read_embedding_file
 from r2r.rig.pipeline import R2RPipeline
-from r2r.tiny import save_tiny_model
 
 FAST = {"num_inference_steps": 10, "strength": 0.5, "output_type": "pt"}  # k = 5 steps
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("models") / "model")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from PIL import Image
 from r2r.cli import main
 from r2r.models import ModelSpec, load_pipeline
 from r2r.rig.pipeline import NonFiniteOutputError
-from r2r.tiny import TinyModelConfig, save_tiny_model
 
 FAST = ["--steps", "4", "--strength", "0.5", "--no-progress"]
 
@@ -21,9 +20,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("nan") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")

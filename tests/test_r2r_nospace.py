@@ -8,16 +8,14 @@ from __future__ import annotations
 import errno
 import subprocess
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import synfashion.fs.space
 from r2r.cli import main
 from r2r.dki import DataConfig, NegativeConfig, NegativeTrainer, RunConfig, TrainConfig, list_checkpoints
-from r2r.tiny import TinyModelConfig, save_tiny_model
 from synfashion.fs.space import NoSpaceError
+from tests.conftest import random_pngs
 
 RES = 64
 
@@ -25,19 +23,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    return save_tiny_model(tmp_path_factory.mktemp("nospace") / "model", cfg)
+def model(tiny_dki_model):
+    return tiny_dki_model  # conftest.py: made once per test process
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    root = tmp_path_factory.mktemp("imgs") / "renders"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        Image.fromarray(rng.integers(0, 255, (RES, RES, 3), dtype=np.uint8)).save(root / f"im{i}.png")
-    return root
+    return random_pngs(tmp_path_factory.mktemp("imgs") / "renders", 2, size=(RES, RES))
 
 
 def _run(model, src, out, steps=2, resume=None) -> RunConfig:

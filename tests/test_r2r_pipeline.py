@@ -14,7 +14,6 @@ from r2r.models import ModelSpec, load_pipeline
 from r2r.rig.pipeline import R2RPipeline, RIGParams
 from r2r.rig.schedule import RIG_SCHEDULER_CONFIG, RIGSchedule, ddim_move
 from r2r.rig.tac import self_attention_layers
-from r2r.tiny import save_tiny_model
 
 FAST = {"num_inference_steps": 20, "strength": 0.5, "negative_prompt": "cg render"}  # k = 10 steps
 
@@ -36,9 +35,8 @@ def rendered_image(height: int, width: int, seed: int = 0, background: bool = Fa
 
 
 @pytest.fixture(scope="module")
-def pipe(tmp_path_factory) -> R2RPipeline:
-    model = save_tiny_model(tmp_path_factory.mktemp("pipe") / "model")
-    return load_pipeline(ModelSpec(str(model)))
+def pipe(tiny_model) -> R2RPipeline:
+    return load_pipeline(ModelSpec(str(tiny_model)))
 
 
 def run(pipe, images, **kw) -> torch.Tensor:

@@ -86,8 +86,9 @@ def test_report_of_a_translate_images_folder(tmp_path):
     Image.new("RGB", (48, 64), "green").save(out / "orphan.png")  # no source: not paired
     (out / "r2r_run.json").write_text(json.dumps({"strength": 0.3}))
     assert [(s.name, o.name) for s, o in pairs(src, out)] == [('<b>&"y.jpg', '<b>&"y.png'), ("x.jpg", "x.png")]
-    assert main(["report", "--input", str(src), "--output", str(out)]) == 0
-    text = (out / "report.html").read_text()
+    page_dir = tmp_path / "report"
+    assert main(["report", "--input", str(src), "--output", str(out), "--out", str(page_dir)]) == 0
+    text = (page_dir / "report.html").read_text()
     assert "<b>&" not in text and "a/&lt;b&gt;&amp;&quot;y.png" in text
     page = _Page(text)
     assert [title for title, _ in page.rows] == ['a/<b>&"y.png', "a/x.png"]
@@ -95,16 +96,21 @@ def test_report_of_a_translate_images_folder(tmp_path):
     # pictures first, the run's settings folded below them
     assert text.index("<figure") < text.index("<details") and "&quot;strength&quot;: 0.3" in text
     assert text.index("&quot;strength&quot;") > text.index('<details id="settings">')
-    _self_contained(out, page.links)
-    with Image.open(out / page.rows[1][1][0][1]) as im:  # the copy of the red source of a/x
+    _self_contained(page_dir, page.links)
+    with Image.open(page_dir / page.rows[1][1][0][1]) as im:  # the copy of the red source of a/x
         r, g, b = im.convert("RGB").getpixel((5, 5))
         assert r > 200 and g < 60
-    with Image.open(out / "report.png") as im:  # header, then rendered | translated
+    with Image.open(page_dir / "report.png") as im:  # header, then rendered | translated
         left, right = im.getpixel((96, 24 + 128)), im.getpixel((192 + 96, 24 + 128))
     assert left[2] > 200 and left[0] < 60  # row 1: the blue rendered input on the left
     assert right[1] > 100 and right[0] < 60  # the green translation on the right
-    # a second run neither pairs the report's own files nor lets evaluate take them for outputs
-    assert main(["report", "--input", str(src), "--output", str(out)]) == 0
+    # a second run replaces its own page; the translated folder it reads is never written
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert main(["report", "--input", str(src), "--output", str(out), "--out", str(page_dir)]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert len(pairs(src, out)) == 2
+    # a report written into a translated folder by an older r2r is neither paired nor taken for outputs by evaluate
+    shutil.copytree(page_dir, out, dirs_exist_ok=True)
     assert len(pairs(src, out)) == 2
     images, ignored = list_outputs(out)
     assert not any(i.startswith("report_files/") for i in images)
@@ -116,7 +122,8 @@ def test_report_errors_are_one_line(tmp_path, capsys):
     assert "give `r2r evaluate` JSON files" in _err(capsys)
     assert main(["report", "--input", str(tmp_path)]) == 2
     assert "--input and --output go together" in _err(capsys)
-    assert main(["report", "--input", str(tmp_path), "--output", str(tmp_path), "--sort", "ssim"]) == 2
+    assert main(["report", "--input", str(tmp_path), "--output", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--sort", "ssim"]) == 2
     assert "needs `r2r evaluate` results" in _err(capsys)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
@@ -159,7 +166,7 @@ def test_report_of_evaluations_pictures_first_sorted_scored_escaped_and_movable(
         assert cells[0][1] is not None  # the source is always shown
     # the method name is escaped everywhere; settings and protocol folded below the pictures
     assert "<i>CUT</i>" not in text and "&lt;i&gt;CUT&lt;/i&gt; &amp; &quot;co&quot;" in text
-    assert text.index("<figure") < text.index("<h2>Summary") < text.index('<details id="settings">')
+    assert text.index("<h2>Summary") < text.index("<figure") < text.index('<details id="settings">')  # numbers first
     assert "RANDOM WEIGHTS" in text and "torch-fidelity" in text[text.index('<details id="settings">'):]
     # the copied pictures are the images (PNG, and smaller than --max-side: exactly)
     recs = {rec.key: data for rec, data in _records()}

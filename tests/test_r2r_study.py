@@ -49,8 +49,8 @@ def test_study_page_is_seeded_recorded_balanced_and_self_contained(evaluated, tm
     assert not re.search(r'(src|href)="(?!#)', text)  # no link in the markup: pictures come from the data
     # another seed: another draw of sides or order, and another study id (its votes are kept apart)
     seeds = set()
-    for seed in range(1, 5):
-        assert main(["study-page", *args, "--seed", str(seed), "--out", str(tmp_path / "c")]) == 0
+    for seed in range(1, 5):  # a page of another seed in the same folder: only with --overwrite (raters)
+        assert main(["study-page", *args, "--seed", str(seed), "--out", str(tmp_path / "c"), "--overwrite"]) == 0
         c = json.loads((tmp_path / "c" / "study.json").read_text())
         seeds.add(json.dumps(c["trials"]))
     assert len(seeds | {json.dumps(a["trials"])}) > 1

@@ -88,19 +88,29 @@ def test_self_attention_at_three_resolutions(tiny_model):
 
 
 def test_tiny_model_overwrite_removes_only_its_own_files(tmp_path):
+    import shutil
+
+    from synfashion.fs.ownership import OWNER_FILE, OwnershipError
+
     from r2r.tiny import TinyModelConfig, save_tiny_model
 
     cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
     out = save_tiny_model(tmp_path / "m", cfg)
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match=r"not a tiny-model folder \(it holds notes\.txt\)"):
-        save_tiny_model(out, cfg, overwrite=True)
-    assert (out / "notes.txt").read_text() == "mine" and (out / "unet").is_dir()
-    (out / "notes.txt").unlink()
-    save_tiny_model(out, cfg, overwrite=True)
+    (out / "unet" / "mine.bin").write_bytes(b"mine too")
+    save_tiny_model(out, cfg, overwrite=True)  # its own folder: its files replaced, the user's left where they are
+    assert (out / "notes.txt").read_text() == "mine" and (out / "unet" / "mine.bin").read_bytes() == b"mine too"
+    assert (out / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    # a model folder that this command did not write (here: the same files without its mark) is never replaced
+    model = tmp_path / "real-model"
+    shutil.copytree(out, model)
+    (model / OWNER_FILE).unlink()
     other = tmp_path / "photos"
     other.mkdir()
     (other / "a.jpg").write_bytes(b"a photo")
-    with pytest.raises(FileExistsError, match="not a tiny-model folder"):
-        save_tiny_model(other, cfg, overwrite=True)
+    for folder in (model, other):
+        before = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+        with pytest.raises(OwnershipError, match="holds no r2r tiny-model output"):
+            save_tiny_model(folder, cfg, overwrite=True)
+        assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == before
     assert (other / "a.jpg").read_bytes() == b"a photo"

@@ -9,10 +9,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import datasets
@@ -23,50 +19,25 @@ from r2r.cli import main
 from synfashion.build import BuildConfig, build_dataset
 from synfashion.manifest import Manifest
 from synfashion.verify import verify_dataset
-from tests.conftest import image_bytes, small_release, write_release
-
-ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--steps", "10", "--strength", "0.3", "--no-progress", "--num-workers", "0"]
+from tests.conftest import image_bytes, small_release
+from tests.translate_world import _args, _tree
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+@pytest.fixture(scope="module")
+def model(tiny_model):
+    return tiny_model  # conftest.py: `r2r tiny-model`'s output, made once per test process
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tr") / "tiny"
-    assert main(["tiny-model", str(out)]) == 0
-    return out
+def source(translate_source):
+    return translate_source  # conftest.py: a small built SynFashion folder with a sidecar column
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    """A built SynFashion folder: 2 categories x 3 projects x 2 textures x 4 views of 48x64 JPEGs, with a sidecar
-    column (`shade`) that must travel into the translated rows."""
-    root = tmp_path_factory.mktemp("src")
-    release = small_release(root / "release", categories=("Hoodie", "Dress"))
-    files = sorted(p.relative_to(release).as_posix() for p in release.rglob("*.jpg"))
-    rows = [json.dumps({"file_name": f, "shade": i % 3}) for i, f in enumerate(files)]  # a sidecar extra column
-    (release / "metadata.jsonl").write_text("\n".join(rows) + "\n")
-    out = root / "synfashion-hf"
-    build_dataset(release, out, BuildConfig(shard_size=40_000), progress=False)
-    return out
-
-
-def _args(model, source, out, *extra):
-    return ["translate-dataset", str(source), str(out), "--model", str(model), "--split", "test", "--limit", "4",
-            "--batch-size", "2", *FAST, *extra]
-
-
-@pytest.fixture(scope="module")
-def translated(model, source, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tr-out") / "synfashion-r2r"
-    assert main(_args(model, source, out)) == 0
-    return out
+def translated(translated_dataset):
+    return translated_dataset  # conftest.py: translate_world.args(model, source, OUT) run once per test process
 
 
 def test_writes_a_built_dataset_that_verifies(translated):
@@ -155,56 +126,6 @@ def test_rerun_reuses_and_other_settings_are_refused_with_the_differences(model,
     assert _tree(out) == before
 
 
-def _wait_for_unit(out: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    units = out / ".synfashion-build" / "staged" / "units"
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and proc.poll() is None:
-        if units.is_dir() and any(units.glob("*.json")):
-            return
-        time.sleep(0.05)
-    raise AssertionError("no batch was committed before the timeout")
-
-
-def test_kill_9_and_rerun_is_byte_identical(model, source, translated, tmp_path):
-    out = tmp_path / "killed"
-    args = [sys.executable, "-m", "r2r.cli", *_args(model, source, out, "--batch-size", "1")]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for_unit(out, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "manifest.json").exists()
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "from earlier runs" in done.stderr
-    uninterrupted = tmp_path / "whole"  # in a process like the killed one (same torch threads: same float sums)
-    whole = [sys.executable, "-m", "r2r.cli", *_args(model, source, uninterrupted, "--batch-size", "1")]
-    assert subprocess.run(whole, cwd=ROOT, capture_output=True, timeout=300).returncode == 0
-    assert _tree(out) == _tree(uninterrupted)
-
-
-def test_two_ranks_give_the_same_bytes_as_one(model, source, tmp_path):
-    """torchrun with two CPU processes (gloo), and two --rank runs plus --finalize, against one process."""
-    one = tmp_path / "one"
-    extra = ["--shard-size", "6KB"]  # several shards (one garment each at most), so each rank has some
-    assert main(_args(model, source, one, *extra)) == 0
-    assert len(Manifest.read(one).shards_where(format="webdataset")) >= 2
-
-    two = tmp_path / "torchrun"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "r2r.cli",
-           *_args(model, source, two, *extra)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert _tree(two) == _tree(one)
-
-    manual = tmp_path / "manual"
-    for rank in (1, 0):
-        assert main(_args(model, source, manual, *extra, "--rank", str(rank), "--world-size", "2")) == 0
-        assert not (manual / "manifest.json").exists()
-    assert main(_args(model, source, manual, *extra, "--finalize")) == 0
-    assert _tree(manual) == _tree(one)
-
-
 def test_non_finite_output_is_an_error_naming_the_image_and_nothing_is_written(model, source, tmp_path, capsys):
     from safetensors.torch import load_file, save_file
 
@@ -270,43 +191,6 @@ def test_source_can_be_a_webdataset_folder(model, source, translated, tmp_path):
 
 
 # Runs in a client process (HF_ENDPOINT is read at import): the pushed variant loaded by repo id, both configs.
-CLIENT = r"""
-import hashlib, json, sys
-import datasets
-datasets.disable_progress_bars()
-sha = lambda b: hashlib.sha256(b).hexdigest()
-out = {}
-for config, column in (("renders", "image"), ("pairs", "translated_image")):
-    ds = datasets.load_dataset(sys.argv[1], config, split="test").cast_column(column, datasets.Image(decode=False))
-    out[config] = {row["key"]: sha(row[column]["bytes"]) for row in ds}
-print(json.dumps(out))
-"""
-
-
-def test_push_and_load_back_by_repo_id(translated, tmp_path):
-    from rich.console import Console
-
-    from synfashion.hub import push_dataset
-    from synfashion.testing.hub_server import DEFAULT_TOKEN, DEFAULT_USER, running_hub
-
-    repo = f"{DEFAULT_USER}/synfashion-r2r"
-    with running_hub() as hub:
-        from huggingface_hub import constants
-
-        saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET
-        constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = False, True
-        try:
-            push_dataset(translated, repo, endpoint=hub.endpoint, token=DEFAULT_TOKEN, progress=False,
-                         console=Console(file=__import__("io").StringIO()))
-        finally:
-            constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = saved
-        assert hub.is_private(repo)
-        proc = subprocess.run([sys.executable, "-c", CLIENT, repo], cwd=ROOT, timeout=300, capture_output=True,
-                              text=True, env=hub.client_env(token=DEFAULT_TOKEN, home=tmp_path / "hf_home"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    local = {m["key"]: m["sha256"] for m in Manifest.read(translated).samples}
-    assert got["renders"] == local and got["pairs"] == local
 
 
 def test_a_folder_of_other_files_is_refused(model, source, tmp_path, capsys):
@@ -314,39 +198,8 @@ def test_a_folder_of_other_files_is_refused(model, source, tmp_path, capsys):
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     assert main(_args(model, source, out)) == 2
-    assert "holds no synfashion translated dataset" in capsys.readouterr().err
+    assert "holds no r2r translate-dataset output" in " ".join(capsys.readouterr().err.split())
     assert os.listdir(out) == ["notes.txt"]
-
-
-def test_source_can_be_a_hub_repo_pinned_to_its_commit(model, source, translated, tmp_path):
-    from rich.console import Console
-
-    from synfashion.hub import push_dataset
-    from synfashion.testing.hub_server import DEFAULT_TOKEN, DEFAULT_USER, running_hub
-
-    repo = f"{DEFAULT_USER}/synfashion-hf"
-    out = tmp_path / "from-hub"
-    with running_hub() as hub:
-        from huggingface_hub import constants
-
-        saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET
-        constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = False, True
-        try:
-            pushed = push_dataset(source, repo, endpoint=hub.endpoint, token=DEFAULT_TOKEN, progress=False,
-                                  console=Console(file=__import__("io").StringIO()))
-        finally:
-            constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = saved
-        cmd = [sys.executable, "-m", "r2r.cli", *_args(model, repo, out)]
-        proc = subprocess.run(cmd, cwd=ROOT, timeout=300, capture_output=True, text=True,
-                              env=hub.client_env(token=DEFAULT_TOKEN, home=tmp_path / "hf_home"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    manifest = Manifest.read(out)
-    assert manifest.source["kind"] == "hub" and manifest.source["repo_id"] == repo
-    assert manifest.source["revision"] == pushed.commit_oid
-    assert manifest.source["fingerprint"] == Manifest.read(source).fingerprint
-    assert {(s["key"], s["source_sha256"]) for s in manifest.samples} == \
-        {(s["key"], s["source_sha256"]) for s in Manifest.read(translated).samples}
-    assert verify_dataset(out).ok
 
 
 def test_evaluate_reads_the_translated_dataset_and_finds_its_source(model, translated, source, tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from synfashion.cliutil import add_options, from_args
+from synfashion.cliutil import NO_PROGRESS_HELP, add_options, from_args
 
 from ..cliargs import add_parser
 from ..evaluation.ablate import RECORD, AblateConfig
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_options(e, MetricSettings, ("real", *METRIC_OPTIONS, "device", "batch_size"), flags=EVAL_FLAGS,
                 helps={"device": "device of the metric networks: auto (cuda when available), cpu, cuda or cuda:N"})
     add_options(p, AblateConfig, ("overwrite",))
-    p.add_argument("--no-progress", action="store_true")  # run_ablation()'s, no setting
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)  # run_ablation()'s, no setting
     p.set_defaults(func=_cmd_ablate)
 
 

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_options(p, DownstreamConfig, ("train", "test_real", "test_split", "out"))
     add_options(p.add_mutually_exclusive_group(), DownstreamConfig, ("model", "arch"))
     add_options(p.add_argument_group("images"), DownstreamConfig,
-                ("size", "resize", "flip", "balanced", "num_workers"))
+                ("size", "resize", "flip", "balanced", "num_workers", "skip_bad_images"))
     add_options(p.add_argument_group("training"), DownstreamConfig,
                 ("epochs", "batch_size", "lr", "weight_decay", "seed", "mixed_precision", "channels_last", "device",
                  "overwrite", "progress"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synfashion.cliutil import add_options, from_args, options
+from synfashion.cliutil import NO_PROGRESS_HELP, add_options, from_args, options
 
 from ..evaluation.run import RANDOM_WARNING, EvalJob, MetricSettings, StatsJob
 from ..evaluation.spaces import SPACES
@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_options(p, EvalJob, ("translated", "real", "out", "source", "split", "method", "pairs_csv", *METRIC_OPTIONS,
                              "device", "batch_size", "num_workers", "features_out", "overwrite"))
-    p.add_argument("--no-progress", action="store_true")  # evaluate()'s, no setting
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)  # evaluate()'s, no setting
+    # the command's exit status only (the JSON lists unreadable images either way), so no setting
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="images that do not decode are left out as always (each listed in the JSON), and do not "
+                        "make the exit status 1")
     p.set_defaults(func=_cmd_evaluate)
 
     p = subparsers.add_parser(
@@ -48,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_options(p, StatsJob, ("real", "out", "real_split", "features", "inception_weights", "dinov2_weights",
                               "clip_weights", "random_weights", "weights_seed", "allow_download", "stats_cache",
                               "use_stats_cache", "device", "batch_size", "num_workers", "overwrite"))
-    p.add_argument("--no-progress", action="store_true")  # make_stats()'s, no setting
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)  # make_stats()'s, no setting
     p.set_defaults(func=_cmd_stats)
 
     # no settings: result files in, tables out
@@ -97,12 +101,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                       f"{', '.join(sorted({result['inputs']['real_features'][s]['from'] for s in cached}))} "
                       "(not recomputed)", highlight=False)
     problems = problem_count(result)
+    unreadable = len(result["problems"]["unreadable"]) + len(result["problems"]["real_unreadable"])
     if problems:
+        skip = ("; unreadable images accepted (--skip-bad-images)" if args.skip_bad_images
+                else "; pass --skip-bad-images to accept unreadable images" if unreadable else "")
         console.print(f"[yellow]{problems} problem(s)[/]: unpaired {len(result['problems']['unpaired'])}, unreadable "
                       f"{len(result['problems']['unreadable'])}, untranslated "
                       f"{len(result['problems']['untranslated'])}, unreadable real "
-                      f"{len(result['problems']['real_unreadable'])} (listed in {job.out})")
-    return 1 if problems else 0
+                      f"{len(result['problems']['real_unreadable'])} (listed in {job.out}){skip}", highlight=False)
+    return 1 if problems - (unreadable if args.skip_bad_images else 0) else 0
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:

@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     # what is read and where the page goes (no settings of the page): the handler checks how they combine
     p.add_argument("results", nargs="*", metavar="EVAL_JSON", help="`r2r evaluate` result files, one per method")
-    p.add_argument("--out", help="report folder (default with --input/--output: the --output folder)")
+    p.add_argument("--out", help="report folder to write: a new or empty folder, or one an earlier `r2r report` "
+                                 "wrote (never a folder the report reads, such as --output)")
     p.add_argument("--input", help="the folder given to translate-images --input (instead of EVAL_JSON files)")
     p.add_argument("--output", help="the folder given to translate-images --output")
     add_options(p, ReportSettings, ("limit", "sort"))
@@ -45,8 +46,11 @@ def _cmd(args: argparse.Namespace) -> int:
                              "not both")
         if not (args.input and args.output):
             raise ValueError("--input and --output go together: the folders given to translate-images")
+        if not args.out:
+            raise ValueError("--out is required: the report folder to write (a folder of its own, not the "
+                             "--output folder it reads)")
         content = content_from_folder(Path(args.input), Path(args.output), settings)
-        out = Path(args.out) if args.out else Path(args.output)
+        out = Path(args.out)
     else:
         if not args.results:
             raise ValueError("give `r2r evaluate` JSON files (r2r report eval/ours.json eval/cut.json --out report/), "

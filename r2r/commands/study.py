@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("results", nargs="+", metavar="EVAL_JSON",
                    help="`r2r evaluate` result files: the reference first, then the methods to compare it with")
     p.add_argument("--out", required=True, help="folder for the page, study.json and the pictures")
+    p.add_argument("--overwrite", action="store_true",  # write_study's, not a setting of the page
+                   help="replace a page of other settings in --out (it may have gone to raters; only what "
+                        "study-page wrote is replaced)")
     add_options(p, StudySettings)
     add_options(p, PictureSettings)
     p.set_defaults(func=_cmd_page)
@@ -45,14 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _cmd_page(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.markup import escape
 
+    from ..evaluation.table import shown as escape  # markup and control characters of names from users escaped
     from ..pages.study import QUESTIONS, STUDY_HTML, STUDY_JSON, write_study
     from ..quiet import quiet_dataset_bars
 
     settings = from_args(StudySettings, args, pictures=from_args(PictureSettings, args))
     quiet_dataset_bars()
-    record = write_study([Path(p) for p in args.results], Path(args.out), settings)
+    record = write_study([Path(p) for p in args.results], Path(args.out), settings, overwrite=args.overwrite)
     console = Console(stderr=True, soft_wrap=True)
     for x in record["left_out"]:
         console.print(f"[yellow]left out[/] {escape(x['source_key'])}: {escape(x['reason'])}", highlight=False)

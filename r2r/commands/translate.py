@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synfashion.cliutil import add_options, from_args
+from synfashion.cliutil import NO_PROGRESS_HELP, add_options, from_args
 
 from ..cliargs import add_parser
 from ..config import ModelSpec, RIGParams
@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(p)
     add_rig_options(p, TranslateJob)
     add_options(p, TranslateJob, ("overwrite",))
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")  # translate_folder's, no setting
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)  # translate_folder's, no setting
     p.set_defaults(func=_cmd_images)
 
     p = add_parser(
@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rank", type=int, help="this process's rank, for a run started without a launcher")
     p.add_argument("--world-size", type=int, help="number of ranks, with --rank")
     add_options(p, DatasetJob, ("finalize_only",))
-    p.add_argument("--no-progress", action="store_true")  # translate_dataset's, no setting
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)  # translate_dataset's, no setting
     p.set_defaults(func=_cmd_dataset)
 
 

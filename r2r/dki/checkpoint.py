@@ -33,7 +33,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from synfashion.fs.atomic import usual_permissions
 from synfashion.fs.space import disk_full_as_error, ensure_space
+from synfashion.settings import differences, summary
 
 from .errors import DKIError
 
@@ -183,6 +185,7 @@ class CheckpointManager:
                 for name, sd in (tensors or {}).items():
                     save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()},
                               str(tmp / f"{name}.safetensors"))
+                usual_permissions(tmp)  # safetensors writes 0600 files
                 state.files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
                 _write_text(tmp / STATE_FILE, state.to_json())  # last: its presence marks the folder complete
                 _fsync_dir(tmp)
@@ -254,17 +257,16 @@ class CheckpointManager:
 
 def check_fingerprint(saved: dict, current: dict, path: Path) -> None:
     """Refuse to resume a checkpoint taken with different settings (model, data, method, batch, seed, processes)."""
-    diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-    if "processes" in diff and saved.get("processes") is not None:
+    diff = differences(saved, current)
+    if any(d.startswith("processes:") for d in diff) and saved.get("processes") is not None:
         n, now = saved["processes"], current.get("processes")
         raise DKIError(f"{path} was taken by a run of {n} process(es) and this run has {now}: resume with {n} "
                        f"(torchrun --nproc_per_node {n} / accelerate launch --num_processes {n}), since which images "
                        "each process trains on, and in what order, depends on the number of processes; or start a "
                        "new output folder")
     if diff:
-        shown = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {current.get(k)!r}" for k in diff[:6])
-        raise DKIError(f"{path} was taken with other settings ({shown}); resume with the same settings or start a "
-                       "new output folder")
+        raise DKIError(f"{path} was taken with other settings (as taken -> now: {summary(diff)}); resume with "
+                       "the same settings, or start a new output folder")
 
 
 def canonical(name: str) -> str:

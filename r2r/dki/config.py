@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal, get_args
 
-from synfashion.cliutil import option
+from synfashion.cliutil import NO_PROGRESS_HELP, option
 
 from .errors import DKIError
 
@@ -169,7 +169,7 @@ class TrainConfig:
     compile: bool = option("--compile", default=False, help="torch.compile the UNet (CUDA)")
     log_every: int = option("--log-every", default=10, type=int,
                             help="steps between loss read-backs (each one syncs)")
-    progress: bool = option("--no-progress", default=True, help="no progress bars")
+    progress: bool = option("--no-progress", default=True, help=NO_PROGRESS_HELP)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "log_every", "keep_checkpoints"):

@@ -38,11 +38,13 @@ from loaders import (
     collate,
     to_float,
 )
+from loaders.files import ImageFileError, image_header
 from loaders.sources import SYNFASHION_COLUMNS, DatasetRef, open_images
 from synfashion.hub.refs import RefError, looks_like_path
 
 from .config import DataConfig
 from .errors import DKIError
+from .outputs import public_path
 
 _SIZE_ERRORS_SHOWN = 5
 _ORDER_STREAM = 0x5EED  # generator stream of a share's per-epoch visiting order
@@ -79,12 +81,13 @@ class ImageSource:
     synfashion: bool
     hub_id: str | None = None
     filters: dict = field(default_factory=dict)
+    public: str = ""  # the description with a local source named only by its name (what the card publishes)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def card_info(self) -> dict:
-        return {"description": self.description, "kind": self.kind, "synfashion": self.synfashion,
+        return {"description": self.public or self.description, "kind": self.kind, "synfashion": self.synfashion,
                 "hub_id": self.hub_id, "filters": self.filters, "num_images": len(self)}
 
 
@@ -125,16 +128,20 @@ def open_source(cfg: DataConfig, *, seed: int = 0, for_cache: bool | None = None
     except LoaderError as e:
         raise DKIError(str(e)) from None
     hub_id = ref.repo_id if ref.kind == "hub" else (None if ref.local else cfg.source)
+    name = public_path(cfg.source)  # a local source by its name only: the card is published (outputs.py)
     if isinstance(ds, ImageFolderDataset):
-        src = ImageSource(ds, f"image folder {ref.path}", "folder", synfashion=False, filters={})
+        src = ImageSource(ds, f"image folder {ref.path}", "folder", synfashion=False, filters={},
+                          public=f"image folder {name}")
         _check_folder_sizes(ds, cfg.min_side)
     elif isinstance(ds, HFImageDataset):
         if cfg.categories or cfg.views:
             raise DKIError(f"{cfg.source}: --category/--view need SynFashion columns {sorted(SYNFASHION_COLUMNS)}")
-        src = ImageSource(ds, f"datasets {cfg.source} [{cfg.split}]", "datasets", False, hub_id, {"split": cfg.split})
+        src = ImageSource(ds, f"datasets {cfg.source} [{cfg.split}]", "datasets", False, hub_id, {"split": cfg.split},
+                          public=f"datasets {name} [{cfg.split}]")
     else:
         _check_synfashion_sizes(ds, cfg.min_side)
-        src = ImageSource(ds, f"SynFashion {cfg.source} [{cfg.split}]", "synfashion", True, hub_id, filters)
+        src = ImageSource(ds, f"SynFashion {cfg.source} [{cfg.split}]", "synfashion", True, hub_id, filters,
+                          public=f"SynFashion {name} [{cfg.split}]")
     if len(src) == 0:
         shown = f" with {filters}" if filters and src.kind != "folder" else ""
         raise DKIError(f"no training images in {src.description}{shown}; check the source and its filters")
@@ -156,11 +163,11 @@ def _check_folder_sizes(ds: ImageFolderDataset, min_side: int) -> None:
     """Header-only size check of every file (fast), so all offenders are named before any training starts."""
     items = []
     for rel in ds.files:
-        try:
-            with Image.open(ds.root / rel) as im:
-                items.append((str(ds.root / rel), *im.size))
-        except Exception:
+        try:  # a regular file inside the folder only (loaders/files.py): never a FIFO, a device or a link out
+            width, height, _ = image_header(ds.root / rel, root=ds.root)
+        except ImageFileError:
             continue  # unreadable files are reported by the loader with their name
+        items.append((str(ds.root / rel), width, height))
     _too_small(items, min_side, str(ds.root))
 
 
@@ -454,6 +461,7 @@ class StreamBatches:
         self._iter: Iterator | None = None
         self._next = -1
         self.drawn = DrawnSamples()
+        self.skipped: list[str] = []  # --skip-bad-images: each undecodable image once, as LatentCache lists them
 
     def _items(self, start_micro: int) -> Iterator[tuple[int, int]]:
         pos = start_micro * self.batch_size
@@ -471,7 +479,12 @@ class StreamBatches:
             )
             self._iter = iter(dl)
         self._next = micro + 1
-        batch = _real(next(self._iter))
+        batch = next(self._iter)
+        for s in batch.get("__skipped__", []):
+            line = f"{s.key} ({s.source}): {s.reason}"
+            if line not in self.skipped:
+                self.skipped.append(line)
+        batch = _real(batch)
         if "image" not in batch:
             raise DKIError(f"a whole batch of undecodable images in {self.source.description}")
         mean, std = encode_posterior(self.vae, batch["image"].to(device, non_blocking=True), self.dtype)

@@ -3,6 +3,8 @@
 Why: a second `r2r train-...` into the same `--out` used to overwrite the first one silently, and `--resume` then
 picked whichever checkpoint had the highest step, whoever wrote it. The rules here:
 
+- a folder that is not new, empty or a DKI run's (`.r2r-dki/run.json`, or checkpoints of ours) is refused
+  whatever the flags, and so is one that is, holds or sits in the run's data or model (`synfashion.fs.ownership`);
 - a non-empty folder needs `resume` (continue the run recorded there) or `overwrite` (start a new one);
 - every run has an id, kept in `OUT/.r2r-dki/run.json` and in each of its checkpoints, so a resume only ever
   takes a checkpoint of the run it continues;
@@ -77,12 +79,24 @@ class Decision:
 
 
 class TrainingFolder:
-    """One run's view of its output folder. `planned`: relative paths the run writes (a trailing '/' = a folder)."""
+    """One run's view of its output folder. `planned`: relative paths the run writes (a trailing '/' = a folder).
+    `inputs`: what the run reads (name -> path: training data, model), never the folder's neighbours."""
 
-    def __init__(self, out: str | Path, method: str, planned: list[str]):
+    def __init__(self, out: str | Path, method: str, planned: list[str], inputs: dict | None = None):
         self.out = Path(out)
         self.method = method
         self.planned = list(planned)
+        self.inputs = dict(inputs or {})
+
+    def check_owner(self) -> None:
+        """Refuse, whatever the flags, a folder that is not new, empty or a run of this command (DKI training or
+        `r2r downstream`: `synfashion.fs.ownership`), or one that is, holds or sits in one of the run's inputs."""
+        from synfashion.fs.ownership import OwnershipError, claim
+
+        try:
+            claim(self.out, "downstream" if self.method == "downstream" else "dki", inputs=self.inputs)
+        except OwnershipError as e:
+            raise DKIError(str(e)) from None
 
     # ------------------------------------------------------------------------------------------ record
     @property
@@ -113,6 +127,7 @@ class TrainingFolder:
 
         if resume is not None and overwrite:
             raise DKIError("--resume and --overwrite exclude each other")
+        self.check_owner()
         busy = self.out.is_dir() and any(self.out.iterdir())
         if self.out.exists() and not self.out.is_dir():
             raise DKIError(f"--out {self.out} is a file, not a folder")
@@ -190,6 +205,7 @@ class TrainingFolder:
         """Main process: clear an earlier run (overwrite), refuse foreign files at planned paths, write the record.
 
         Returns what was removed (relative paths)."""
+        self.check_owner()  # again, holding the folder: never another command's folder or a user's
         try:
             before = self.read_record()
         except DKIError:
@@ -322,7 +338,7 @@ class FolderClaim:
         self._held = contextlib.ExitStack()
 
     def claim(self, method: str, planned: list[str], accelerator, *, resume: str | None, overwrite: bool,
-              fingerprint: dict) -> Decision:
+              fingerprint: dict, inputs: dict | None = None) -> Decision:
         """Lock the folder and settle fresh / overwrite / resume; a resume's checkpoints must have our settings."""
         from r2r.progress import stderr_console
 
@@ -333,7 +349,7 @@ class FolderClaim:
         self._existed = self.out.exists()
         if self.out.exists() and not self.out.is_dir():
             raise DKIError(f"--out {self.out} is a file, not a folder")
-        self.folder = TrainingFolder(self.out, method, planned)
+        self.folder = TrainingFolder(self.out, method, planned, inputs)
         kw = {"overwrite": overwrite, "fingerprint": fingerprint}
         removed: list[str] = []
         if world == 1:

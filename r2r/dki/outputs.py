@@ -1,5 +1,7 @@
 """The files a finished DKI run leaves in its output folder besides checkpoints: the trained artifacts, the loss
-curve, the run record (training_run.json) and the model card (README.md).
+curve, the run record (training_run.json) and the model card (README.md). Both the record and the card are
+published as they are (`r2r push-model`), so a local path appears in them only relative to the run folder or as a
+name (`public_path`).
 
 Why apart from the trainer: each file is written atomically and recorded as this run's output (r2r/dki/outdir.py)
 while it is written, so --overwrite can remove it later and a crash leaves it attributable; a full disk is one
@@ -17,10 +19,40 @@ from pathlib import Path
 from .outdir import FolderClaim
 from .plot import loss_curve
 
+# the run settings that name local files or folders (RunConfig, DataConfig, a method's config) and the record's own
+PATH_FIELDS = frozenset({"model", "out", "resume", "source", "captions", "init_embedding", "resumed_from"})
 LOSS_CURVE = "loss_curve.png"
 RUN_FILE = "training_run.json"
 CARD_FILE = "README.md"
 RECORDS = [LOSS_CURVE, RUN_FILE, CARD_FILE]  # what every run writes besides its method's artifacts
+
+
+def public_path(value: object, run_folder: str | Path | None = None) -> object:
+    """How a local path appears in what a run publishes (training_run.json, the card, and so the Hub): relative to
+    the run folder when it lies in it ("." for the folder itself), else only its name; never the user's layout.
+    A value that is not a local path (a Hub id, a setting) is returned as it is."""
+    if not isinstance(value, str) or not value:
+        return value
+    path = Path(value).expanduser()
+    local = path.is_absolute() or value.startswith(("~", "./", "../")) or path.exists()
+    if not local:
+        return value
+    path = path.resolve()
+    if run_folder is not None:
+        base = Path(run_folder).resolve()
+        if path == base or path.is_relative_to(base):
+            return path.relative_to(base).as_posix() or "."
+    return path.name or value
+
+
+def public_record(record: object, run_folder: str | Path) -> object:
+    """`record` with every value of a `PATH_FIELDS` key made public (`public_path`), at any depth."""
+    if isinstance(record, dict):
+        return {k: public_path(v, run_folder) if k in PATH_FIELDS and isinstance(v, str)
+                else public_record(v, run_folder) for k, v in record.items()}
+    if isinstance(record, list):
+        return [public_record(v, run_folder) for v in record]
+    return record
 
 
 class RunOutputs:
@@ -58,10 +90,12 @@ class RunOutputs:
         return path
 
     def run_record(self, record: dict) -> Path:
+        """training_run.json: `record` with its paths made public (relative to the run, or names: `public_path`),
+        since it is published as it is (`r2r push-model`)."""
         from synfashion.fs.atomic import write_json_atomic
 
         path = self.out / RUN_FILE
-        write_json_atomic(path, json.loads(json.dumps(record, default=str)))
+        write_json_atomic(path, public_record(json.loads(json.dumps(record, default=str)), self.out))
         return path
 
     def card(self, info) -> Path:

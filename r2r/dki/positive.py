@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from synfashion.fs.atomic import usual_permissions
+
 from .data import LatentBatch, LatentCache
 from .trainer import Components, Denoiser, DKITrainer, TrainResult, cast_module
 
@@ -182,6 +184,8 @@ class PositiveTrainer(DKITrainer):
             requires_safety_checker=False, use_safetensors=True,
         )
         pipe.save_pretrained(str(self.out), safe_serialization=True)
+        for component in FULL_COMPONENTS:
+            usual_permissions(self.out / component)  # safetensors writes 0600 files
         return [self.out / "model_index.json", *(self.out / c for c in FULL_COMPONENTS)]
 
     def card(self, result: TrainResult) -> Path | None:

@@ -6,8 +6,9 @@ re-hashed against that record first: the safetensors artifacts (`learned_embeds.
 `load_lora_weights` and `from_pretrained` look for), the model card README.md, the loss curve and the training
 record. Never the run's private state (`.r2r-dki/`), and checkpoints (`checkpoints/`, whose optimizer and RNG states
 are torch.save pickles) or TensorBoard logs only when asked. A file changed since training, a run that has not
-finished, an artifact that fails the loaders' checks (r2r/models/check.py) or a card without `license:` is refused
-before anything is sent.
+finished, an artifact that fails the loaders' checks (r2r/models/check.py), a card without `license:` or a record
+naming local absolute paths (an older r2r's: this one records paths relative to the run or by name,
+`outputs.public_path`) is refused before anything is sent.
 
 The commit itself is synfashion's (`synfashion.hub.push.push_files`): private by default, `--public` prints a licence
 warning (the SynFashion one when the card says the weights derive from CC BY-NC-ND 4.0 renders), the token is never
@@ -70,10 +71,12 @@ class ModelFolder:
 def _card_license(card: Path) -> str | None:
     from huggingface_hub import ModelCard
 
+    from cards.common import CardError, parse_card
+
     try:
-        return ModelCard(card.read_text(encoding="utf-8")).data.to_dict().get("license") or None
-    except ValueError as e:  # malformed YAML header
-        raise DKIError(f"{card}: the YAML header cannot be read ({e}); train again or fix the card") from None
+        return parse_card(card.read_text(encoding="utf-8"), ModelCard).data.to_dict().get("license") or None
+    except CardError as e:  # malformed YAML header
+        raise DKIError(f"{card}: {e}; train again or fix the card") from None
 
 
 def _check_artifacts(folder: Path, names: set[str]) -> None:
@@ -127,6 +130,11 @@ def collect(folder: str | Path, *, include_checkpoints: bool = False, include_lo
         raise DKIError(f"{folder / 'README.md'} has no `license:` in its YAML header: a DKI model card must carry "
                        f"its license ({SYNFASHION_LICENSE} for weights trained on SynFashion); train again")
     _check_artifacts(folder, set(files))
+    paths = local_paths(folder / "training_run.json")
+    if paths:  # the user's layout is never published
+        raise DKIError(f"not pushed: {folder / 'training_run.json'} (and the card's data line) name local paths as an "
+                       f"older r2r recorded them, e.g. {paths[0]}; train again with this r2r (it records paths "
+                       "relative to the run folder, or by name)")
     left_out = [f"{STATE_DIR}/"]
     mine = [path for _, path in list_checkpoints(folder) if run_of(path) == record["run_id"]]
     if include_checkpoints:
@@ -159,26 +167,30 @@ def load_hint(repo_id: str, artifact: str, revision: str | None = None) -> str:
 
 
 def local_paths(record_file: Path) -> list[str]:
-    """Absolute local paths the training record names (as they were typed at training): published as they are."""
+    """Absolute local paths the training record names (what an r2r older than `outputs.public_path` recorded: the
+    paths as they were typed at training). A record this r2r writes names none."""
     import json
 
+    from .outputs import PATH_FIELDS
+
     try:
-        config = json.loads(record_file.read_text()).get("config") or {}
+        record = json.loads(record_file.read_text())
     except (OSError, ValueError):
         return []
     found: list[str] = []
 
-    def walk(value) -> None:
+    def walk(value, key=None) -> None:
         if isinstance(value, dict):
-            for v in value.values():
-                walk(v)
+            for k, v in value.items():
+                walk(v, k)
         elif isinstance(value, list):
             for v in value:
-                walk(v)
-        elif isinstance(value, str) and (value.startswith(("/", "~")) or (len(value) > 2 and value[1:3] == ":\\")):
-            found.append(value)
+                walk(v, key)
+        elif isinstance(value, str) and (key in PATH_FIELDS or key == "description"):
+            found.extend(word for word in value.split() if word.startswith(("/", "~"))
+                         or (len(word) > 2 and word[1:3] == ":\\"))
 
-    walk(config)
+    walk(record)
     return sorted(set(found))
 
 
@@ -214,10 +226,6 @@ def push_model(folder: str | Path, repo_id: str, *, private: bool = True, allow_
         raise LicenseGuardError(guard.refuse_public.format(repo=repo_id))
     console.print(f"{found.folder}: {len(found.files)} file(s) to publish ({found.method} DKI, {found.artifact}, "
                   f"license {found.license}); not published: {', '.join(found.left_out)}", highlight=False)
-    paths = local_paths(found.folder / "training_run.json")
-    if paths:
-        console.print(f"[yellow]note[/]: training_run.json (and the card's data line) name local paths as they were "
-                      f"typed at training, e.g. {paths[0]}; they are published as they are", highlight=False)
     files = {rel: local_file(path, digest) for rel, (path, digest) in found.files.items()}
     message = commit_message or f"Upload {found.method} DKI {found.artifact} (r2r run {found.run_id[:8]})"
     result = push_files(files, repo_id, repo_type=REPO_TYPE, guard=guard, license_id=found.license,

@@ -292,7 +292,8 @@ class DKITrainer:
             with disk_full_as_error(self.out, what="the run record"):
                 decision = self.outdir.claim(
                     self.method, [*self.artifact_names(), *RECORDS, *Tracking.planned(cfg.report_to)], acc,
-                    resume=self.run.resume, overwrite=self.run.overwrite, fingerprint=self.fingerprint())
+                    resume=self.run.resume, overwrite=self.run.overwrite, fingerprint=self.fingerprint(),
+                    inputs={"training data": self.run.data.source, "model": self.run.model})
             self._setup_after_claim(decision)
         except BaseException:
             self.outdir.abandon()  # a run that failed before training leaves the folder as it found it
@@ -373,8 +374,10 @@ class DKITrainer:
                                            encode_batch=cfg.batch_size, store_dtype=self.weight_dtype,
                                            progress=advance)
             if self.batches.skipped and acc.is_main_process:
-                stderr_console().print(f"[yellow]skipped {len(self.batches.skipped)} undecodable image(s)[/]: "
-                                 + "; ".join(self.batches.skipped[:3]))
+                shown = "; ".join(self.batches.skipped[:10])
+                more = f"; and {len(self.batches.skipped) - 10} more" if len(self.batches.skipped) > 10 else ""
+                stderr_console().print(f"[yellow]skipped {len(self.batches.skipped)} undecodable image(s)[/] "
+                                       f"(all listed in training_run.json): {shown}{more}", highlight=False)
             c.vae.to("cpu")  # not needed on the device any more
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -600,6 +603,7 @@ class DKITrainer:
             "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                          "transformers": transformers.__version__},
             "resumed_from": str(self.resumed_from) if self.resumed_from else None, "run_id": self.state.run_id,
+            "skipped_images": list(getattr(self.batches, "skipped", [])),  # --skip-bad-images (this process's)
         }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from synfashion.cliutil import option
+from synfashion.cliutil import NO_PROGRESS_HELP, option
 
 ResizeMode = Literal["contain", "cover"]
 MixedPrecision = Literal["no", "fp16", "bf16"]
@@ -140,11 +140,15 @@ class DownstreamConfig:
                                  help="keep NCHW tensors (channels-last is faster for convolutions on CPU and GPU)")
     num_workers: int = option("--num-workers", default=2, type=int,
                               help="image decoding processes per training process")
+    skip_bad_images: bool = option("--skip-bad-images", default=False,
+                                   help="leave out images that do not decode (each is named on the terminal and in "
+                                        "results.json) instead of stopping; the real photos are checked before "
+                                        "any training")
     device: Device = option("--device", default="auto", choices=get_args(Device), help="auto: CUDA when available")
     overwrite: bool = option("--overwrite", default=False,
                              help="start over in an OUT that holds a run with other settings: removes only the files "
                                   "a run wrote there, never others")
-    progress: bool = option("--no-progress", default=True, help="no progress bars")
+    progress: bool = option("--no-progress", default=True, help=NO_PROGRESS_HELP)
 
     def __post_init__(self) -> None:
         if not self.train:

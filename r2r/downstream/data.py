@@ -82,7 +82,8 @@ class LabelledSet:
         return out
 
 
-def open_split(variant: TrainSource, split: str, transform: TransformConfig, seed: int) -> LabelledSet:
+def open_split(variant: TrainSource, split: str, transform: TransformConfig, seed: int,
+               on_error: str = "raise") -> LabelledSet:
     """One split of a SynFashion-layout dataset (built folder, Hub id, translated dataset)."""
     try:
         ref = DatasetRef.parse(variant.source)
@@ -91,7 +92,7 @@ def open_split(variant: TrainSource, split: str, transform: TransformConfig, see
     if ref.kind not in ("built", "hub"):
         ref = DatasetRef(ref.text, "built", path=ref.path)  # its error names what a built folder needs
     try:
-        ds = open_images(ref, split, ImageTransform(transform), seed=seed)
+        ds = open_images(ref, split, ImageTransform(transform), seed=seed, on_error=on_error)
     except LoaderError as e:
         raise DownstreamError(f"--train {variant.name}: {e}") from None
     kind = "train" if split == "train" else "heldout"
@@ -99,17 +100,18 @@ def open_split(variant: TrainSource, split: str, transform: TransformConfig, see
     return LabelledSet(name, kind, variant.source, ds, list(ds.labels))
 
 
-def open_train(variant: TrainSource, transform: TransformConfig, seed: int) -> LabelledSet:
-    data = open_split(variant, "train", transform, seed)
+def open_train(variant: TrainSource, transform: TransformConfig, seed: int, on_error: str = "raise") -> LabelledSet:
+    data = open_split(variant, "train", transform, seed, on_error)
     if not len(data):
         raise DownstreamError(f"--train {variant.name}={variant.source}: its train split holds no images")
     return data
 
 
-def open_heldout(variant: TrainSource, split: str, transform: TransformConfig, seed: int) -> LabelledSet | str:
+def open_heldout(variant: TrainSource, split: str, transform: TransformConfig, seed: int,
+                 on_error: str = "raise") -> LabelledSet | str:
     """The held-out split, or a note saying why there is none (a translated variant may hold only some splits)."""
     try:
-        data = open_split(variant, split, transform, seed)
+        data = open_split(variant, split, transform, seed, on_error)
     except (DownstreamError, ValueError) as e:
         return f"{variant.name} is not scored on its own {split!r} split: {e}"
     if not len(data):
@@ -165,8 +167,24 @@ def _metadata_categories(root: Path) -> tuple[Path, dict[str, object]] | None:
     return None
 
 
-def open_real(root: str | Path, transform: TransformConfig, seed: int) -> LabelledSet:
-    """Real photos with their categories (see the module docstring); unmatched images are listed, not scored."""
+def unreadable_images(root: Path, files: list[str]) -> dict[str, str]:
+    """file -> why it cannot be used, for every image that does not decode: the check `synfashion build` makes
+    (every PNG chunk's CRC, every JPEG segment and scan, other formats decoded), run before any training so a bad
+    photo stops the run at its start, not after hours of training."""
+    from synfashion.release.imagecheck import inspect_image
+
+    bad = {}
+    for rel in files:
+        try:
+            inspect_image((root / rel).read_bytes())
+        except Exception as e:  # noqa: BLE001 - ImageRejected, OSError, PIL's many errors: each names the problem
+            bad[rel] = f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
+    return bad
+
+
+def open_real(root: str | Path, transform: TransformConfig, seed: int, *, skip_bad: bool = False) -> LabelledSet:
+    """Real photos with their categories (see the module docstring); unmatched images are listed, not scored.
+    An image that does not decode stops the run naming it, or with `skip_bad` is listed as not scored."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DownstreamError(f"--test-real {root}: not a folder (real photos: a sub-folder per category, or a "
@@ -177,11 +195,20 @@ def open_real(root: str | Path, transform: TransformConfig, seed: int) -> Labell
         raise DownstreamError(f"--test-real: {e}") from None
     picks: list[tuple[int, int]] = []
     unmatched: list[Unmatched] = []
+    bad = unreadable_images(root, folder.files)
+    if bad and not skip_bad:
+        rel, why = next(iter(bad.items()))
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise DownstreamError(f"--test-real: {root / rel} cannot be read as an image: {why}{more}; fix or remove "
+                              "it, or pass --skip-bad-images to leave such images out (each is listed)")
+    unmatched += [Unmatched(rel, f"unreadable image: {why}") for rel, why in bad.items()]
     meta = _metadata_categories(root)
     if meta is not None:
         path, values = meta
         on_disk = set(folder.files)
         for i, rel in enumerate(folder.files):
+            if rel in bad:
+                continue
             value = values.get(rel)
             if value is None:
                 reason = f"no category in {path.name}" if rel in values else f"not listed in {path.name}"
@@ -196,6 +223,8 @@ def open_real(root: str | Path, transform: TransformConfig, seed: int) -> Labell
         how = f"categories from {path.name}"
     else:
         for i, rel in enumerate(folder.files):
+            if rel in bad:
+                continue
             top, sep, _ = rel.partition("/")
             if not sep:
                 unmatched.append(Unmatched(rel, "not inside a category folder"))

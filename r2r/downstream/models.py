@@ -110,13 +110,23 @@ def _labels() -> dict:
             "label2id": {c: i for i, c in enumerate(CATEGORIES)}}
 
 
-def _normalization_of(model: str) -> Normalization:
+def _cached(model_id: str) -> bool:
+    """Whether the Hugging Face cache holds a Hub model's config.json (so it loads without the Hub)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except Exception:  # noqa: BLE001 - a malformed id is simply "not cached"
+        return False
+
+
+def _normalization_of(model: str, **kwargs) -> Normalization:
     """The checkpoint's own image_mean / image_std (preprocessor_config.json), else ImageNet's. The JSON is read
-    directly: transformers' fast image processors would need torchvision."""
+    directly: transformers' fast image processors would need torchvision. `kwargs`: cached_file's (cache only)."""
     from transformers.utils import cached_file
 
     try:
-        path = cached_file(model, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False)
+        path = cached_file(model, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False, **kwargs)
     except OSError:
         path = None
     if not path:
@@ -161,27 +171,35 @@ def build_model(cfg: DownstreamConfig) -> BuiltModel:
         norm = Normalization()
         return BuiltModel(model, norm, f"{cfg.arch} (transformers config, random init)", _count(model))
 
+    from synfashion.hub.reach import offline_mode, require_hub, unreachable
     from synfashion.hub.refs import looks_like_path
 
     from ..models.errors import loading
 
     name = cfg.model
     local = Path(name).expanduser()
+    cache_only = {}
     if local.exists():
         _check_local(local)
     elif looks_like_path(name):
         raise FileNotFoundError(f"model folder not found: {name}")
+    elif not offline_mode() and unreachable() is not None:  # read the cache now rather than retry for minutes
+        if not _cached(name):
+            require_hub(f"--model {name}", "image-classification model",
+                        "--arch resnet18 (or another --arch) builds the architecture here, with random weights, or "
+                        "pass a local model folder")
+        cache_only = {"local_files_only": True}
     torch.manual_seed(cfg.seed)  # the new head's initial weights
     with loading(f"{name!r} as an image-classification model (safetensors weights)"):
         try:
             model = AutoModelForImageClassification.from_pretrained(
                 str(local) if local.exists() else name, ignore_mismatched_sizes=True, use_safetensors=True,
-                **_labels())
+                **cache_only, **_labels())
         except ValueError as e:  # e.g. a config whose model type has no image-classification head
             raise DownstreamError(f"--model {name}: cannot be loaded as an image-classification model: "
                                   f"{str(e).splitlines()[0]}") from None
-    norm = _normalization_of(str(local) if local.exists() else name)
-    config = AutoConfig.from_pretrained(str(local) if local.exists() else name)
+    norm = _normalization_of(str(local) if local.exists() else name, **cache_only)
+    config = AutoConfig.from_pretrained(str(local) if local.exists() else name, **cache_only)
     square = getattr(config, "image_size", None)
     wants_size = "interpolate_pos_encoding" in inspect.signature(model.forward).parameters
     interpolate = wants_size and square is not None and _hw(square) != (cfg.size[1], cfg.size[0])

@@ -4,7 +4,8 @@ The project's rules for training folders (r2r/dki/outdir.py), reused rather than
 id and the settings' fingerprint (`OUT/.r2r-dki/run.json`), a ledger of every output written (size and sha256, or
 "pending" while it is being written), `--overwrite` removing only what the ledger proves a run wrote (a file the
 user changed or put there stays), and a file in the way of an output that is not ours refused by name before any
-training. What differs from DKI training: the same command again *continues* the run (no `--resume`: a comparison is
+training; a folder that is another command's (a DKI run included) or a user's is refused whatever the flags, and the
+folder is apart from every input (`synfashion.fs.ownership`). What differs from DKI training: the same command again *continues* the run (no `--resume`: a comparison is
 defined by its settings, so the same settings mean the same run), and other settings are refused naming the
 differences. The folder is locked for the run (`synfashion.fs.locks.folder_lock`); the ranks of one multi-process run
 share it, each in its own slot. This module decides and records; it deletes only through `TrainingFolder`.
@@ -18,6 +19,8 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from synfashion.settings import differences, summary
 
 from ..dki.errors import DKIError
 from ..dki.outdir import LOCKS, STATE_DIR, Decision, TrainingFolder
@@ -39,17 +42,6 @@ def fingerprint_hash(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 
 
-def _differences(saved: dict, current: dict) -> list[str]:
-    keys = sorted(set(saved) | set(current))
-    return [f"{k}: {_short(saved.get(k))} here, {_short(current.get(k))} now" for k in keys
-            if saved.get(k) != current.get(k)]
-
-
-def _short(value: object) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 @contextlib.contextmanager
 def run_lock(out: Path, rank: int, world: int) -> Iterator[None]:
     """This process's hold on the folder: exclusive for one process, a per-rank slot in a multi-process run."""
@@ -67,11 +59,19 @@ def run_lock(out: Path, rank: int, world: int) -> Iterator[None]:
 class DownstreamFolder:
     """One comparison's view of its output folder."""
 
-    def __init__(self, out: str | Path):
+    def __init__(self, out: str | Path, inputs: dict | None = None):
         self.out = Path(out)
-        self.folder = TrainingFolder(self.out, METHOD, PLANNED)
+        self.folder = TrainingFolder(self.out, METHOD, PLANNED, inputs)
         self.fresh = True
         self.removed: list[str] = []
+
+    def check_owner(self) -> None:
+        """Read-only and cheap (run it before any work): refuse a folder that is not new, empty or a downstream
+        comparison's, whatever the flags, or one that is, holds or sits in an input (`synfashion.fs.ownership`)."""
+        try:
+            self.folder.check_owner()
+        except DKIError as e:
+            raise DownstreamError(str(e)) from None
 
     def claim(self, fingerprint: dict, *, overwrite: bool) -> None:
         """Main process, holding the lock: continue the run recorded here (same settings), start one (an empty
@@ -89,10 +89,11 @@ class DownstreamFolder:
                 raise DownstreamError(
                     f"{self.out} holds a {record.get('method')!r} training run, not a downstream comparison: choose "
                     "another --out, or pass --overwrite (removes only what a training run wrote there)")
-            diff = _differences(record.get("fingerprint") or {}, fingerprint)
+            diff = differences(record.get("fingerprint") or {}, fingerprint)
             if diff:
                 raise DownstreamError(
-                    f"{self.out} holds a downstream comparison with other settings ({'; '.join(diff[:4])}): run it "
+                    f"{self.out} holds a downstream comparison with other settings (as recorded -> now: "
+                    f"{summary(diff, 4)}): run it "
                     "again with the same settings to continue it, pass --overwrite to start over (removes only what "
                     "a run wrote there), or choose another --out")
             decision = Decision(run_id=record["run_id"], fresh=False)

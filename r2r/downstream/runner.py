@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
-from synfashion.fs.atomic import atomic_path, remove_stale_temps, write_bytes_atomic, write_json_atomic
+from synfashion.fs.atomic import (
+    atomic_path, remove_stale_temps, usual_permissions, write_bytes_atomic, write_json_atomic,
+)
 from synfashion.fs.space import disk_full_as_error
 from synfashion.taxonomy import CATEGORIES
 
@@ -71,13 +73,14 @@ class DownstreamRun:
     def open_data(self) -> tuple[list[LabelledSet], list[LabelledSet]]:
         cfg = self.cfg
         train_tf, eval_tf = transforms(cfg)
-        trains = [open_train(v, train_tf, cfg.seed) for v in cfg.train]
+        on_error = "skip" if cfg.skip_bad_images else "raise"
+        trains = [open_train(v, train_tf, cfg.seed, on_error) for v in cfg.train]
         tests: list[LabelledSet] = []
         if cfg.test_real:
-            tests.append(open_real(cfg.test_real, eval_tf, cfg.seed))
+            tests.append(open_real(cfg.test_real, eval_tf, cfg.seed, skip_bad=cfg.skip_bad_images))
         if cfg.test_split:
             for v in cfg.train:
-                held = open_heldout(v, cfg.test_split, eval_tf, cfg.seed)
+                held = open_heldout(v, cfg.test_split, eval_tf, cfg.seed, on_error)
                 if isinstance(held, str):
                     self.notes.append(held)
                 else:
@@ -86,6 +89,13 @@ class DownstreamRun:
             raise DownstreamError("nothing to test on: pass --test-real, or training sources that have the "
                                   f"--test-split {cfg.test_split!r} split")
         return trains, tests
+
+    def inputs(self) -> dict:
+        """What the comparison reads (OUT is never, never holds and never sits in any of them)."""
+        cfg = self.cfg
+        return {**{f"training source {t.name}": Path(t.source).expanduser() for t in cfg.train},
+                "--test-real photos": Path(cfg.test_real).expanduser() if cfg.test_real else None,
+                "model": Path(cfg.model).expanduser() if cfg.model else None}
 
     def fingerprint(self, world: int) -> dict:
         cfg = self.cfg
@@ -98,6 +108,7 @@ class DownstreamRun:
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> dict:
         cfg = self.cfg
+        DownstreamFolder(self.out, self.inputs()).check_owner()  # whose folder is OUT: before anything is read
         acc = self._acc or make_accelerator(cfg)
         self.acc = acc
         main = acc.is_main_process
@@ -105,7 +116,7 @@ class DownstreamRun:
             trains, tests = self.open_data()
             built = build_model(cfg)
             fingerprint = self.fingerprint(acc.num_processes)
-            folder = DownstreamFolder(self.out)
+            folder = DownstreamFolder(self.out, self.inputs())
             self._claim(folder, fingerprint)
             try:
                 results = self._run_variants(folder, trains, tests, built, fingerprint_hash(fingerprint))
@@ -205,6 +216,7 @@ class DownstreamRun:
 
                     shutil.rmtree(tmp)  # an earlier, killed export of ours (the folder is recorded as ours)
                 model.save_pretrained(tmp, state_dict=state)  # safetensors (the default since transformers 4.35)
+                usual_permissions(tmp)  # safetensors writes 0600 files
                 for f in sorted(tmp.iterdir()):
                     f.replace(target / f.name)  # one rename per file: each appears complete or not at all
                 tmp.rmdir()

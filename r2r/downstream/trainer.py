@@ -202,10 +202,10 @@ class VariantTrainer:
                     preds.extend(logits.argmax(-1).tolist())
                     labels.extend(batch["label"].tolist())
                     advance(1)
-            pairs = gather_object([(labels, preds)])
-            all_labels = [y for ys, _ in pairs for y in ys]
-            all_preds = [p for _, ps in pairs for p in ps]
-            if len(all_labels) != len(test):
+            pairs = gather_object([(labels, preds, len(loader.skipped))])  # skipped: --skip-bad-images
+            all_labels = [y for ys, _, _ in pairs for y in ys]
+            all_preds = [p for _, ps, _ in pairs for p in ps]
+            if len(all_labels) + sum(n for _, _, n in pairs) != len(test):
                 raise DownstreamError(f"{test.name}: {len(all_labels)} of {len(test)} images were scored")
             out[test.name] = scores(all_labels, all_preds).to_dict()
         model.train()

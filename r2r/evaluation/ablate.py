@@ -13,7 +13,9 @@ paths.
 Rerun and resume: translate-dataset reuses a finished variant (same fingerprint) and resumes an interrupted one; an
 eval JSON is reused only when it scored that very build (the dataset's fingerprint) under the same protocol, else it
 is recomputed, saying why. Other shared settings into an existing OUT are refused with the differences unless
---overwrite, which replaces only what ablate and translate-dataset wrote there. This module decides and records; it
+--overwrite, which replaces only what ablate and translate-dataset wrote there; a folder that is another command's
+or a user's is refused whatever the flags, and OUT is apart from the source, the real photos and the model
+(`synfashion.fs.ownership`). This module decides and records; it
 translates, scores and tabulates only through those modules, and imports no torch at import time (`r2r --help`);
 its command is r2r/commands/ablate.py.
 """
@@ -29,7 +31,7 @@ from synfashion.cliutil import comma_text, option, reuse
 from ..config import ModelSpec, RIGParams
 from ..progress import stderr_console
 from ..translate.job import DatasetJob
-from ..translate.record import differences
+from synfashion.settings import differences
 from ..translate.sizes import SizePolicy
 from .run import MetricSettings
 
@@ -306,15 +308,18 @@ def _settings(config: AblateConfig, source_ref) -> dict:
     })
 
 
-def _check_out(out: Path, settings: dict, overwrite: bool) -> None:
-    """Refuse a folder that is not an ablation of ours, or one of other settings unless `overwrite`."""
+def _inputs(config: AblateConfig) -> dict:
+    """What an ablation reads: OUT is never, never holds and never sits in any of them."""
+    return {"source dataset": config.source, "real photos": config.evaluation.real, **config.model.inputs()}
+
+
+def _check_out(out: Path, settings: dict, overwrite: bool, inputs: dict) -> None:
+    """Refuse a folder that is not new, empty or an ablation (`synfashion.fs.ownership.claim`: another command's
+    output or a user's files, whatever the flags), or an ablation of other settings unless `overwrite`."""
+    from synfashion.fs.ownership import claim
+
     record = out / RECORD
-    if not record.is_file():
-        others = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-        if others:
-            raise FileExistsError(f"{out} is not empty ({', '.join(others[:5])}{' ...' if len(others) > 5 else ''}) "
-                                  f"and holds no r2r ablate run (no {RECORD}); choose another folder (nothing in it "
-                                  "was changed)")
+    if claim(out, "ablate", inputs=inputs) is None:
         return
     try:
         old = json.loads(record.read_text(encoding="utf-8"))
@@ -414,6 +419,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
     from synfashion.fs.atomic import write_json_atomic
     from synfashion.fs.space import disk_full_as_error
     from synfashion.fs.locks import folder_lock
+    from synfashion.fs.ownership import claim
 
     from .inputs import open_real
     from .run import RANDOM_WARNING, evaluate, networks_for, problem_count, real_features, source_subset_record
@@ -426,6 +432,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
         console.print(f"[yellow]left out[/] {escape(item['name'])}: {escape(item['reason'])}", highlight=False)
     if not variants:
         raise ValueError("every requested variant was left out (reasons above); nothing to run")
+    claim(config.out, "ablate", inputs=_inputs(config))  # cheap, before anything is read: whose folder is OUT?
     source = open_records(config.source, (config.split,), revision=config.revision)
     if source.ref.kind == "webdataset":
         raise ValueError(f"{config.source}: a folder of WebDataset tars; r2r evaluate pairs translations with their "
@@ -443,7 +450,7 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
     full = variant_settings(Variant("full", "full", config.model, config.params))
     report = AblateReport(out, left_out=left_out)
     with disk_full_as_error(out, what="the ablation"), folder_lock(out, "r2r ablate"):
-        _check_out(out, settings, config.overwrite)
+        _check_out(out, settings, config.overwrite, _inputs(config))
         write_json_atomic(out / RECORD, _record(config, settings, variants, left_out, None), durable=False)
         real = None  # computed once, when the first variant needs scoring
         selection: dict | None = None

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from loaders import ImageTransform, LoaderError, SampleDecodeError, TransformConfig, decode_image
+from loaders.files import ImageFileError, read_file
 from loaders.sources import DatasetRef, open_images
 from loaders.selection import category_name
 from synfashion.manifest import MANIFEST, Manifest
@@ -387,10 +388,10 @@ class PairImages(torch.utils.data.Dataset):
     def _translated(self, pair: Pair) -> torch.Tensor:
         if pair.translated_path is not None:
             path = self.plan.translated_root / pair.translated_path
-            try:
-                data = path.read_bytes()
-            except OSError as e:
-                raise SampleDecodeError(f"cannot read {path}: {e}") from None
+            try:  # a regular file inside the method folder, of a bounded size (loaders/files.py)
+                data = read_file(path, root=self.plan.translated_root)
+            except ImageFileError as e:
+                raise SampleDecodeError(f"cannot read {path}: {e.detail}") from None
             try:
                 return NativeImage()(data)
             except Exception as e:  # noqa: BLE001 - PIL raises many types for bad bytes

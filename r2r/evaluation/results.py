@@ -7,7 +7,7 @@ checked and every field a consumer uses is typed, so a malformed or hostile file
 
 Why: `r2r report` and `r2r study-page` show the images an evaluation scored next to their rendered sources. The
 JSON records where the translated images and their source were (`inputs`, `settings`) and, per image, its name,
-source key and scores. The images are re-opened through eval_inputs' pairing and decoding, the same code
+source key and scores. The images are re-opened through evaluation.inputs' pairing and decoding, the same code
 `r2r evaluate` ran, and an image is shown only if its name still pairs with the same source key; otherwise the page
 says why. Reads only, computes no metric. Paths in a JSON are as `r2r evaluate` was given them (relative to the
 folder it ran in); where those do not resolve from here, `inputs.from_json` (the same paths relative to the JSON's
@@ -194,7 +194,7 @@ class Evaluation:
     label: str  # the method, made unique among the files given (two files may name the same method)
     images: dict[str, ScoredImage]  # by source key, in the JSON's order
     data: dict = field(repr=False)
-    _pairs: object = field(default=None, repr=False)  # eval_inputs.PairImages, opened on first use
+    _pairs: object = field(default=None, repr=False)  # inputs.PairImages, opened on first use
     _index: dict = field(default_factory=dict, repr=False)  # translated name -> pair index
 
     @property
@@ -227,6 +227,14 @@ class Evaluation:
                              f"{plan.fingerprint[:12]}, scored {scored[:12]}); run `r2r evaluate` on it again")
         self._pairs = PairImages(plan)
         self._index = {p.name: i for i, p in enumerate(plan.pairs)}
+
+    def inputs(self) -> dict[str, Path | str]:
+        """What a page made from this file reads (the file, the translated images, a local source): a page's folder
+        is never, never holds and never sits in any of them (`synfashion.fs.ownership.check_apart`)."""
+        self.open()
+        plan = self._pairs.plan
+        return {f"evaluation file {self.path.name}": self.path,
+                f"translated images of {self.label}": plan.translated, f"source of {self.label}": plan.source}
 
     def pictures(self, source_key: str) -> dict:
         """{"translated", "source"} (uint8 [3, H, W]) of the image scored for `source_key`, or {"error": why}."""

@@ -17,6 +17,8 @@ import io
 import json
 from pathlib import Path
 
+from synfashion.cliutil import printable
+
 COLUMNS = ("method", "category", "n", "kid_x1000", "kid_std_x1000", "lpips", "lpips_std", "ssim", "ssim_std")
 SPACE_NUMBERS = ("kid_x1000", "kid_std_x1000", "fd", "fd_std", "precision", "recall")
 UNTRUSTED = " †"
@@ -125,9 +127,18 @@ def headers(results: list[dict], space: str | None) -> tuple[str, ...]:
 
 def md_cell(text: str) -> str:
     """A markdown table cell holding `text` literally: method names come from users (a pipe would split the row,
-    `<...>` would be read as HTML where the markdown is rendered, a newline would end the table)."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-            .replace("\r", " ").replace("\n", " "))
+    `<...>` would be read as HTML where the markdown is rendered, a newline would end the table, an escape sequence
+    would drive the terminal that prints it: control characters are escaped, `synfashion.cliutil.printable`)."""
+    text = printable(text.replace("\r", " ").replace("\n", " "))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def shown(text: object) -> str:
+    """`text` as a rich console prints it here: markup escaped, control characters escaped (`printable`), so a name
+    from a user's file can neither restyle the output nor drive the terminal."""
+    from rich.markup import escape
+
+    return escape(printable(str(text)))
 
 
 def _display(row: dict, mark: str, space: str | None = None, pr: bool = False) -> list[str]:
@@ -138,10 +149,10 @@ def _display(row: dict, mark: str, space: str | None = None, pr: bool = False) -
     if space is None:
         return [name, _cell(row["kid_x1000"], row["kid_std_x1000"]), *tail]
     g = lambda k: row.get(f"{space}_{k}")
-    shown = [_cell(g("kid_x1000"), g("kid_std_x1000")), _cell(g("fd"), g("fd_std"))]
+    cells = [_cell(g("kid_x1000"), g("kid_std_x1000")), _cell(g("fd"), g("fd_std"))]
     if pr:
-        shown += [_cell(g("precision"), None), _cell(g("recall"), None)]
-    return [name, *shown, *tail]
+        cells += [_cell(g("precision"), None), _cell(g("recall"), None)]
+    return [name, *cells, *tail]
 
 
 def notes(results: list[dict], diffs: list[list[str]], space: str | None = None,
@@ -213,7 +224,6 @@ def csv_text(results: list[dict], per_category: bool = False) -> str:
 
 def print_rich(results: list[dict], per_category: bool = False, space: str | None = None) -> None:
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     marks, lines = notes(results, differences(results, space), space, per_category)
@@ -221,14 +231,14 @@ def print_rich(results: list[dict], per_category: bool = False, space: str | Non
     pr = any("precision" in h for h in heads)
     table = Table(title="Rendered-to-real evaluation" + (f" ({space} feature space)" if space else ""))
     for h in heads:
-        table.add_column(escape(h), justify="left" if h == "Method" else "right")
+        table.add_column(shown(h), justify="left" if h == "Method" else "right")
     for r, mark in zip(results, marks):
         for row in rows([r], per_category):
-            table.add_row(*(escape(cell) for cell in _display(row, mark, space, pr)))
+            table.add_row(*(shown(cell) for cell in _display(row, mark, space, pr)))
     console = Console()
     console.print(table)
     for line in lines:
-        console.print(escape(line), highlight=False)
+        console.print(shown(line), highlight=False)
 
 
 def write_output(target: str, text: str) -> None:

@@ -38,12 +38,14 @@ def model_identity(spec: ModelSpec) -> dict:
     else:  # the commit fixes every file; asked before loading, and the load uses it (load_pipeline)
         ident["hub_id"] = spec.model
         ident["hub_commit"] = hub_model_commit(spec.model, spec.revision)
+        ident["spec"]["revision"] = None  # the commit says it: `--revision main` and none are the same setting
     for key, kind in (("negative_embedding", "embedding"), ("lora", "lora")):
         value = getattr(spec, key)
         if not value:
             continue
         if is_hub_artifact(value):  # repo id + the commit that was downloaded, and the file's hash
             artifact = fetched_artifact(value, kind) or hub_artifact(value, kind)
+            ident["spec"][key] = artifact.repo_id  # `owner/name@<commit>` is `owner/name` at that commit
             ident[f"{key}_hub"] = artifact.record()
             ident[f"{key}_sha256"] = file_sha256(artifact.path)
         elif Path(value).is_file():

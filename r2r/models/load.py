@@ -89,6 +89,18 @@ def _load_unet(path: str, dtype: torch.dtype):
                                                     **dtype_kwargs(dtype))
 
 
+def _check_unet_fits(sd, unet: str) -> None:
+    """A --unet made for another model fails only inside the first denoising step, naming no file: refuse it here,
+    naming the folder and what differs (its latent channels and text width against the model's VAE and encoder)."""
+    cfg = sd.unet.config
+    wanted = {"in_channels": sd.vae.config.latent_channels, "out_channels": sd.vae.config.latent_channels,
+              "cross_attention_dim": sd.text_encoder.config.hidden_size}
+    wrong = [f"{k} {getattr(cfg, k, None)}, the model needs {v}" for k, v in wanted.items() if getattr(cfg, k, None) != v]
+    if wrong:
+        raise ModelFileError(f"--unet {unet}: a UNet for another model ({'; '.join(wrong)}); pass the UNet trained "
+                             "from this --model")
+
+
 def _load_lora(pipe: R2RPipeline, path: str, scale: float) -> None:
     """Fuse a LoRA into the UNet; refuse a file that loads nothing into it (its keys match no UNet layer)."""
     lora = resolve_lora(path)
@@ -123,6 +135,8 @@ def load_pipeline(spec: ModelSpec) -> R2RPipeline:
             **dtype_kwargs(dtype), safety_checker=None, requires_safety_checker=False, feature_extractor=None,
             **extra,
         )
+    if spec.unet:
+        _check_unet_fits(sd, spec.unet)
     pipe = R2RPipeline(vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=sd.unet)
     if spec.lora:
         _load_lora(pipe, spec.lora, spec.lora_scale)

@@ -89,7 +89,9 @@ class HubArtifact:
     path: Path
 
     def record(self) -> dict:
-        return {"repo_id": self.repo_id, "revision": self.revision, "commit": self.commit, "file": self.filename}
+        """What a run records: the repo, the commit and the file. Not the revision as asked: `owner/name` and
+        `owner/name@<that commit>` load the same bytes, so they are the same setting."""
+        return {"repo_id": self.repo_id, "commit": self.commit, "file": self.filename}
 
 
 _FETCHED: dict[tuple[str, str], HubArtifact] = {}
@@ -177,8 +179,11 @@ def _download_artifact(arg: str, repo_id: str, revision: str | None, kind: str, 
     with _hub_errors(arg, repo_id, revision, what):
         info = api.model_info(repo_id, revision=revision)
         filename = _choose_file([s.rfilename for s in info.siblings or []], kind, arg, what)
-        path = hf_hub_download(repo_id, filename, revision=info.sha)
-    return HubArtifact(repo_id, revision, info.sha, filename, Path(path))
+        # by the revision as asked (the default branch when none), not by info.sha: the cache then records which
+        # commit that revision named (refs/<revision>), so offline mode finds the file by the same argument
+        path = Path(hf_hub_download(repo_id, filename, revision=revision))
+    commit = path.parent.name  # .../snapshots/<commit>/<file>: the commit the download resolved
+    return HubArtifact(repo_id, revision, commit, filename, path)
 
 
 def _cached_artifact(repo_id: str, revision: str | None, kind: str) -> HubArtifact | None:
@@ -191,6 +196,23 @@ def _cached_artifact(repo_id: str, revision: str | None, kind: str) -> HubArtifa
     except Exception:  # noqa: BLE001 - a malformed id is simply "not cached"
         return None
     if not isinstance(found, str):
-        return None
+        found = _only_cached_snapshot(repo_id, filename) if revision is None else None
+        if found is None:
+            return None
     path = Path(found)
     return HubArtifact(repo_id, revision, path.parent.name, filename, path)  # .../snapshots/<commit>/<file>
+
+
+def _only_cached_snapshot(repo_id: str, filename: str) -> str | None:
+    """`filename` of the one cached commit of a repo that holds it, when the cache does not say which commit the
+    default branch names (it was downloaded as `owner/name@<commit>`); several cached commits: ambiguous, an error."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    snapshots = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model") / "snapshots"
+    found = sorted(p for p in snapshots.glob(f"*/{filename}") if p.is_file())
+    if len(found) > 1:
+        raise ModelFileError(
+            f"{repo_id}: offline, the local Hugging Face cache holds {filename} of {len(found)} commits and no record "
+            f"of which one the default branch names; pin one: {repo_id}@{found[0].parent.name}")
+    return str(found[0]) if found else None

@@ -3,15 +3,19 @@
 Why: a report that links `../renders/x.png` breaks when the folder is moved, zipped or mailed. Every picture a page
 shows is re-encoded once, downscaled to `max_side`, into `<page folder>/<SUBDIR>/<sha256 prefix>.<ext>`. The file
 name is a hash of the bytes, never a name from the input (names come from users), and equal pictures share one file.
-Writes are atomic. Only files with our hashed names are ever removed (`prune`), and only those the page no longer
-uses. No HTML here: the pages own their markup.
+Writes are atomic. A file is removed (`prune`) only when its bytes prove a page wrote it (its name is the hash of
+its bytes) and the page no longer uses it; a file that only looks like ours is kept, and one in the way of a picture
+is refused by name. The page folder itself is claimed by its command (`synfashion.fs.ownership.OwnedFolder`). No
+HTML here: the pages own their markup.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +24,8 @@ from PIL import Image
 
 from synfashion.cliutil import option
 from synfashion.fs.atomic import write_bytes_atomic
+from synfashion.fs.filehash import file_sha256
+from synfashion.fs.ownership import OwnershipError
 
 SUBDIR = "report_files"  # r2r report's pictures
 STUDY_SUBDIR = "study_files"  # r2r study-page's: each page prunes only its own folder, so both can share an OUT
@@ -87,18 +93,35 @@ class PictureFolder:
         data = buf.getvalue()
         name = hashlib.sha256(data).hexdigest()[:16] + FORMATS[self.settings.format]
         path = self.folder / name
-        if not (path.is_file() and path.stat().st_size == len(data)):
+        if os.path.lexists(path):
+            if not _written_by_a_page(path):
+                raise OwnershipError(f"{path} is in the way of a picture of this page and its bytes are not that "
+                                     "picture: move it away and run again (nothing of it was changed)")
+        else:
             write_bytes_atomic(path, data, durable=False)
         self.used.add(name)
         return f"{self.subdir}/{name}"
 
     def prune(self) -> int:
-        """Remove pictures an earlier page left here that this page does not use (our hashed names only)."""
+        """Remove pictures an earlier page left here that this page does not use: only files whose bytes hash to
+        their name (what `add` writes); anything else stays, whatever its name."""
         if not self.folder.is_dir():
             return 0
         removed = 0
         for p in self.folder.iterdir():
-            if _OURS.match(p.name) and p.name not in self.used and p.is_file() and not p.is_symlink():
+            if p.name not in self.used and _written_by_a_page(p):
                 p.unlink()
                 removed += 1
         return removed
+
+
+def _written_by_a_page(path: Path) -> bool:
+    """`path` is a regular file named as `add` names a picture: the sha256 of its bytes, and that is what they hash
+    to (a user's file that merely looks like ours is not)."""
+    if not _OURS.match(path.name):
+        return False
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and file_sha256(path).startswith(path.name.split(".")[0])

@@ -4,21 +4,25 @@ Two inputs, one page:
 - `r2r report eval/ours.json eval/cut.json --out report/`: `r2r evaluate` results. A row per source image:
   the rendered source, then each method's output labelled, with its per-image LPIPS and SSIM under it; rows sorted
   by key or worst first by the first file's LPIPS or SSIM, `--limit` of them. Images are found again through the
-  same pairing `r2r evaluate` used (eval_results.py).
-- `r2r report --input renders/ --output translated/`: a `translate-images` folder (no scores), rendered | translated;
-  the report goes into the output folder unless `--out` says otherwise.
+  same pairing `r2r evaluate` used (evaluation/results.py).
+- `r2r report --input renders/ --output translated/ --out report/`: a `translate-images` folder (no scores),
+  rendered | translated.
 
-The page (`report.html`) shows the pictures first, a summary table after them, and the settings folded in
+The page (`report.html`) shows the summary table first, then the pictures, and the settings folded in
 `<details>`. It is self-contained: every picture is copied (downscaled) into `report_files/` beside it
-(page_images.py), so the folder can be moved. `report.png` is a grid of the first rows. Every name on the page is
+(pages/images.py), so the folder can be moved. `report.png` is a grid of the first rows. Every name on the page is
 HTML-escaped (names come from users); every file is written atomically; nothing outside the report folder is
-written. No torch import at module level (`r2r --help` stays instant).
+written. The report folder is new, empty or an earlier report's (marked by `synfashion.fs.ownership.OwnedFolder`,
+which also records report.html and report.png), never a folder the page reads or holds, and nothing a report did not
+provably write is replaced or removed; every picture is read through `loaders` (regular files inside their folder,
+the declared size bounded). No torch import at module level (`r2r --help` stays instant).
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +32,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from synfashion.cliutil import option
 from synfashion.fs.atomic import atomic_path, write_bytes_atomic
 
-from .images import SUBDIR, PictureFolder, PictureSettings, fit
+from .images import PictureFolder, PictureSettings, fit
 
 REPORT_HTML = "report.html"
 REPORT_PNG = "report.png"
@@ -78,6 +82,7 @@ class ReportContent:
     summary_rows: list[list[str]] = field(default_factory=list)
     summary_notes: list[str] = field(default_factory=list)
     details: list[tuple[str, object]] = field(default_factory=list)  # (heading, JSON-able settings)
+    inputs: dict[str, Path | str] = field(default_factory=dict)  # what the page reads: never its folder's neighbour
 
 
 # ------------------------------------------------------------------------------------------------ from evaluations
@@ -164,42 +169,55 @@ def content_from_evaluations(paths: list[Path], settings: ReportSettings) -> Rep
         title=f"Rendered-to-real report: {', '.join(labels)}", columns=["source", *labels], intro=intro,
         rows=_evaluation_rows(evals, shown), warnings=warnings, summary_header=[*HEADERS, "file"],
         summary_rows=summary, summary_notes=note_lines, details=details,
+        inputs={k: v for e in evals for k, v in e.inputs().items()},
     )
 
 
 # ------------------------------------------------------------------------------------------------ from a folder
 def pairs(input_dir: Path, output_dir: Path) -> list[tuple[Path, Path]]:
-    """(rendered, translated) for every translated PNG whose source is still under input_dir."""
+    """(rendered, translated) for every translated PNG whose source is still under input_dir (whatever either file
+    is: reading them says what is wrong with one, see `_open`)."""
+    from loaders.files import list_files
+
     found = []
-    for out in sorted(output_dir.rglob("*.png")):
-        rel = out.relative_to(output_dir)
-        if rel.parts[0] == SUBDIR or rel.as_posix() == REPORT_PNG:
-            continue
+    for rel in list_files(output_dir, {".png"}):  # (a report an older r2r wrote here has no source: never paired)
+        out = output_dir / rel
         for suffix in _IMAGE_SUFFIXES:
             src = (input_dir / rel).with_suffix(suffix)
-            if src.is_file():
+            if os.path.lexists(src):
                 found.append((src, out))
                 break
     return found
 
 
-def _open(path: Path) -> tuple[Image.Image | None, tuple[str, ...]]:
+def _open(path: Path, root: Path) -> tuple[Image.Image | None, tuple[str, ...]]:
+    """The picture at `path` through `loaders` (a regular file inside `root`, its declared size bounded, decoded
+    upright as the translation read it), or why not."""
+    from loaders.decode import decode_image
+    from loaders.files import ImageFileError, read_file
+
     try:
-        with Image.open(path) as im:
-            return ImageOps.exif_transpose(im).convert("RGB"), ()
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        return decode_image(read_file(path, root=root)), ()
+    except ImageFileError as e:
+        return None, (f"cannot read {path.name}: {e.detail}",)
+    except Image.DecompressionBombError as e:  # our bound's message: the declared size, never the bytes
+        return None, (f"cannot read {path.name}: {e}",)
+    except Exception as e:  # noqa: BLE001 - PIL raises many types on bad bytes; the problem is named, not the bytes
         return None, (f"cannot read {path.name}: {type(e).__name__}",)
 
 
-def _folder_rows(found: list[tuple[Path, Path]], output_dir: Path) -> Iterator[Row]:
+def _folder_rows(found: list[tuple[Path, Path]], input_dir: Path, output_dir: Path) -> Iterator[Row]:
     for src, out in found:
-        s, s_note = _open(src)
-        t, t_note = _open(out)
+        s, s_note = _open(src, input_dir)
+        t, t_note = _open(out, output_dir)
         yield Row(out.relative_to(output_dir).as_posix(), "",
                   (Cell("rendered", s, s_note), Cell("translated", t, t_note)))
 
 
 def content_from_folder(input_dir: Path, output_dir: Path, settings: ReportSettings) -> ReportContent:
+    from loaders.errors import LoaderError
+    from loaders.files import read_text_file
+
     from ..translate.folder import RUN_RECORD
 
     if settings.sort != "key":
@@ -213,8 +231,8 @@ def content_from_folder(input_dir: Path, output_dir: Path, settings: ReportSetti
     shown = found[: settings.limit] if settings.limit else found
     run_file = output_dir / RUN_RECORD
     try:
-        run = json.loads(run_file.read_text()) if run_file.is_file() else {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        run = json.loads(read_text_file(run_file)) if os.path.lexists(run_file) else {}
+    except (OSError, LoaderError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{run_file}: not a readable JSON file ({e})") from None
     intro = [f"{len(shown)} of {len(found)} translated images, by file name"
              + (f" (--limit {settings.limit})" if len(shown) < len(found) else "") + ".",
@@ -223,7 +241,8 @@ def content_from_folder(input_dir: Path, output_dir: Path, settings: ReportSetti
                            "pictures": settings.pictures.describe()}),
                (f"translation run ({RUN_RECORD})", run or "no r2r_run.json in the output folder")]
     return ReportContent(title=f"Rendered-to-real translation: {output_dir.name}", columns=["rendered", "translated"],
-                         intro=intro, rows=_folder_rows(shown, output_dir), details=details)
+                         intro=intro, rows=_folder_rows(shown, input_dir, output_dir), details=details,
+                         inputs={"--input folder": input_dir, "--output folder": output_dir})
 
 
 # ------------------------------------------------------------------------------------------------ the page
@@ -281,8 +300,8 @@ def render_page(content: ReportContent, rows_html: list[str]) -> str:
         f"<h1>{_e(content.title)}</h1>\n"
         + "".join(f'<p class="warn">{_e(w)}</p>\n' for w in content.warnings)
         + "".join(f"<p>{_e(line)}</p>\n" for line in content.intro)
+        + summary  # the numbers first: a report of hundreds of rows would otherwise hide them at its end
         + '<main id="rows">\n' + "\n".join(rows_html) + "\n</main>\n"
-        + summary
         + f'<details id="settings"><summary>Settings</summary>{details}</details>\n</body></html>\n'
     )
 
@@ -322,36 +341,53 @@ def grid(columns: list[str], rows: list[list[Image.Image | None]], *, thumb: int
 def write_report(content: ReportContent, out: Path, settings: ReportSettings = ReportSettings()) -> tuple[Path, Path]:
     """`out/report.html`, `out/report.png` and the pictures under `out/report_files/`; returns the two paths."""
     from synfashion.fs.locks import folder_lock
-
-    from .images import as_pil
+    from synfashion.fs.ownership import OwnedFolder
 
     out = Path(out)
+    owned = OwnedFolder(out, "report")  # new, empty or an earlier report's; apart from everything the page reads
+    owned.claim(inputs=content.inputs)
     with folder_lock(out, "r2r report"):
-        pictures = PictureFolder(out, settings.pictures)
-        rows_html, grid_rows = [], []
-        for n, row in enumerate(content.rows):
-            figs = []
-            thumbs = []
-            for cell in row.cells:
-                href = None
-                if cell.image is not None:
-                    img = as_pil(cell.image)
-                    href = pictures.add(img)
-                    if n < settings.grid_rows:
-                        thumbs.append(fit(img, 384))
-                elif n < settings.grid_rows:
-                    thumbs.append(None)
-                figs.append(_figure(cell, href, row.title))
-            if n < settings.grid_rows:
-                grid_rows.append(thumbs)
-            sub = f"<small>{_e(row.subtitle)}</small>" if row.subtitle else ""
-            rows_html.append(f'<article class="row"><h2>{_e(row.title)}{sub}</h2><div class="cells">{"".join(figs)}'
-                             "</div></article>")
-        if not rows_html:
-            raise ValueError("nothing to show: no image rows")
-        page_path, png_path = out / REPORT_HTML, out / REPORT_PNG
+        fresh = not owned.claim(inputs=content.inputs)  # again, holding the folder
+        owned.refuse_in_the_way([REPORT_HTML, REPORT_PNG])
+        owned.begin()
+        try:
+            return _write(content, out, settings, owned)
+        except BaseException:
+            if fresh:
+                owned.abandon()
+            raise
+
+
+def _write(content: ReportContent, out: Path, settings: ReportSettings, owned) -> tuple[Path, Path]:
+    """The pictures, report.png and report.html into `out` (claimed and marked by the caller)."""
+    from .images import as_pil
+
+    pictures = PictureFolder(out, settings.pictures)
+    rows_html, grid_rows = [], []
+    for n, row in enumerate(content.rows):
+        figs = []
+        thumbs = []
+        for cell in row.cells:
+            href = None
+            if cell.image is not None:
+                img = as_pil(cell.image)
+                href = pictures.add(img)
+                if n < settings.grid_rows:
+                    thumbs.append(fit(img, 384))
+            elif n < settings.grid_rows:
+                thumbs.append(None)
+            figs.append(_figure(cell, href, row.title))
+        if n < settings.grid_rows:
+            grid_rows.append(thumbs)
+        sub = f"<small>{_e(row.subtitle)}</small>" if row.subtitle else ""
+        rows_html.append(f'<article class="row"><h2>{_e(row.title)}{sub}</h2><div class="cells">{"".join(figs)}'
+                         "</div></article>")
+    if not rows_html:
+        raise ValueError("nothing to show: no image rows")
+    page_path, png_path = out / REPORT_HTML, out / REPORT_PNG
+    with owned.writing([REPORT_PNG, REPORT_HTML]):
         with atomic_path(png_path, durable=False) as tmp:
             grid(content.columns, grid_rows).save(tmp, format="PNG")
         write_bytes_atomic(page_path, render_page(content, rows_html).encode("utf-8"), durable=False)
-        pictures.prune()
+    pictures.prune()
     return page_path, png_path

@@ -5,8 +5,10 @@ that both scored, drawn with `--seed`. Each trial shows the rendered source and 
 on the left is balanced within a comparison (half each way, rounded) and shuffled with the same seed, and the trial
 order is shuffled too. Everything drawn is recorded: in the page (its votes export names methods, sides and
 choices) and in `study.json` beside it. The page is static and self-contained (pictures copied into
-`study_files/`, plain inline script: study_template.py), so it can be mailed or hosted anywhere. Votes are
-counted by `r2r study-results` (study_results.py). Writes only into `--out`, atomically.
+`study_files/`, plain inline script: pages/template.py), so it can be mailed or hosted anywhere. Votes are
+counted by `r2r study-results` (study_results.py). Writes only into `--out`, atomically: a folder that is new,
+empty or an earlier study page's (`synfashion.fs.ownership.OwnedFolder`), never one the page reads; a page of other
+settings (another `--seed`, `--n`, other results) may have gone to raters and is replaced only with `--overwrite`.
 """
 
 from __future__ import annotations
@@ -98,12 +100,37 @@ def study_id(record: dict) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def write_study(paths: list[Path], out: Path, settings: StudySettings = StudySettings()) -> dict:
-    """`out/index.html` (the page), `out/study.json` (what was drawn) and the pictures; returns study.json's data."""
+def page_settings(evals, settings: StudySettings) -> dict:
+    """What decides the page a run writes (the draw's settings and the bytes of every results file): a page of other
+    settings is never replaced without `overwrite` (it may have gone to raters)."""
+    from synfashion.fs.filehash import file_sha256
+
+    return {"seed": settings.seed, "n": settings.n, "pictures": settings.pictures.describe(),
+            "results": [[e.path.name, file_sha256(e.path)] for e in evals]}
+
+
+def _refuse_another_page(out: Path, old: object, new: dict) -> None:
+    if not isinstance(old, dict):
+        changed = ["no settings recorded"]
+    else:
+        changed = [f"{k} {json.dumps(old.get(k))} -> {json.dumps(new[k])}" if k != "results" else "the results files"
+                   for k in new if old.get(k) != new[k]]
+    raise FileExistsError(f"{out} holds a study page of other settings ({'; '.join(changed)}), which may have gone "
+                          "to raters already: pass --overwrite to replace it (only what study-page wrote there is "
+                          "replaced), or choose another --out")
+
+
+def write_study(paths: list[Path], out: Path, settings: StudySettings = StudySettings(), *,
+                overwrite: bool = False) -> dict:
+    """`out/index.html` (the page), `out/study.json` (what was drawn) and the pictures; returns study.json's data.
+
+    `out` is new, empty or an earlier study page's (`synfashion.fs.ownership.OwnedFolder`), never a folder the page
+    reads; an earlier page of other settings (another --seed, --n, other results) is replaced only with
+    `overwrite`."""
     from synfashion.fs.locks import folder_lock
+    from synfashion.fs.ownership import OwnedFolder
 
     from ..evaluation.results import load_evaluations
-    from .template import render
 
     if len(paths) < 2:
         raise ValueError("give at least two `r2r evaluate` JSON files: the reference (first) and a method to "
@@ -112,26 +139,49 @@ def write_study(paths: list[Path], out: Path, settings: StudySettings = StudySet
     for e in evals:
         e.open()
     out = Path(out)
+    inputs = {k: v for e in evals for k, v in e.inputs().items()}
+    owned = OwnedFolder(out, "study-page")
+    wanted = page_settings(evals, settings)
+    if owned.claim(inputs=inputs) and owned.settings != wanted and not overwrite:
+        _refuse_another_page(out, owned.settings, wanted)
     with folder_lock(out, "r2r study-page"):
-        folder = PictureFolder(out, settings.pictures, STUDY_SUBDIR)
-        trials, left_out, links = draw_trials(evals, settings, folder.add)
-        if not trials:
-            raise ValueError("no trial could be made: none of the shared source images could be read "
-                             f"({'; '.join(x['reason'] for x in left_out[:3])})")
-        record = {
-            "format": STUDY_FORMAT, "votes_format": VOTES_FORMAT, "seed": settings.seed, "n": settings.n,
-            "methods": [e.label for e in evals], "files": [str(e.path) for e in evals],
-            "questions": [{"id": q, "text": text} for q, text in QUESTIONS],
-            "trials": [asdict(t) for t in trials], "left_out": left_out,
-            "pictures": settings.pictures.describe(),
-        }
-        page_trials = [{"id": t.id, "key": t.source_key, "source": links[(None, t.source_key)],
-                        "left": {"method": t.left, "image": links[(t.left, t.source_key)]},
-                        "right": {"method": t.right, "image": links[(t.right, t.source_key)]}} for t in trials]
-        page = {"votes_format": VOTES_FORMAT, "seed": settings.seed, "methods": record["methods"],
-                "questions": record["questions"], "trials": page_trials}
-        page["id"] = record["id"] = study_id(page)  # pictures are named by content: other images, another id
+        ours = owned.claim(inputs=inputs)  # again, holding the folder
+        if ours and owned.settings != wanted and not overwrite:
+            _refuse_another_page(out, owned.settings, wanted)
+        owned.refuse_in_the_way([STUDY_JSON, STUDY_HTML])
+        owned.begin(owned.settings if ours else wanted)  # the page's settings change once the new page is written
+        try:
+            return _write(evals, out, settings, owned, wanted)
+        except BaseException:
+            if not ours:
+                owned.abandon()
+            raise
+
+
+def _write(evals, out: Path, settings: StudySettings, owned, wanted: dict) -> dict:
+    """The pictures, study.json and index.html into `out` (claimed and marked by the caller)."""
+    from .template import render
+
+    folder = PictureFolder(out, settings.pictures, STUDY_SUBDIR)
+    trials, left_out, links = draw_trials(evals, settings, folder.add)
+    if not trials:
+        raise ValueError("no trial could be made: none of the shared source images could be read "
+                         f"({'; '.join(x['reason'] for x in left_out[:3])})")
+    record = {
+        "format": STUDY_FORMAT, "votes_format": VOTES_FORMAT, "seed": settings.seed, "n": settings.n,
+        "methods": [e.label for e in evals], "files": [str(e.path) for e in evals],
+        "questions": [{"id": q, "text": text} for q, text in QUESTIONS],
+        "trials": [asdict(t) for t in trials], "left_out": left_out,
+        "pictures": settings.pictures.describe(),
+    }
+    page_trials = [{"id": t.id, "key": t.source_key, "source": links[(None, t.source_key)],
+                    "left": {"method": t.left, "image": links[(t.left, t.source_key)]},
+                    "right": {"method": t.right, "image": links[(t.right, t.source_key)]}} for t in trials]
+    page = {"votes_format": VOTES_FORMAT, "seed": settings.seed, "methods": record["methods"],
+            "questions": record["questions"], "trials": page_trials}
+    page["id"] = record["id"] = study_id(page)  # pictures are named by content: other images, another id
+    with owned.writing([STUDY_JSON, STUDY_HTML], settings=wanted):
         write_json_atomic(out / STUDY_JSON, record, durable=False)
         write_bytes_atomic(out / STUDY_HTML, render(page).encode("utf-8"), durable=False)
-        folder.prune()
+    folder.prune()
     return record

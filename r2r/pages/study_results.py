@@ -2,6 +2,7 @@
 
 For each comparison (two methods) and each question: the number of votes and the percentage preferring each method.
 Every file is checked before anything is counted, and a malformed one is one error naming the file (and the vote);
+names from the files are printed and written with their control characters escaped (`table.shown`, `md_cell`);
 the same browser session given twice is refused, so no vote is counted twice. Output: a rich table, and markdown
 and JSON on request. Reads JSON, writes only the files asked for (atomically).
 """
@@ -12,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..evaluation.table import md_cell
+from ..evaluation.table import md_cell, shown
 from .study import QUESTIONS, VOTES_FORMAT
 
 RESULTS_FORMAT = "r2r-study-results/1"
@@ -170,15 +171,14 @@ def as_json(comparisons: list[Comparison], files: list[VotesFile]) -> dict:
 
 def print_rich(comparisons: list[Comparison], files: list[VotesFile]) -> None:
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     header, rows = table_rows(comparisons)
     table = Table(title=f"Pairwise preference ({len(files)} file(s), {sum(len(f.votes) for f in files)} votes)")
     for h in header:
-        table.add_column(escape(h), justify="left" if h in ("Comparison", "Preferred") else "right")
-    for n, row in enumerate(rows):
-        table.add_row(*(escape(c) for c in row), end_section=n % 2 == 1)
+        table.add_column(shown(h), justify="left" if h in ("Comparison", "Preferred") else "right")
+    for n, row in enumerate(rows):  # method names come from the votes files: markup and control characters escaped
+        table.add_row(*(shown(c) for c in row), end_section=n % 2 == 1)
     console = Console()
     console.print(table)
     console.print("Percentage of votes preferring each method, per question (votes in brackets).", highlight=False)

@@ -12,7 +12,7 @@ computes the same arithmetic (REFERENCE_RIG.md; "exact mode" = float32 with the 
 
 It builds its own DDIM scheduler (r2r/schedule.py), whatever the model folder ships. Inputs: images of any size
 divisible by the VAE factor (8). There is no randomness on this path (eta = 0, posterior mean), so `generator` is
-accepted for the diffusers calling convention only. Model loading (DKI artifacts) lives in r2r/models.py.
+accepted for the diffusers calling convention only. Model loading (DKI artifacts) lives in r2r/models/.
 
 It follows diffusers' image-to-image calling conventions where they fit: `image` (alias `images`), `check_inputs`,
 `callback_on_step_end` with `callback_on_step_end_tensor_inputs`, `VaeImageProcessor` for the [0, 1] <-> [-1, 1]
@@ -153,6 +153,19 @@ def _per_image(value: str | Sequence[str], n: int, what: str) -> list[str]:
     return value
 
 
+class _StepCount:
+    """diffusers' progress bar, also reporting each step to `R2RPipeline.step_progress`."""
+
+    def __init__(self, bar, total: int, report: Callable[[int, int], None] | None):
+        self.bar, self.total, self.report, self.done = bar, total, report, 0
+
+    def update(self, n: int = 1) -> None:
+        self.bar.update(n)
+        self.done += n
+        if self.report is not None:
+            self.report(self.done, self.total)
+
+
 class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusionLoraLoaderMixin):
     """Rendered-to-real translation (FashionR2R's RIG) with a Stable-Diffusion-1.5-architecture model.
 
@@ -180,6 +193,9 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
         # float32 on a CPU: the UNet's convolutions run as im2col + one BLAS product (r2r/cpu_conv.py)
         self.cpu_conv_im2col = True
         self._guidance_scale, self._num_timesteps, self._interrupt = RIGParams.guidance_scale, 0, False
+        # called after every inversion and denoising step with (steps done, steps of the call): a caller's own
+        # progress display (a CPU call takes minutes; the r2r commands show its steps, not only finished images)
+        self.step_progress: Callable[[int, int], None] | None = None
         install_tac(self.unet, self.tac)
 
     @classmethod
@@ -463,7 +479,8 @@ class R2RPipeline(DiffusionPipeline, TextualInversionLoaderMixin, StableDiffusio
         tac_steps = schedule.tac_steps(tac_ratio) if use_tac else 0
         self._guidance_scale, self._num_timesteps, self._interrupt = guidance_scale, schedule.k, False
 
-        with self.progress_bar(total=2 * schedule.k) as bar:
+        with self.progress_bar(total=2 * schedule.k) as tqdm_bar:
+            bar = _StepCount(tqdm_bar, 2 * schedule.k, self.step_progress)
             z0 = self.encode_images(x01, vae_batch_size)
             stored = self._invert(z0, emb, schedule, inversion_order, g_inv, bar)
             z = self._generate(stored, emb, schedule, guidance_scale, tac_steps, foreground, bar,

@@ -18,7 +18,6 @@ torch.distributed), or `--finalize` does it on its own. One rank that died can b
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -39,19 +38,19 @@ from synfashion.build.core import collect_entries
 from synfashion.build.plan import ShardPlan, plan_shards
 from synfashion.build.state import check_apart
 from synfashion.build.staging import Staging
-from synfashion.manifest import Manifest, ManifestError
+from synfashion.manifest import Manifest
 from synfashion.schema import RECORD_FIELDS, infer_extra_features, translated_layout
 from synfashion.fs.space import disk_full_as_error
 from synfashion.fs.locks import folder_lock
+from synfashion.settings import differences, summary
 
 from ..config import ModelSpec
-from .engine import Translator, decode_for_model, encode_png
+from .engine import Translator, decode_for_model, encode_png, progress_columns, step_progress
 from .job import DatasetJob  # the job itself lives torch-free in job.py
-from .record import differences, versions
+from .record import versions
 from .sizes import SizePolicy, upright_size
 from loaders.sources import Records, SourceError, open_records
 
-SETTINGS = "settings.json"  # in the state folder: what an interrupted run was making, to explain a refusal
 
 
 @dataclass
@@ -180,7 +179,8 @@ class _Run:
     def __init__(self, job: DatasetJob):
         self.job = job
         self.source = open_records(job.source, job.splits, revision=job.revision)
-        check_apart(job.out, {"source dataset": self.source.root})  # never write over, into or around the source
+        # never write over, into or around the source or the model
+        check_apart(job.out, {"source dataset": self.source.root, **job.model.inputs()})
         BuildState(job.out, "", kind="translated").check_kind()  # an original build is never ours to replace
         picked = _select(self.source, job)
         self.rejected, self.inputs, self.model_size, templates = [], [], {}, []
@@ -235,32 +235,24 @@ class _Run:
         return plan_index % self.job.world_size == self.job.rank
 
     def describe_difference(self, old: Manifest | None) -> str | None:
-        previous = None
-        with contextlib.suppress(OSError, ValueError):
-            previous = json.loads((self.state.dir / SETTINGS).read_text())
+        previous = self.state.stored_settings()
         if previous is None and old is not None:
             previous = old.provenance.get("identity")
         if not isinstance(previous, dict):
             return None
-        diffs = [d for d in differences(previous, self.identity) if not d.startswith("plans")]
-        return "; ".join(diffs[:8]) or None
+        return summary(differences(previous, self.identity, ignore=("plans",)), limit=8) or None
 
     # ------------------------------------------------------------------------------------------- steps
     def prepare(self) -> str:
         job = self.job
         outputs = [rel for p in self.plans for rel in p.paths(self.layout, self.settings.formats).values()]
-        status = self.state.prepare(outputs, overwrite=job.overwrite, what="translated dataset",
-                                    describe_difference=self.describe_difference, clean_temps=job.world_size == 1)
-        if status != "finished":
-            from synfashion.fs.atomic import write_json_atomic
-
-            write_json_atomic(self.state.dir / SETTINGS, self.identity)
-        return status
+        return self.state.prepare(outputs, overwrite=job.overwrite, what="translated dataset",
+                                  describe_difference=self.describe_difference, clean_temps=job.world_size == 1,
+                                  settings=self.identity)
 
     def translate(self, report: DatasetReport, progress: bool) -> None:
         """Translate this rank's planned batches that are not committed yet."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich.progress import Progress
 
         mine = [u for u in self.units if self.mine(u.shard)]
         todo = [u for u in mine if self.staging.committed(u.name) is None]
@@ -276,22 +268,22 @@ class _Run:
             batch_sampler=[list(u.indices) for u in todo], num_workers=workers, collate_fn=_collate,
             prefetch_factor=2 if workers else None,
         )
-        columns = (TextColumn("[bold]translating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn())
         pending: deque[Future] = deque()
-        with Progress(*columns, console=_console(), disable=not progress) as bar, \
+        with Progress(*progress_columns(), console=_console(), disable=not progress) as bar, \
                 ThreadPoolExecutor(1, thread_name_prefix="stage") as stager:
-            task = bar.add_task("translate", total=sum(len(u.indices) for u in mine), completed=report.reused)
+            task = bar.add_task("translate", total=sum(len(u.indices) for u in mine), completed=report.reused,
+                                step="")
             for unit, (indices, images, datas) in zip(todo, loader):
                 keys = [self.inputs[i]["key"] for i in indices]
                 crop = [(self.templates[k]["width"], self.templates[k]["height"]) for k in keys] \
                     if self.job.size.pad else None
-                outputs = translator(images, keys, crop)
+                before = report.reused + report.translated
+                outputs = translator(images, keys, crop, step_progress(bar, task, before, len(keys)))
                 pending.append(stager.submit(self._commit, unit, keys, outputs, datas))  # PNG + writes overlap
                 while len(pending) > 1:
                     pending.popleft().result()
                 report.translated += len(keys)
-                bar.advance(task, len(keys))
+                bar.update(task, completed=report.reused + report.translated)
             while pending:
                 pending.popleft().result()
 

@@ -11,7 +11,7 @@ outputs are never written, so a rerun tries them again.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 import torch
@@ -59,6 +59,24 @@ def encode_png(chw: torch.Tensor) -> bytes:
     return buf.getvalue()
 
 
+# The translate commands' progress columns: images done (a batch advances by the share of its steps done) and the
+# step of the batch under way, so a CPU run that takes minutes per batch visibly moves.
+def progress_columns() -> tuple:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return (TextColumn("[bold]translating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[step]}"),
+            TimeElapsedColumn(), TimeRemainingColumn())
+
+
+def step_progress(bar, task, done_before: float, images: int) -> Callable[[int, int], None]:
+    """`on_step` for a batch of `images` that starts with `done_before` images done: moves `task` of the rich
+    `bar` by the batch's share of its steps, and shows 'batch step i/n'."""
+    def report(done: int, total: int) -> None:
+        bar.update(task, completed=done_before + images * done / total, step=f"batch step {done}/{total}")
+
+    return report
+
+
 class Translator:
     """One loaded pipeline, and the calls that turn a batch of uint8 images into uint8 outputs."""
 
@@ -71,17 +89,22 @@ class Translator:
         self.pipe.set_progress_bar_config(disable=True)  # callers show images, not denoising steps
 
     def __call__(self, images: torch.Tensor, names: Sequence[str],
-                 crop_to: Sequence[tuple[int, int]] | None = None) -> list[torch.Tensor]:
-        """uint8 [N, 3, H, W] -> N uint8 [3, H, W] outputs (each cropped to `crop_to[i]` = (width, height))."""
+                 crop_to: Sequence[tuple[int, int]] | None = None,
+                 on_step: Callable[[int, int], None] | None = None) -> list[torch.Tensor]:
+        """uint8 [N, 3, H, W] -> N uint8 [3, H, W] outputs (each cropped to `crop_to[i]` = (width, height)).
+        `on_step(done, total)`: after each inversion and denoising step of the batch (see `step_progress`)."""
         from ..rig.pipeline import NonFiniteOutputError
 
         x01 = images.float().div_(255.0)
         generators = [torch.Generator().manual_seed(self.seed) for _ in names]
         bad: list[int] = []
+        self.pipe.step_progress = on_step
         try:
             out = self.pipe(x01, generator=generators, output_type="pt", **asdict(self.params)).images
         except NonFiniteOutputError as e:  # the pipeline names batch rows; the caller's names say which images
             out, bad = e.output.images, list(e.indices)
+        finally:
+            self.pipe.step_progress = None
         u8 = (out.nan_to_num(0.0) * 255).round_().to(torch.uint8)
         if crop_to is not None:
             u8 = [img[:, :h, :w] for img, (w, h) in zip(u8, crop_to)]

@@ -5,9 +5,11 @@ atomically (temp file + os.replace), outputs that exist are skipped (resume), th
 `r2r_run.json` (parameters, model identity, versions) and a second run with different settings is refused.
 Images are grouped by size into batches; unreadable files and sizes not divisible by 8 are reported by name, the
 rest is translated. An image whose output comes out NaN/inf is not written (a rerun retries it) and is named in the
-error; a full disk is one `NoSpaceError` naming the folder. Decoding, the size policy, the model call and its
-checks, and the PNG are `engine.py`'s, the same code `translate-dataset` runs; one run per output folder
-(`folder_lock`). No translation math here: that is `R2RPipeline`.
+error; a full disk is one `NoSpaceError` naming the folder. The output folder is new, empty or an earlier run's
+(r2r_run.json), never another command's or a user's, and apart from the inputs (`synfashion.fs.ownership`); every
+input is read through `loaders.files` (a FIFO, a device, a link out of the input folder or a bomb is rejected by
+name). Decoding, the size policy, the model call and its checks, and the PNG are `engine.py`'s, the same code
+`translate-dataset` runs; one run per output folder (`folder_lock`). No translation math here: that is `R2RPipeline`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import PIL.Image
+
+from synfashion.settings import differences, summary
 
 from .job import TranslateJob
-from .record import differences, versions
+from .record import versions
 from .sizes import SizePolicy
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -39,10 +42,14 @@ class TranslateReport:
 
 
 def find_images(root: Path) -> list[Path]:
-    """Image files under `root` (relative paths, sorted); the output folder's own files are never inputs."""
+    """Every entry under `root` named like an image (relative paths, sorted), whatever it is: `plan` reads each
+    through `loaders.files`, and one that is not a regular image file inside `root` (a FIFO, a device, a link out)
+    is rejected by name, never skipped silently."""
+    from loaders.files import list_files
+
     if not root.is_dir():
         raise FileNotFoundError(f"input folder not found: {root}")
-    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return [Path(rel) for rel in list_files(root, IMAGE_SUFFIXES, hidden=True)]
 
 
 def output_name(rel: Path) -> Path:
@@ -62,19 +69,19 @@ def _settings(job: TranslateJob) -> dict:
 
 
 def _check_settings(record_path: Path, settings: dict) -> None:
-    old = json.loads(record_path.read_text())["settings"]
-    if old == settings:
+    diffs = differences(json.loads(record_path.read_text())["settings"], settings)
+    if not diffs:
         return
     raise ValueError(
-        f"{record_path.parent} holds outputs made with other settings ({'; '.join(differences(old, settings))}); "
+        f"{record_path.parent} holds outputs made with other settings ({summary(diffs)}); "
         "use another --output folder, or --overwrite to translate everything again"
     )
 
 
 def plan(job: TranslateJob, report: TranslateReport) -> list[list[Path]]:
-    from loaders.decode import read_orientation
-
     """Batches of same-size images still to translate; fills report.skipped / report.rejected."""
+    from loaders.files import ImageFileError, image_header
+
     images = find_images(job.input)
     names = Counter(output_name(rel) for rel in images)
     clashes = sorted(str(name) for name, count in names.items() if count > 1)
@@ -85,13 +92,12 @@ def plan(job: TranslateJob, report: TranslateReport) -> list[list[Path]]:
         if (job.output / output_name(rel)).exists() and not job.overwrite:
             report.skipped.append(str(rel))
             continue
-        try:
-            with PIL.Image.open(job.input / rel) as im:
-                orientation = read_orientation(im)
-                size = (im.height, im.width) if orientation in (5, 6, 7, 8) else im.size  # upright, as decoded
-        except Exception as e:  # noqa: BLE001 - any decoder failure is reported per file
-            report.rejected[str(rel)] = f"unreadable image: {e}"
+        try:  # a regular file inside the input folder, its declared size bounded (loaders/files.py)
+            width, height, orientation = image_header(job.input / rel, root=job.input)
+        except ImageFileError as e:
+            report.rejected[str(rel)] = f"unreadable image: {e.detail}"
             continue
+        size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)  # upright, as decoded
         model_size = job.size.model_size(*size)
         if isinstance(model_size, str):
             report.rejected[str(rel)] = model_size
@@ -106,20 +112,20 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
     import torch
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
-    )
+    from rich.progress import Progress
 
+    from loaders.files import read_file
     from synfashion.fs.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
-    from synfashion.fs.space import disk_full_as_error, ensure_space
     from synfashion.fs.locks import folder_lock
+    from synfashion.fs.ownership import claim
+    from synfashion.fs.space import disk_full_as_error, ensure_space
 
-    from .engine import BadOutputError, Translator, decode_for_model, encode_png
+    from .engine import BadOutputError, Translator, decode_for_model, encode_png, progress_columns, step_progress
 
     if job.batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {job.batch_size}")
-    if job.output.resolve() == job.input.resolve() or job.input.resolve() in job.output.resolve().parents:
-        raise ValueError(f"output folder {job.output} must not be inside the input folder {job.input}")
+    inputs = {"input folder": job.input, **job.model.inputs()}
+    claim(job.output, "translate-images", inputs=inputs)  # new, empty or ours (r2r_run.json); apart from the inputs
     console = Console(stderr=True)
     started = time.perf_counter()
     report = TranslateReport(record=job.output / RUN_RECORD)
@@ -127,6 +133,7 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
     if report.record.is_file() and not job.overwrite:
         _check_settings(report.record, settings)
     with disk_full_as_error(job.output, what="the output folder"), folder_lock(job.output, "r2r translate-images"):
+        claim(job.output, "translate-images", inputs=inputs)  # again, holding the folder
         remove_stale_temps(job.output)
         batches = plan(job, report)
         for rel, reason in report.rejected.items():
@@ -155,15 +162,14 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
         translator = Translator(job.model, job.params, job.seed) if todo else None  # before the record: a model
         write_record("running")                                                   # that fails to load claims no folder
         if todo:
-            columns = (TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TimeRemainingColumn())
-            with Progress(*columns, console=console, disable=not progress) as bar:
-                task = bar.add_task("translate", total=todo)
+            with Progress(*progress_columns(), console=console, disable=not progress) as bar:
+                task = bar.add_task("translate", total=todo, step="")
+                done = 0
                 for batch in batches:
                     images, names, sizes = [], [], []
                     for rel in batch:
                         try:  # loaders' decoder: EXIF orientation, CMYK, 16-bit and palette as for training
-                            image = decode_for_model((job.input / rel).read_bytes(), None, job.size)
+                            image = decode_for_model(read_file(job.input / rel, root=job.input), None, job.size)
                         except Exception as e:  # noqa: BLE001 - a truncated file fails here, not at the header
                             report.rejected[str(rel)] = f"unreadable image: {e}"
                             console.print(f"[yellow]rejected[/] {escape(str(rel))}: {escape(str(e))}",
@@ -173,11 +179,14 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
                         names.append(rel)
                         sizes.append(_source_size(job, rel))
                     if not images:
-                        bar.advance(task, len(batch))
+                        done += len(batch)
+                        bar.update(task, completed=done)
                         continue
                     crop = sizes if job.size.pad else None
+                    on_step = step_progress(bar, task, done, len(batch))
                     try:
-                        outputs = dict(zip(names, translator(torch.stack(images), [str(n) for n in names], crop)))
+                        outputs = dict(zip(names, translator(torch.stack(images), [str(n) for n in names], crop,
+                                                             on_step)))
                     except BadOutputError as e:  # keep the good images; the bad ones are retried by a rerun
                         outputs = {rel: e.good[str(rel)] for rel in names if str(rel) in e.good}
                         for rel in names:
@@ -188,7 +197,8 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
                     for rel, out in outputs.items():
                         write_png(rel, out)
                         report.translated.append(str(rel))
-                    bar.advance(task, len(batch))
+                    done += len(batch)
+                    bar.update(task, completed=done)
         report.seconds = time.perf_counter() - started
         write_record("done")
     return report
@@ -196,10 +206,10 @@ def translate_folder(job: TranslateJob, progress: bool = True) -> TranslateRepor
 
 def _source_size(job: TranslateJob, rel: Path) -> tuple[int, int]:
     """The upright (width, height) of an input (what --pad crops the output back to)."""
-    from loaders.decode import read_orientation
+    from loaders.files import image_header
 
-    with PIL.Image.open(job.input / rel) as im:
-        return (im.height, im.width) if read_orientation(im) in (5, 6, 7, 8) else im.size
+    width, height, orientation = image_header(job.input / rel, root=job.input)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 __all__ = ["TranslateJob", "TranslateReport", "translate_folder", "find_images"]

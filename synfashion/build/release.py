@@ -8,7 +8,6 @@ output folder at a time (`storage.folder_lock`).
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -19,9 +18,10 @@ from ..cliutil import comma_text, comma_tuple, format_size, option, parse_size
 from ..manifest import MANIFEST, Manifest
 from ..parallel import worker_pool
 from ..release.imagecheck import ImageRejected
-from ..release.scan import Rejected, ScanConfig, ScanResult, file_stamp, open_regular_file, scan_release
+from ..release.scan import ReleaseLayoutError, Rejected, ScanConfig, ScanResult, file_stamp, open_regular_file, scan_release
 from ..release.scan_cache import load_scan_cache, save_scan_cache
 from ..schema import infer_extra_features, release_layout
+from ..settings import differences, summary
 from ..splits import SplitAssignment, SplitConfig, assign_splits
 from ..fs.space import disk_full_as_error, ensure_space
 from ..fs.locks import folder_lock
@@ -171,7 +171,10 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
 
     from ..taxonomy import DISPLAY_NAMES
 
+    if not source.is_dir():
+        raise ReleaseLayoutError(f"release folder {source} does not exist or is not a folder")
     check_apart(out, {"release folder": source})  # an output inside the release would be scanned as part of it
+    BuildState(out, "", kind="synfashion").check_kind()  # another command's folder or a user's: refused before the scan
     cache_path = out / STATE_DIR / SCAN_CACHE
     if scan is None:  # a resumed build reads only the files that changed since its first scan
         cached = load_scan_cache(cache_path, config.scan) if (out / STATE_DIR / "fingerprint").is_file() else {}
@@ -189,7 +192,16 @@ def _build(source: Path, out: Path, config: BuildConfig, workers: int, progress:
     fingerprint = fingerprint_of({"builder": "synfashion", "builder_version": __version__,
                                   "parameters": config.parameters(), **build.identity()})
     state = BuildState(out, fingerprint, kind="synfashion", durable=config.fsync)
-    state.prepare(build.all_outputs(), overwrite=config.overwrite)
+
+    def describe_difference(old: Manifest | None) -> str | None:
+        previous = old.parameters if old is not None else state.stored_settings()
+        diffs = differences(previous, config.parameters()) if previous is not None else []
+        if diffs:
+            return f"settings as built -> now: {summary(diffs)}"
+        return "the same settings; the release's files (or synfashion's version) differ" if previous else None
+
+    state.prepare(build.all_outputs(), overwrite=config.overwrite, describe_difference=describe_difference,
+                  settings=config.parameters())
     save_scan_cache(cache_path, scan.checked, config.scan, durable=config.fsync)
 
     def release_files(plan: ShardPlan) -> ReleaseFiles:

@@ -10,8 +10,9 @@ build would write, or under data/ or webdataset/, makes the build refuse rather 
 
 Each build has a kind, the manifest kind it writes ("synfashion": `synfashion build`; "translated":
 `r2r translate-dataset`), kept in the state folder beside the fingerprint. `overwrite` replaces only a build of the
-same kind: a translated dataset's `--overwrite` never removes an original build, and the reverse. `check_apart`
-refuses an output folder that is, contains or lies inside a folder the run reads (its source).
+same kind: a translated dataset's `--overwrite` never removes an original build, and the reverse. Whose folder it
+is (and `check_apart`: an output folder that is, contains or lies inside a folder the run reads) is
+`synfashion.fs.ownership`'s answer, the one every writing command shares; here it is a `BuildError`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..fs import ownership
 from ..fs.atomic import TMP_MARK, write_bytes_atomic, write_json_atomic
 from ..fs.filehash import file_sha256
 from ..manifest import MANIFEST, Manifest, ManifestError
 from ..fs.safepath import path_problem
 
 STATE_DIR = ".synfashion-build"
+SETTINGS = "settings.json"  # in the state folder: the settings of the build under way, to name what differs
+# State-folder files that say what a build is making, not what it made: a run that left only these wrote no output
+# (it failed at its start), so it is not an interrupted build, and the next run starts afresh whatever its settings.
+_BOOKKEEPING = frozenset({"kind", "fingerprint", SETTINGS, "scan-cache.json"})
 CARD = "README.md"
 MANAGED_DIRS = ("data", "webdataset")  # every file under these belongs to the build that wrote them
 
@@ -42,15 +48,12 @@ class BuildError(RuntimeError):
 
 
 def check_apart(out: str | Path, inputs: dict[str, str | Path]) -> None:
-    """Refuse an output folder that is, contains or lies inside one of `inputs` (name -> folder the run reads):
-    writing there could replace or mix with what the run reads. Symbolic links are resolved first."""
-    target = Path(out).resolve()
-    for name, folder in inputs.items():
-        src = Path(folder).resolve()
-        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
-            how = "is" if target == src else "contains" if src.is_relative_to(target) else "lies inside"
-            raise BuildError(f"output folder {out} {how} the {name} {folder}; choose a folder of its own (nothing "
-                             "was changed)")
+    """`synfashion.fs.ownership.check_apart` (an output is never, never holds and never sits in a folder the run
+    reads), as a `BuildError`."""
+    try:
+        ownership.check_apart(out, inputs)
+    except ownership.OwnershipError as e:
+        raise BuildError(str(e)) from None
 
 
 def fingerprint_of(identity: dict) -> str:
@@ -104,44 +107,61 @@ class BuildState:
             return (self.dir / "fingerprint").read_text().strip()
         return None
 
-    def _stored_kind(self) -> str:
-        """The kind of the interrupted build in the state folder (state folders written before kinds were
-        recorded: translate-dataset's keep its settings.json, a release build's do not)."""
-        with contextlib.suppress(OSError):
-            return (self.dir / "kind").read_text().strip()
-        return "translated" if (self.dir / "settings.json").is_file() else "synfashion"
+    def stored_settings(self) -> dict | None:
+        """The settings an interrupted build recorded at its start (`prepare(settings=...)`), or None."""
+        with contextlib.suppress(OSError, ValueError):
+            stored = json.loads((self.dir / SETTINGS).read_text())
+            return stored if isinstance(stored, dict) else None
+        return None
+
+    def wrote_output(self) -> bool:
+        """Whether an earlier run in this folder wrote anything beyond its bookkeeping (an output, a done record,
+        a staged batch, a temp file): only then is it an interrupted build."""
+        if not self.out.is_dir():
+            return False
+        if any(p.name != STATE_DIR for p in self.out.iterdir()):
+            return True
+        if not self.dir.is_dir():
+            return False
+        for p in self.dir.rglob("*"):
+            rel = p.relative_to(self.dir)
+            top = len(rel.parts) == 1
+            if p.is_dir() or (top and (p.name in _BOOKKEEPING or p.suffix == ".lock")) or rel.parts[0] == "locks":
+                continue
+            return True
+        return False
 
     def check_kind(self, manifest: Manifest | None = None) -> None:
-        """Refuse, whatever the flags, a folder that holds a finished or interrupted build of another kind (cheap:
-        run it before any expensive work). `manifest`: the folder's, when the caller has read it."""
-        if manifest is None:
-            with contextlib.suppress(ManifestError, OSError):
-                manifest = Manifest.read(self.out) if (self.out / MANIFEST).is_file() else None
-        stored = (self.dir / "fingerprint").is_file()
-        if manifest is None and not stored:
-            return
-        old_kind = manifest.kind if manifest is not None else self._stored_kind()
-        if old_kind != self.kind:
-            state = "a finished" if manifest is not None else "an interrupted"
-            raise BuildError(f"{self.out} holds {state} {KINDS.get(old_kind, repr(old_kind))}, not an output of this "
-                             "command; it is never replaced from here, --overwrite or not. Choose another folder "
-                             "(nothing in it was changed)")
+        """Refuse, whatever the flags, a folder that is not new, empty or a build of this kind (finished or
+        interrupted): another command's output, another kind of build, a user's files (`synfashion.fs.ownership`).
+        Cheap: run it before any expensive work. `manifest` is accepted for callers that read it already."""
+        try:
+            ownership.claim(self.out, ownership.BUILD_KINDS[self.kind])
+        except ownership.OwnershipError as e:
+            raise BuildError(str(e)) from None
 
     def prepare(self, outputs: Iterable[str], *, overwrite: bool, what: str = "build",
-                describe_difference=None, clean_temps: bool = True) -> str:
+                describe_difference=None, clean_temps: bool = True, settings: dict | None = None) -> str:
         """Make `out` ready for this build; returns "fresh", "resume" or "finished" (same fingerprint, complete).
 
         `outputs`: the relative paths of the shards this build writes (the card and manifest are added here).
         Under the same fingerprint, those paths are this build's own (a killed run may have renamed an output into
         place before recording it; it is re-hashed or rewritten). `describe_difference(old_manifest_or_None)`: a
         sentence saying how an earlier build differs, for the refusal message, when the caller can tell.
-        `clean_temps=False` for a rank of a distributed run: the other ranks' temp files are in flight.
+        `clean_temps=False` for a rank of a distributed run: the other ranks' temp files are in flight. `settings`:
+        what this build's fingerprint covers, in words a refusal can name (kept in the state folder, compared with
+        `synfashion.settings.differences`). A run that failed before writing any output is no interrupted build:
+        its state is replaced, whatever its settings were.
         """
         out = self.out
         outputs = set(outputs) | {CARD, MANIFEST}
-        if out.exists() and not out.is_dir():
-            raise BuildError(f"output {out} exists and is not a folder")
+        self.check_kind()  # another command's folder, another kind of build or a user's files: refused here
         stored = self._stored_fingerprint()
+        if stored is not None and stored != self.fingerprint and not self.wrote_output():
+            for name in _BOOKKEEPING:  # a failed start (a bad --device, ...): nothing to resume (lock files stay)
+                with contextlib.suppress(FileNotFoundError):
+                    (self.dir / name).unlink()
+            stored = None
         manifest, manifest_problem = None, None
         if (out / MANIFEST).exists():
             try:
@@ -161,7 +181,6 @@ class BuildState:
                 why = f" ({manifest_problem})" if manifest_problem else ""
                 raise BuildError(f"output folder {out} is not empty and holds no synfashion {what}{why}; choose "
                                  "another folder (nothing in it was changed)")
-            self.check_kind(manifest)
             if not overwrite:
                 differs = describe_difference(manifest) if describe_difference else None
                 state = "a finished" if stored is None else "an interrupted"
@@ -175,6 +194,8 @@ class BuildState:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(self.dir / "kind", self.kind.encode(), durable=self.durable)
         write_bytes_atomic(self.dir / "fingerprint", self.fingerprint.encode(), durable=self.durable)
+        if settings is not None:
+            write_json_atomic(self.dir / SETTINGS, settings, durable=self.durable)
         return "fresh"
 
     def _owned(self, manifest: Manifest | None) -> set[str]:

@@ -39,6 +39,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     except RejectedInputsError as e:
         for r in e.rejected:  # every one: the build stopped, so no manifest lists them
             say(("rejected", "yellow"), f" {r.source_path}: {r.reason}: {r.detail}")
+        unparsed = sum(r.reason == "unparseable-name" for r in e.rejected)
+        if unparsed:
+            say(("hint", "cyan"), f": {unparsed} file name(s) do not give project, texture and view: describe the "
+                "release's naming with --pattern REGEX (named groups project, texture, view), or list them in a "
+                "--metadata FILE keyed by file_name (README: 'Pointing the scanner at the real release')")
         say(("error", "red"), f": {len(e.rejected)} input file(s) under {args.source} cannot be packaged (listed "
             "above); fix or remove them, or pass --allow-rejected to build without them (each is then listed in "
             "manifest.json)")

@@ -1,4 +1,5 @@
-"""`synfashion push` and `synfashion pull`: argument parsing only; the work is in `synfashion.hub`.
+"""`synfashion push`, `synfashion pull` and `synfashion hub-server`: argument parsing only; the work is in
+`synfashion.hub` (and the local server in `synfashion.testing.hub_server`).
 
 Their options are `push_dataset` / `pull_dataset`'s keyword arguments (no config dataclass: a transfer has nothing
 to record), all off or unset by default, so they are written here. The Hub client is imported only when a Hub
@@ -15,6 +16,7 @@ from rich.console import Console
 from ..build.core import FORMATS
 
 console = Console(stderr=True, soft_wrap=True)
+HUB_SERVER_PORT = 8808  # `synfashion hub-server`'s default port, as the README's export line spells it
 
 
 def formats_arg(text: str) -> tuple[str, ...]:
@@ -68,6 +70,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--no-verify", action="store_true", help="skip `synfashion verify` after downloading")
     q.set_defaults(func=cmd_pull)
 
+    s = subparsers.add_parser(
+        "hub-server", help="run a local Hub-compatible server to try push, pull and loading by repo id offline",
+        description="Serve the part of the Hugging Face Hub API that push, pull, load_dataset, hf_hub_download and "
+                    "r2r push-model use, on 127.0.0.1, in the foreground, until Ctrl-C. It prints the environment "
+                    "to set in the shell where you run the clients (HF_ENDPOINT, HF_HUB_DISABLE_XET=1, a token). "
+                    "Repos live in memory: they are gone when it stops. For trying things and for tests; not "
+                    "the Hub.",
+    )
+    # serve_hub's arguments (no config dataclass: a server records nothing)
+    s.add_argument("--port", type=int, default=HUB_SERVER_PORT, help="port on 127.0.0.1 (0: any free port)")
+    s.add_argument("--root", default=None,
+                   help="folder for the uploaded files (default: a temporary folder, removed when it stops)")
+    s.set_defaults(func=cmd_hub_server)
+
 
 def cmd_push(args: argparse.Namespace) -> int:
     from ..hub import HubError, push_dataset
@@ -96,4 +112,34 @@ def cmd_pull(args: argparse.Namespace) -> int:
     except HubError as e:
         console.print(f"[red]pull failed[/]: {e}", highlight=False)
         return 1
+    return 0
+
+
+def cmd_hub_server(args: argparse.Namespace) -> int:
+    import threading
+
+    from ..testing.hub_server import DEFAULT_TOKEN, DEFAULT_USER, HubServer
+
+    try:
+        server = HubServer(args.root, port=args.port)
+    except OSError as e:
+        raise OSError(f"cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); pass another --port (0: any "
+                      "free port)") from None
+    server.start()
+    out = Console(soft_wrap=True, highlight=False)  # stdout: what the user copies
+    try:  # from the first line on: Ctrl-C may come as soon as the user has read it
+        out.print(f"local Hub-compatible server on {server.endpoint} (files in {server.root}); account "
+                  f"{DEFAULT_USER}, so push to {DEFAULT_USER}/<name>. In the shell where you run synfashion, r2r and "
+                  "python, set:", markup=False)
+        out.print(f"export HF_ENDPOINT={server.endpoint} HF_HUB_DISABLE_XET=1 HF_TOKEN={DEFAULT_TOKEN} "
+                  "HF_HUB_OFFLINE=0", markup=False)
+        out.print("Ctrl-C stops it (its repos are then gone); unset those variables to talk to the Hub again.",
+                  markup=False)
+        out.file.flush()
+        threading.Event().wait()  # serve (on the server's thread) until Ctrl-C
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    console.print("hub server stopped")
     return 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+
 from ..parallel import default_workers
-from . import console
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from ..verify import verify_dataset
 
-    report = verify_dataset(args.out, workers=args.workers, progress=True)
+    report = verify_dataset(args.out, workers=args.workers, progress=True)  # progress on stderr
+    console = Console(soft_wrap=True)  # the verdict is the command's result: stdout, one line
     checked = ", ".join(f"{v} {k}" for k, v in report.checked.items())
     if report.ok:
         console.print(f"[green]OK[/] {args.out}: {checked}")

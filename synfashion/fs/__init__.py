@@ -5,6 +5,7 @@
 - `space`: a full disk is one line (`NoSpaceError`)
 - `locks`: one run per output folder (`folder_lock`)
 - `filehash`: the one file sha256
+- `ownership`: whose folder this is (every writing command's mark), `check_apart`, `OwnedFolder`
 
 Imports nothing else of the project.
 """

@@ -112,15 +112,15 @@ def _scan_folder(folder: Path, *, workers: int | None = None, progress: bool = F
 
 def card_license(folder: str | Path) -> str | None:
     """The `license:` of the folder's dataset card (README.md YAML), or None."""
-    from huggingface_hub import DatasetCard
+    from cards.common import CardError, parse_card
 
     card = Path(folder) / "README.md"
     if not card.is_file():
         return None
     try:
-        return DatasetCard(card.read_text(encoding="utf-8")).data.to_dict().get("license") or None
-    except ValueError as e:  # malformed YAML header
-        raise HubError(f"{card}: the YAML header cannot be read ({e}); rebuild the card") from None
+        return parse_card(card.read_text(encoding="utf-8")).data.to_dict().get("license") or None
+    except CardError as e:  # malformed YAML header
+        raise HubError(f"{card}: {e}; rebuild the card") from None
 
 
 # ----------------------------------------------------------------------------------------------------- push

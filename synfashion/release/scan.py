@@ -26,7 +26,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cliutil import option
+from ..cliutil import option, printable  # noqa: F401 - printable: re-exported (release names)
 from .imagecheck import DEFAULT_MAX_PIXELS, VALIDATION_LEVELS, ImageInfo, ImageRejected, inspect_image
 from ..parallel import parallel_map
 from ..fs.safepath import key_problem, path_problem
@@ -128,14 +128,6 @@ class ScanResult:
 
 class ReleaseLayoutError(ValueError):
     """The release folder itself is unusable (not a folder, unknown category folder, bad sidecar or pattern)."""
-
-
-def printable(text: str) -> str:
-    """`text` with control characters and undecodable bytes escaped as Python writes them ("\\n", "\\x1b",
-    "\\udcff"), so a file name can neither move the cursor nor recolour a terminal. Other Unicode is kept."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _portable(name: str) -> str:

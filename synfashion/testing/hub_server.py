@@ -897,3 +897,10 @@ def running_hub(root: str | Path | None = None, **kwargs: Any) -> Iterator[HubSe
 
 
 __all__ = ["DEFAULT_TOKEN", "DEFAULT_USER", "Fault", "HubServer", "RequestRecord", "running_hub"]
+
+
+if __name__ == "__main__":  # the server is run by `synfashion hub-server` (this module imports only the stdlib)
+    import sys
+
+    sys.exit("this module is the server behind `synfashion hub-server`: run that instead (synfashion hub-server "
+             "--help)")
