@@ -13,5 +13,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 # One worker process per core (at most 4): each test file runs whole in one worker (--dist loadfile), so a file's
 # module fixtures are built once; conftest.py's session fixtures (the tiny models, the sample build) once per worker.
-# -rs: say why a test skipped (no chromium, ...).
-python -m pytest -q -rs -n auto --maxprocesses 4 --dist loadfile "$@"
+# -rs: say why a test skipped (no chromium, ...). A test that hangs fails on its own (pytest-timeout, pyproject.toml);
+# the outer limit catches what that cannot (a worker killed by the kernel leaves pytest-xdist waiting): Ctrl-C at
+# 25 minutes, so pytest still prints what failed.
+timeout --signal=INT --kill-after=60 1500 python -m pytest -q -rs -n auto --maxprocesses 4 --dist loadfile "$@"

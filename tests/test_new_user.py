@@ -393,9 +393,10 @@ def test_verify_prints_its_verdict_on_stdout_and_progress_on_stderr(built_datase
 
 
 # --------------------------------------------------------------------------------------------- smaller ones
-def test_smaller_messages_name_flags_and_files(tmp_path, capsys):
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "x.txt").write_text("mine")
+def test_smaller_messages_name_flags_and_files(tmp_path, capsys, tiny_model):
+    # a folder holding a tiny model already: the flag that replaces it, in the command's words (a folder of the
+    # user's own files is refused whatever the flags: tests/test_folder_ownership.py)
+    shutil.copytree(tiny_model, tmp_path / "full")
     assert r2r_main(["tiny-model", str(tmp_path / "full")]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert "pass --overwrite to replace it" in line and "overwrite=True" not in line

@@ -164,8 +164,8 @@ def test_translate_images_rejects_what_it_cannot_read_by_name(tmp_path, capsys):
 
 
 def test_report_and_downstream_real_photos_never_hang(tmp_path, capsys):
-    from loaders import SampleDecodeError
     from loaders.transforms import TransformConfig
+    from r2r.downstream.config import DownstreamError
     from r2r.downstream.data import open_real
 
     renders = tmp_path / "renders"
@@ -179,10 +179,13 @@ def test_report_and_downstream_real_photos_never_hang(tmp_path, capsys):
         assert f"cannot read {name}.png: " in page and reason in page, name
     photos = tmp_path / "photos"
     hostile_folder(photos / "Dress", tmp_path / "elsewhere2")
-    real = open_real(photos, TransformConfig(size=(32, 32), output="uint8"), 0)
-    names = [real.dataset.folder.files[i] for i in real.dataset.indices]
-    with pytest.raises(SampleDecodeError, match=r"fifo\.png: is a named pipe"):
-        real.dataset[names.index("Dress/fifo.png")]
+    transform = TransformConfig(size=(32, 32), output="uint8")
+    with pytest.raises(DownstreamError, match=r"--test-real: .*photos/Dress/\w+\.png cannot be read .*--skip-bad-images"):
+        open_real(photos, transform, 0)  # checked before any training: one line, never a hang on the FIFO
+    real = open_real(photos, transform, 0, skip_bad=True)  # each bad photo listed with its reason, not scored
+    reasons = {u.file: u.reason for u in real.unmatched}
+    assert "named pipe" in reasons["Dress/fifo.png"] and "/dev/zero, outside" in reasons["Dress/zero.png"]
+    assert "outside" in reasons["Dress/out.png"] and "decompression bomb" in reasons["Dress/bomb.png"]
 
 
 def test_dki_training_data_check_skips_over_a_fifo(tmp_path):

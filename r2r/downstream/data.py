@@ -171,12 +171,15 @@ def unreadable_images(root: Path, files: list[str]) -> dict[str, str]:
     """file -> why it cannot be used, for every image that does not decode: the check `synfashion build` makes
     (every PNG chunk's CRC, every JPEG segment and scan, other formats decoded), run before any training so a bad
     photo stops the run at its start, not after hours of training."""
+    from loaders.files import ImageFileError, read_file
     from synfashion.release.imagecheck import inspect_image
 
     bad = {}
     for rel in files:
-        try:
-            inspect_image((root / rel).read_bytes())
+        try:  # read as every reader of user images reads: never a FIFO, a device or a link out, the size bounded
+            inspect_image(read_file(root / rel, root=root))
+        except ImageFileError as e:
+            bad[rel] = e.detail  # the sentence; the message's path is named by the caller
         except Exception as e:  # noqa: BLE001 - ImageRejected, OSError, PIL's many errors: each names the problem
             bad[rel] = f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
     return bad
