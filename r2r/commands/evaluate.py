@@ -71,14 +71,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from r2r.progress import stderr_console
 
     from ..evaluation.run import evaluate, problem_count, tune_allocator
 
     job = from_args(EvalJob, args)
     tune_allocator()
     result = evaluate(job, progress=not args.no_progress)
-    console = Console(stderr=True)
+    console = stderr_console()
     if result["protocol"]["random_weights"]:
         console.print(f"[bold red]{RANDOM_WARNING}[/]")
     kid = result["kid_x1000"]
@@ -113,7 +113,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from r2r.progress import stderr_console
     from rich.markup import escape
 
     from ..evaluation.run import make_stats, tune_allocator
@@ -121,7 +121,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     job = from_args(StatsJob, args)
     tune_allocator()
     written = make_stats(job, progress=not args.no_progress)
-    console = Console(stderr=True)
+    console = stderr_console()
     if job.random_weights:
         console.print(f"[bold red]{RANDOM_WARNING}[/]")
     for w in written:

@@ -68,10 +68,12 @@ class RealFeatures:
 
 
 # ------------------------------------------------------------------------------------------------ content hashes
-def _sha256_file(path: Path) -> str:
-    from synfashion.fs.filehash import file_sha256
+def _sha256_file(path: Path, root: Path) -> str:
+    """The hash of a user's image file, read as every reader of user images reads (`loaders.files.read_file`: never a
+    FIFO, a device or a link out of `root`, the size bounded), so hashing can neither hang nor read forever."""
+    from loaders.files import read_file
 
-    return file_sha256(path)
+    return hashlib.sha256(read_file(path, root=root)).hexdigest()
 
 
 def content_hashes(dataset) -> list[str] | None:
@@ -90,9 +92,11 @@ def content_hashes(dataset) -> list[str] | None:
             out += hashes
         return out
     if isinstance(dataset, ImageFolderDataset):
+        from loaders.files import ImageFileError
+
         try:
-            return [_sha256_file(dataset.root / rel) for rel in dataset.files]
-        except OSError:
+            return [_sha256_file(dataset.root / rel, dataset.root) for rel in dataset.files]
+        except (ImageFileError, OSError):
             return None  # an unreadable file: the run names it; such a set is not cached anyway
     if hasattr(dataset, "column_values"):  # loaders.hf.SynFashionDataset: the manifest's sha256 of each row
         values = dataset.column_values(("sha256",)).get("sha256")

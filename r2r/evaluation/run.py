@@ -373,11 +373,11 @@ def run_pairs(plan, nets: Networks, ssim_config, job: EvalJob, bar) -> PairResul
 def real_features(job: MetricSettings, networks: Networks, *, progress: bool = True, real_set=None) -> RealFeatures:
     """The real set's features in every space of `networks` (reference.py): from --real-stats files, the cache,
     or computed once (decoding in `job.num_workers` processes) and cached; the unreadable images by name."""
-    from rich.console import Console
+    from r2r.progress import stderr_console
 
     from . import reference
 
-    console = Console(stderr=True)
+    console = stderr_console()
     return reference.real_features(job, networks.extractors, networks.device, console=console,
                                    progress_bar=lambda: _progress(console, progress), real_set=real_set)
 
@@ -593,7 +593,7 @@ def evaluate(job: EvalJob, *, progress: bool = True, networks: Networks | None =
     `networks` / `real`: loaded once by a caller that scores several translations (`networks_for`,
     `real_features`); `real` must come from the same real set and networks as `job` names."""
     import torch
-    from rich.console import Console
+    from r2r.progress import stderr_console
 
     from ..metrics import SSIMConfig
     from .inputs import open_real, plan_pairs
@@ -606,7 +606,7 @@ def evaluate(job: EvalJob, *, progress: bool = True, networks: Networks | None =
         raise ValueError(f"--batch-size must be >= 1 and --num-workers >= 0 (got {job.batch_size}, "
                          f"{job.num_workers})")
     job.check()
-    console = Console(stderr=True)
+    console = stderr_console()
     started = time.perf_counter()
     plan = plan_pairs(job.translated, job.source, job.split, job.pairs_csv, subset=job.source_keys)
     for p in plan.unpaired[:20]:
