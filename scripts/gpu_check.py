@@ -13,6 +13,10 @@ Steps (in this order; `--only` picks some):
                      scripts' pattern
   translate_dataset  benchmarks/bench_translate_dataset.py --sd15, 768x1024, 32 images, batch 8, bf16
   translate_compile  ours bf16 batch 8 + torch.compile (its deviation from the exact output saved by `translate`)
+  evaluate           benchmarks/bench_evaluate.py --device cuda: `r2r evaluate` end to end (fresh processes; real
+                     features computed, then from the statistics cache) against its networks alone on the same
+                     images, 768x1024, 64 pairs and 64 real photos, 8 decoding workers: does decoding keep the GPU
+                     busy (end to end / networks alone)
 `--tiny` runs the same steps on the CPU with a tiny model and small sizes (a smoke test of this very script).
 """
 
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("translate", "train", "translate_dataset", "translate_compile")
+STEPS = ("translate", "train", "translate_dataset", "translate_compile", "evaluate")
 RESERVE_S = 10  # kept back for the summary
 
 
@@ -67,6 +71,9 @@ def plan(tiny: bool, work: Path) -> list[Step]:
             Step("translate_compile", py + ["benchmarks/bench_translate.py", *size, "--skip-reference", "--skip-fp32",
                                             "--exact-from", exact, "--compile", "--compile-backend", "eager",
                                             "--json-out", trc], 10, one),
+            Step("evaluate", py + ["benchmarks/bench_evaluate.py", "--device", "cpu", "--size", "64x64", "--pairs",
+                                   "2", "--real", "2", "--batch-size", "2", "--rounds", "1", "--workers", "1"], 10,
+                 one),
         ]
     size = ["--device", "cuda", "--width", "768", "--height", "1024", "--steps", "50", "--strength", "0.3",
             "--guidance", "7.5", "--batch-size", "8", "--dtype", "bfloat16", "--runs", "2"]
@@ -79,6 +86,8 @@ def plan(tiny: bool, work: Path) -> list[Step]:
                                         "--dtype", "bfloat16", "--repeats", "1"], 90),
         Step("translate_compile", py + ["benchmarks/bench_translate.py", *size, "--skip-reference", "--skip-fp32",
                                         "--exact-from", exact, "--compile", "--json-out", trc], 120),
+        Step("evaluate", py + ["benchmarks/bench_evaluate.py", "--device", "cuda", "--pairs", "64", "--real", "64",
+                               "--batch-size", "16", "--rounds", "1", "--workers", "8"], 90),
     ]
 
 
@@ -221,6 +230,14 @@ def table(summary: dict) -> str:
         rows.append(("translate-dataset pipeline alone", f"{tds['ceiling_img_s']:.3f} images/s", ""))
         rows.append(("translate-dataset end to end", f"{tds['end_to_end_img_s']:.3f} images/s",
                      f"{tds['ratio']:.2f} of the pipeline alone"))
+    ev = (steps.get("evaluate") or {}).get("report") or {}
+    if ev.get("networks_alone_warm_pairs_per_s"):
+        rows.append(("evaluate networks alone", f"{ev['networks_alone_warm_pairs_per_s']:.2f} pairs/s",
+                     f"{ev['networks_alone_cold_pairs_per_s']:.2f} with the real set"))
+        rows.append(("evaluate end to end, cached real", f"{ev['new_warm_pairs_per_s']:.2f} pairs/s",
+                     f"{ev['warm_fraction_of_networks']:.2f} of the networks alone"))
+        rows.append(("evaluate end to end, real computed", f"{ev['new_cold_pairs_per_s']:.2f} pairs/s",
+                     f"{ev['cold_fraction_of_networks']:.2f} of the networks alone"))
     width = max([len(r[0]) for r in rows] + [10])
     lines = [f"GPU check on {summary['environment'].get('device')} ({summary['environment']['date_utc']} UTC), "
              f"budget {summary['budget_s']} s, used {summary['elapsed_s']} s"]

@@ -14,6 +14,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_stats_cache(tmp_path_factory):
+    """`r2r evaluate` caches real-set features under $R2R_CACHE/stats: tests use a folder of their own, never the
+    user's cache (a test that needs a fresh or a given cache passes --stats-cache)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("R2R_CACHE", str(tmp_path_factory.mktemp("r2r-cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny tensors gain nothing from threads, and a shared CI machine makes 2+ spin-waiting threads crawl."""

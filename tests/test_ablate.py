@@ -224,6 +224,8 @@ def test_an_eval_of_another_build_is_recomputed_saying_why_and_a_lost_one_is_mad
     assert captured.out == ablation["stdout"]  # the same numbers: same images, same protocol, same real features
     assert json.loads(stale.read_text())["inputs"]["translated_fingerprint"] == \
         Manifest.read(out / "no-tac").fingerprint
+    # the real photos' features were not computed again: the statistics cache (keyed by their bytes) had them
+    assert json.loads(stale.read_text())["inputs"]["real_features"]["inception"]["from"] == "cache"
     last = json.loads((out / "ablation.json").read_text())["last_run"]
     assert last["full"]["eval"] == "computed" and last["no-tac"]["eval"].startswith("recomputed")
 

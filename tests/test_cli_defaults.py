@@ -98,12 +98,14 @@ def test_every_default_shown_is_the_dataclass_field(command, parser):
 def test_the_walk_covers_both_commands():
     names = {c for c, _ in SUBCOMMANDS}
     assert {"r2r translate-images", "r2r translate-dataset", "r2r evaluate", "r2r ablate", "r2r train-negative",
-            "r2r train-positive", "r2r downstream", "r2r report", "r2r study-page", "r2r tiny-model",
+            "r2r train-positive", "r2r downstream", "r2r report", "r2r study-page", "r2r tiny-model", "r2r evaluate-stats",
             "synfashion sample", "synfashion build", "synfashion push", "synfashion pull"} <= names
     declared = sum(hasattr(a, "config") for _, p in SUBCOMMANDS for a in p._actions)
     by_hand = sum(not hasattr(a, "config") and not isinstance(a, argparse._HelpAction) and a.help != argparse.SUPPRESS
                   for _, p in SUBCOMMANDS for a in p._actions)
-    assert declared > 200 and by_hand < 60, (declared, by_hand)
+    # by hand: each with its reason beside it (--no-progress and the exit-status flags are no setting; the table
+    # commands have no config); 61 once evaluate-stats and evaluate-table --space came
+    assert declared > 200 and by_hand <= 61, (declared, by_hand)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -61,11 +61,22 @@ def test_tiny_check_compiled_step(tmp_path):
     assert compiled["compile"] == "eager/default" and "vs_exact_mean_abs" in compiled
 
 
+def test_tiny_check_evaluate_step(tmp_path):
+    """`r2r evaluate` end to end (real features computed, then cached) against its networks alone: ~20 s."""
+    proc = gpu_check(tmp_path, "--tiny", "--budget", "300", "--only", "evaluate", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())["steps"]["evaluate"]["report"]
+    assert report["new_warm_pairs_per_s"] > 0 and report["networks_alone_warm_pairs_per_s"] > 0
+    assert report["pairs"] == 2 and "old_pairs_per_s" not in report
+    for row in ("evaluate networks alone", "evaluate end to end, cached real", "of the networks alone"):
+        assert row in proc.stdout
+
+
 def test_short_budget_skips_and_says_so(tmp_path):
     proc = gpu_check(tmp_path, "--tiny", "--budget", "12", timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     steps = json.loads((tmp_path / "out" / "gpu_check.json").read_text())["steps"]
-    assert set(steps) == {"translate", "train", "translate_dataset", "translate_compile"}
+    assert set(steps) == {"translate", "train", "translate_dataset", "translate_compile", "evaluate"}
     assert all(s["status"].startswith("skipped:") and "--only" in s["status"] for s in steps.values()), steps
     assert "step translate: skipped" in proc.stdout
 

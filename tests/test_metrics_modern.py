@@ -81,6 +81,19 @@ def test_fd_matches_a_float64_reference(method):
     np.testing.assert_allclose(stats[0].cov.numpy(), np.cov(x.numpy().astype(np.float64), rowvar=False), rtol=1e-12)
 
 
+def test_fd_gram_method_is_the_exact_identity_for_features_only():
+    pytest.importorskip("scipy")
+    x, y = _feats(300, 16, 1), _feats(250, 16, 2, shift=0.3) * 1.2  # more images than dimensions
+    assert frechet_distance(x, y, method="gram") == pytest.approx(reference_fd(x.numpy(), y.numpy()), rel=1e-6)
+    small_x, small_y = _feats(12, 32, 5), _feats(10, 32, 6, shift=0.2)  # fewer: singular covariances
+    assert frechet_distance(small_x, small_y, method="gram") == pytest.approx(
+        frechet_distance(small_x, small_y, method="eigh"), rel=1e-6)
+    with pytest.raises(ValueError, match="features themselves"):
+        frechet_distance(FeatureStats.from_features(x), y, method="gram")
+    with pytest.raises(ValueError, match="at least 2"):
+        frechet_distance(x[:1], y, method="gram")
+
+
 def test_fd_of_a_set_with_itself_is_zero_and_grows_with_the_shift():
     x = _feats(200, 8, 3)
     assert abs(frechet_distance(x, x.clone(), method="eigh")) < 1e-8

@@ -89,12 +89,12 @@ def positive_run(args: argparse.Namespace) -> RunConfig:
 
 def _report(result) -> int:
     from accelerate import PartialState
-    from rich.console import Console
+    from r2r.progress import stderr_console
 
     if not PartialState().is_main_process:
         return 0
 
-    Console(stderr=True).print(
+    stderr_console().print(
         f"[green]done[/]: {result.steps} steps, final loss {result.final_loss:.5f}, "
         f"{result.samples_per_second:.1f} samples/s -> {result.out}"
         + (f" ({', '.join(p.name for p in result.artifacts)})" if result.artifacts else "")

@@ -23,10 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_tiny_model(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from r2r.progress import stderr_console
 
     from ..tiny import save_tiny_model
 
     out = save_tiny_model(args.out, from_args(TinyModelConfig, args), overwrite=args.overwrite)
-    Console(stderr=True).print(f"[green]tiny model[/] written to {out}")
+    stderr_console().print(f"[green]tiny model[/] written to {out}")
     return 0

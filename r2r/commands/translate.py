@@ -88,13 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_images(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from r2r.progress import stderr_console
 
     from ..translate.folder import translate_folder
 
     job = from_args(TranslateJob, args, model=model_spec(args), params=rig_params(args), size=size_policy(args))
     report = translate_folder(job, progress=not args.no_progress)
-    Console(stderr=True).print(
+    stderr_console().print(
         f"[green]translated[/] {len(report.translated)}, skipped {len(report.skipped)} (existing), "
         f"rejected {len(report.rejected)}" + (f", failed {len(report.failed)}" if report.failed else "")
         + f" in {report.seconds:.1f}s -> {job.output}"
@@ -109,7 +109,7 @@ def _cmd_images(args: argparse.Namespace) -> int:
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from r2r.progress import stderr_console
     from rich.markup import escape
 
     from loaders.distributed import DistInfo
@@ -125,7 +125,7 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     job = from_args(DatasetJob, args, model=model_spec(args), params=rig_params(args), size=size_policy(args),
                     evaluation=evaluation, rank=dist.rank, world_size=dist.world_size)
     report = translate_dataset(job, progress=not args.no_progress)
-    console = Console(stderr=True)
+    console = stderr_console()
     for r in report.rejected:
         console.print(f"[yellow]rejected[/] {escape(r['key'])}: {escape(r['reason'])}", highlight=False)
     if report.finalized and report.manifest is not None:

@@ -4,7 +4,8 @@ Each variant (the full method; without the negative embedding; without positive 
 inversion order; optional sweeps of one RIG parameter) is the full method's settings with one thing changed. Every
 variant is written by translate-dataset's own code (r2r/translate/dataset.py) into OUT/<variant>/ from exactly the
 same source rows, scored by `r2r evaluate`'s code (r2r/evaluation/run.py, the same `MetricSettings` for every
-variant) into OUT/eval/<variant>.json against one set of real-photo features (computed once per run), and the rows
+variant) into OUT/eval/<variant>.json against one set of real-photo features (computed once per run, and across
+runs read from the statistics cache, r2r/evaluation/reference.py; or `--real-stats` files), and the rows
 are put side by side by r2r/evaluation/table.py (the console, OUT/ablation.md, OUT/ablation.csv). OUT/ablation.json
 records the variants, each one's settings difference from full, those left out and why, the source rows, and the
 paths.
@@ -397,14 +398,15 @@ def _eval_status(path: Path, v: Variant, job, networks, fingerprint: str) -> tup
     if old["inputs"].get("translated_fingerprint") != fingerprint:
         why.append("the translated dataset is not the one it scored")
     resized = old.get("protocol", {}).get("translated_resize", {}).get("count", 0)
-    expected = protocol(job, networks.weights, SSIMConfig(), resized)
+    expected = protocol(job, networks, SSIMConfig(), resized)
     diffs = differences(_protocol_key(old.get("protocol", {})), _protocol_key(expected))
     if diffs:
         why.append(f"its protocol differs: {'; '.join(diffs[:3])}")
     settings = old.get("settings", {})
-    for key in ("real", "real_split", "split"):
-        if settings.get(key) != getattr(job, key):
-            why.append(f"{key} {settings.get(key)!r} -> {getattr(job, key)!r}")
+    for key in ("real", "real_split", "real_stats", "split"):
+        mine = list(getattr(job, key)) if isinstance(getattr(job, key), tuple) else getattr(job, key)
+        if settings.get(key) != mine:
+            why.append(f"{key} {settings.get(key)!r} -> {mine!r}")
     if old["inputs"].get("source_subset") != source_subset_record(job.source_keys):
         why.append("it scored other source rows")
     return ("; ".join(why), None) if why else (None, old)
@@ -437,7 +439,9 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
                          "sources through a built folder or a Hub dataset: pass one of those")
     settings = _settings(config, source.ref)
     # the real photos and the metric weights are checked before any translation (a typo costs no hours of work)
-    real_set = open_real(config.evaluation.real, config.evaluation.real_split)
+    config.evaluation.check()
+    real_set = (open_real(config.evaluation.real, config.evaluation.real_split) if not config.evaluation.real_stats
+                else None)
     networks = networks_for(config.evaluation.job(config.out, config.out / EVAL_DIR, "", config.split, (),
                                                   config.num_workers))  # (the weights depend on no variant)
     out = config.out
@@ -487,7 +491,8 @@ def run_ablation(config: AblateConfig, *, progress: bool = True) -> AblateReport
                 if why != "missing":
                     console.print(f"  [yellow]eval {escape(str(eval_path))}: recomputed[/] ({escape(why)})",
                                   highlight=False)
-                if real is None:  # the same real photos for every variant: their features once per run
+                if real is None:  # the same real photos for every variant: their features once per run (and
+                    # across runs through the statistics cache, reference.py)
                     real = real_features(ejob, networks, progress=progress, real_set=real_set)
                 result = evaluate(ejob, progress=progress, networks=networks, real=real)
             report.random_weights |= bool(result["protocol"].get("random_weights"))

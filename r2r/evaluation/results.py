@@ -24,6 +24,10 @@ from pathlib import Path
 
 FORMAT = "r2r-evaluate/1"
 SUMMARY_NUMBERS = ("kid", "kid_std", "kid_x1000", "kid_std_x1000", "lpips", "lpips_std", "ssim", "ssim_std")
+# a feature space's numbers (`spaces.<name>`, overall and per category); counts are checked as counts
+SPACE_NUMBERS = ("kid", "kid_std", "kid_x1000", "kid_std_x1000", "fd", "fd_std", "precision", "recall")
+SPACE_COUNTS = ("n_real", "n_fake", "kid_subset_size")
+_SPACE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 PROBLEM_LISTS = ("unpaired", "unreadable", "untranslated", "real_unreadable", "ignored")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LARGEST = 1e300  # a JSON number beyond this (a 400-digit integer) is no score
@@ -63,12 +67,40 @@ def _number(value, where: str) -> float | None:
     return value
 
 
+def _count(doc: dict, name: str, where: str, *, optional: bool = False) -> int | None:
+    value = _field(doc, name, int, where, optional=optional)
+    if value is not None and not 0 <= value <= _LARGEST:
+        raise ResultError(f"{where}: field {name!r} is not a count")
+    return value
+
+
+def _spaces(doc: dict, where: str) -> None:
+    """`spaces`: {name: {numbers}} (optional: results written before feature spaces have none)."""
+    spaces = _field(doc, "spaces", dict, where, optional=True) or {}
+    for name, numbers in spaces.items():
+        if not _SPACE_NAME.fullmatch(name):
+            raise ResultError(f"{where}: feature space name {name[:40]!r} is not a plain name")
+        at = f"{where}: spaces.{name}"
+        numbers = _field(spaces, name, dict, f"{where}: spaces")
+        for field_name in SPACE_NUMBERS:
+            value = _number(numbers.get(field_name), f"{at}: field {field_name!r}")
+            if field_name in ("precision", "recall") and value is not None and not 0 <= value <= 1:
+                raise ResultError(f"{at}: field {field_name!r} is not a fraction")
+        for field_name in SPACE_COUNTS:
+            _count(numbers, field_name, at, optional=True)
+        for field_name in ("kid_note", "pr_note"):
+            _text(numbers, field_name, at, optional=True)
+
+
 def _summary(doc: dict, where: str) -> None:
     n = _field(doc, "n", int, where)
     if n < 0:
         raise ResultError(f"{where}: field 'n' is negative")
     for name in SUMMARY_NUMBERS:
         _number(doc.get(name), f"{where}: field {name!r}")
+    _field(doc, "trusted", bool, where, optional=True)
+    _text(doc, "why", where, optional=True)
+    _spaces(doc, where)
 
 
 def _check(doc: object, where: str) -> dict:
@@ -86,9 +118,27 @@ def _check(doc: object, where: str) -> dict:
     for name in ("real_splits",):
         _field(inputs, name, list, f"{where}: inputs", optional=True)
     _field(inputs, "from_json", dict, f"{where}: inputs", optional=True)
+    _text(inputs, "real_images_sha256", f"{where}: inputs", optional=True)
+    for n, path in enumerate(_field(inputs, "real_stats", list, f"{where}: inputs", optional=True) or []):
+        if not isinstance(path, str) or _CONTROL.search(path):
+            raise ResultError(f"{where}: inputs.real_stats[{n}] is not a plain path")
+    for name, origin in (_field(inputs, "real_features", dict, f"{where}: inputs", optional=True) or {}).items():
+        if not isinstance(origin, dict) or origin.get("from") not in ("computed", "cache", "file"):
+            raise ResultError(f"{where}: inputs.real_features.{name[:40]} must say where the features came from "
+                              "(computed, cache or file)")
     protocol = _field(doc, "protocol", dict, where)
     for name in ("kid", "lpips", "ssim"):
         _field(protocol, name, dict, f"{where}: protocol")
+    for name, space in (_field(protocol, "spaces", dict, f"{where}: protocol", optional=True) or {}).items():
+        at = f"{where}: protocol.spaces"
+        if not _SPACE_NAME.fullmatch(name):
+            raise ResultError(f"{at}: feature space name {name[:40]!r} is not a plain name")
+        space = _field(protocol["spaces"], name, dict, at)
+        _text(space, "network", f"{at}.{name}")
+        _field(space, "weights", dict, f"{at}.{name}")
+    if protocol.get("spaces") is not None and set(protocol["spaces"]) != set(doc.get("spaces") or {}):
+        raise ResultError(f"{where}: the feature spaces scored ({sorted(doc.get('spaces') or {})}) are not the "
+                          f"ones the protocol describes ({sorted(protocol['spaces'])})")
     per_category = _field(doc, "per_category", dict, where, optional=True) or {}
     for category, summary in per_category.items():
         _summary(_field(per_category, category, dict, f"{where}: per_category"), f"{where}: per_category.{category}")

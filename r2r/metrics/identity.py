@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-CHUNK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -34,12 +33,10 @@ class FeatureIdentity:
 
 
 def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, streamed (weight files are hundreds of MB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha256 of a weight file, streamed (hundreds of MB): synfashion's one definition."""
+    from synfashion.fs.filehash import file_sha256 as sha256_of
+
+    return sha256_of(path)
 
 
 def files_sha256(paths: Iterable[str | Path]) -> str:

@@ -11,6 +11,13 @@ averages over the padded border too, so its value differs from the reference def
 cropped by 5 pixels, equals this one (benchmarks/parity_metrics.py measures both). Written here as a separable filter
 (22 taps instead of 121) on each channel centred on its mean, which keeps float32 within ~1e-6
 of a float64 computation: the variance terms E[x^2] - E[x]^2 cancel less when x is near 0.
+
+Speed: the filter is memory-bound (about 127 passes over an image-sized map per pair), so on a CPU each image is
+scored in stripes of `STRIPE_ROWS` output rows (plus the window's 10-row halo) whose maps stay in the cache
+between passes, on one intra-op thread (the stripes' ops are small: two threads only wait for each other, and on a
+shared machine far worse): 0.09 s per 768x1024 pair on this project's 2-core machine against 0.30-0.46 s for the
+whole batch at once, and bit-identical to it (every output pixel is the same sequence of float operations; the map
+is assembled before its mean). On a GPU the whole batch is one pass.
 """
 
 from __future__ import annotations
@@ -54,6 +61,21 @@ def _blur_valid(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
     return out
 
 
+STRIPE_ROWS = 128  # CPU: output rows per stripe (measured best between 96 and 256 at 768x1024)
+
+
+def _ssim_map(a: torch.Tensor, b: torch.Tensor, mean_a: torch.Tensor, mean_b: torch.Tensor, taps: list[float],
+              c1: float, c2: float) -> torch.Tensor:
+    """The SSIM map at the valid positions of centred images a, b (means added back for the luminance term)."""
+    mu_a, mu_b = _blur_valid(a, taps), _blur_valid(b, taps)
+    e_aa, e_bb, e_ab = _blur_valid(a * a, taps), _blur_valid(b * b, taps), _blur_valid(a * b, taps)
+    var_a = e_aa - mu_a * mu_a
+    var_b = e_bb - mu_b * mu_b
+    cov = e_ab - mu_a * mu_b
+    mu_x, mu_y = mu_a + mean_a, mu_b + mean_b
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_a + var_b + c2))
+
+
 def ssim(x: torch.Tensor, y: torch.Tensor, config: SSIMConfig = SSIMConfig(), *,
          dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """SSIM of each pair: x, y [N, C, H, W], float in [0, data_range] or uint8 (read as 0..255 -> [0, 1]).
@@ -76,15 +98,24 @@ def ssim(x: torch.Tensor, y: torch.Tensor, config: SSIMConfig = SSIMConfig(), *,
     # E[a^2] - E[a]^2 then cancels far less in float32 (flat regions are where SSIM is most sensitive to it).
     (a, mean_a), (b, mean_b) = prepare(x), prepare(y)
     taps = gaussian_window(config.window, config.sigma).tolist()
-    mu_a, mu_b = _blur_valid(a, taps), _blur_valid(b, taps)
-    e_aa, e_bb, e_ab = _blur_valid(a * a, taps), _blur_valid(b * b, taps), _blur_valid(a * b, taps)
-    var_a = e_aa - mu_a * mu_a
-    var_b = e_bb - mu_b * mu_b
-    cov = e_ab - mu_a * mu_b
-    mu_x, mu_y = mu_a + mean_a, mu_b + mean_b
     c1 = (config.k1 * data_range) ** 2
     c2 = (config.k2 * data_range) ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_a + var_b + c2))
+    if a.device.type != "cpu":
+        s = _ssim_map(a, b, mean_a, mean_b, taps, c1, c2)
+    else:  # stripes of one image that stay in the cache, one thread (module docstring); the whole map's floats
+        k = config.window
+        rows = a.shape[-2] - k + 1
+        s = torch.empty((*a.shape[:2], rows, a.shape[-1] - k + 1), dtype=a.dtype)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for n in range(a.shape[0]):
+                for r0 in range(0, rows, STRIPE_ROWS):
+                    r1 = min(r0 + STRIPE_ROWS, rows)
+                    s[n:n + 1, :, r0:r1] = _ssim_map(a[n:n + 1, :, r0:r1 + k - 1], b[n:n + 1, :, r0:r1 + k - 1],
+                                                     mean_a[n:n + 1], mean_b[n:n + 1], taps, c1, c2)
+        finally:
+            torch.set_num_threads(threads)
     return s.flatten(1).to(torch.float64).mean(dim=1)
 
 

@@ -210,41 +210,70 @@ def key_differences(expected: StatsKey, meta: dict[str, str]) -> list[str]:
     return diffs
 
 
+def load_cached(key: StatsKey, cache_dir: str | Path | None = None) -> tuple[torch.Tensor | None, str | None]:
+    """(features, None) on a hit, (None, None) on a miss, (None, note) when a file was there but is not trusted
+    (also a one-line RuntimeWarning): the lookup half of `load_or_compute`, for a caller that computes several
+    keys' features in one pass (`r2r evaluate`: one decode of the real set for every feature space)."""
+    path = cache_path(key, cache_dir)
+    if not path.is_file():
+        return None, None
+    try:
+        loaded = read_stats_bytes(path.read_bytes(), str(path))
+        diffs = key_differences(key, loaded.metadata)
+        if diffs:
+            raise StatsFileError(f"{path}: made for another key ({'; '.join(diffs)})")
+        if loaded.features is None:
+            raise StatsFileError(f"{path}: holds no features")
+        return loaded.features, None
+    except (StatsFileError, OSError) as e:
+        note = f"statistics cache not used, recomputing: {e}"
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
+        return None, note
+
+
+def store_cached(key: StatsKey, features: torch.Tensor, cache_dir: str | Path | None = None, *,
+                 with_moments: bool = False) -> str | None:
+    """Store `features` under `key` (atomically); returns a note (also a warning) when it could not be written:
+    a read-only or full cache costs the next run a recomputation, never this one its result."""
+    from synfashion.fs.atomic import write_bytes_atomic
+
+    features = features.detach().to("cpu", torch.float32)
+    _check_features(features, key)
+    path = cache_path(key, cache_dir)
+    stats = FeatureStats.from_features(features) if with_moments and features.shape[0] > 1 else None
+    try:
+        write_bytes_atomic(path, stats_bytes(key, features, stats), durable=False)
+    except OSError as e:
+        msg = f"statistics cache {path} not written ({type(e).__name__}: {e})"
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        return msg
+    return None
+
+
 def load_or_compute(key: StatsKey, compute: Callable[[], torch.Tensor], cache_dir: str | Path | None = None, *,
                     with_moments: bool = False) -> tuple[torch.Tensor, bool, str | None]:
     """(features [N, D] float32, hit, note): the cached features for `key`, else `compute()` stored under it.
 
     `note` says why a cached file was not used, or why the result could not be stored (each also a one-line
     warning); None on a clean hit or a plain miss. `with_moments` stores mean/cov too (float64; 32 MB at D = 2048)."""
-    path = cache_path(key, cache_dir)
-    note = None
-    if path.is_file():
-        try:
-            loaded = read_stats_bytes(path.read_bytes(), str(path))
-            diffs = key_differences(key, loaded.metadata)
-            if diffs:
-                raise StatsFileError(f"{path}: made for another key ({'; '.join(diffs)})")
-            if loaded.features is None:
-                raise StatsFileError(f"{path}: holds no features")
-            return loaded.features, True, None
-        except (StatsFileError, OSError) as e:
-            note = f"statistics cache not used, recomputing: {e}"
-            warnings.warn(note, RuntimeWarning, stacklevel=2)
+    with warnings.catch_warnings(record=True) as caught:  # re-raised below at the caller's level
+        warnings.simplefilter("always")
+        features, note = load_cached(key, cache_dir)
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=2)
+    if features is not None:
+        return features, True, None
     features = compute()
     if not isinstance(features, torch.Tensor):
         raise TypeError(f"compute() must return a tensor, got {type(features).__name__}")
-    features = features.detach().to("cpu", torch.float32)
-    _check_features(features, key)
-    from synfashion.fs.atomic import write_bytes_atomic
-
-    stats = FeatureStats.from_features(features) if with_moments and features.shape[0] > 1 else None
-    try:
-        write_bytes_atomic(path, stats_bytes(key, features, stats), durable=False)
-    except OSError as e:  # a read-only or full cache costs the next run a recomputation, never this result
-        msg = f"statistics cache {path} not written ({type(e).__name__}: {e})"
-        warnings.warn(msg, RuntimeWarning, stacklevel=2)
-        note = f"{note}; {msg}" if note else msg
-    return features, False, note
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stored = store_cached(key, features, cache_dir, with_moments=with_moments)
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=2)
+    if stored:
+        note = f"{note}; {stored}" if note else stored
+    return features.detach().to("cpu", torch.float32), False, note
 
 
 def save_stats_file(path: str | Path, key: StatsKey, features: torch.Tensor | None = None, *,
@@ -276,6 +305,6 @@ def load_stats_file(path: str | Path, expected: StatsKey) -> LoadedStats:
 
 __all__ = [
     "ENV_CACHE", "FORMAT_VERSION", "LoadedStats", "StatsFileError", "StatsKey", "cache_path", "default_cache_dir",
-    "images_digest", "key_differences", "load_or_compute", "load_stats_file", "read_stats_bytes",
-    "save_stats_file", "stats_bytes",
+    "images_digest", "key_differences", "load_cached", "load_or_compute", "load_stats_file", "read_stats_bytes",
+    "save_stats_file", "stats_bytes", "store_cached",
 ]
