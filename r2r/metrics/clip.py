@@ -21,16 +21,13 @@ This module must not read images from disk nor compute distances.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from .hf_vit import NetworkSpec, load_network
-from .identity import FeatureIdentity
+from .hf_vit import NetworkSpec, ViTFeatures
 from .preprocess import CLIP_MEAN, CLIP_STD, center_crop, check_images, normalize, resize, short_side_size
 
 INPUT_SIZE = 224
 PROTOCOL = ("clean-fid-clip/v1: {resize} bicubic shorter side 224, center crop 224, /255, CLIP mean/std; "
             "projected image embedding (unnormalised), float32")
-RESIZE_NAMES = {"pil": "PIL", "torch": "torch-antialiased"}
 
 CLIP_VIT_B32 = NetworkSpec(
     what="CLIP ViT-B/32 image encoder", repo_id="openai/clip-vit-base-patch32",
@@ -43,7 +40,7 @@ CLIP_VIT_B32 = NetworkSpec(
 )
 
 
-class CLIPFeatures(nn.Module):
+class CLIPFeatures(ViTFeatures):
     """`CLIPFeatures(weights)(images) -> [N, 512]`: clean-fid's CLIP-FID representation.
 
     images: [N, 3, H, W] uint8, or float in [0, 1], any size (at least 224 after the short-side resize, always).
@@ -52,40 +49,24 @@ class CLIPFeatures(nn.Module):
     `openai/clip-vit-base-patch32` (downloaded when `allow_download`). `resize`: "pil" (clean-fid's) or "torch".
     """
 
+    PROTOCOL = PROTOCOL
+
     def __init__(self, weights=None, *, config=None, spec: NetworkSpec = CLIP_VIT_B32, resize: str = "pil",
                  revision: str | None = None, allow_download: bool = True):
-        super().__init__()
-        if resize not in RESIZE_NAMES:
-            raise ValueError(f"resize must be one of {sorted(RESIZE_NAMES)}, got {resize!r}")
-        loaded = load_network(spec, weights, config=config, revision=revision, allow_download=allow_download)
-        self.model = loaded.model
+        super().__init__(spec, weights, config=config, resize=resize, revision=revision,
+                         allow_download=allow_download)
         cfg = self.model.config
         if cfg.image_size != INPUT_SIZE:
-            raise ValueError(f"{loaded.origin}: CLIP image_size {cfg.image_size}; this protocol feeds {INPUT_SIZE}")
-        self.sha256 = loaded.sha256
-        self.origin = loaded.origin
-        self.resize = resize
+            raise ValueError(f"{self.origin}: CLIP image_size {cfg.image_size}; this protocol feeds {INPUT_SIZE}")
         published = (768, 32, 12, 512)
         shape = (cfg.hidden_size, cfg.patch_size, cfg.num_hidden_layers, cfg.projection_dim)
         self.network = "clip-vit-b32" if shape == published else "clip-custom-{}x{}-p{}-proj{}".format(
             cfg.hidden_size, cfg.num_hidden_layers, cfg.patch_size, cfg.projection_dim)
-        self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True) -> "CLIPFeatures":
-        return super().train(False)
+        self.freeze()
 
     @property
     def dim(self) -> int:
         return int(self.model.config.projection_dim)
-
-    @property
-    def protocol(self) -> str:
-        return PROTOCOL.format(resize=RESIZE_NAMES[self.resize])
-
-    @property
-    def identity(self) -> FeatureIdentity:
-        return FeatureIdentity(self.network, self.sha256, self.protocol, self.dim)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         check_images(images)

@@ -29,15 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hf_vit import NetworkSpec, load_network
-from .identity import FeatureIdentity
+from .hf_vit import NetworkSpec, ViTFeatures
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, check_images, normalize, resize
 
 INPUT_SIZE = 224
 INTERPOLATE_OFFSET = 0.1  # the DINOv2 hub models' `interpolate_offset`
 PROTOCOL = ("dgm-eval-dinov2/v1: {resize} bicubic 224x224 (aspect not kept), /255, ImageNet mean/std; "
             "CLS token after the final LayerNorm (unnormalised); position embeddings by the hub rule (offset 0.1)")
-RESIZE_NAMES = {"pil": "PIL", "torch": "torch-antialiased"}
 
 _DINOV2_RENAMES = (  # transformers 4.x names (the published files) -> transformers 5 module names
     ("attention.attention.query", "attention.q_proj"),
@@ -81,7 +79,7 @@ def hub_position_embeddings(pos: torch.Tensor, grid: int, offset: float = INTERP
     return torch.cat([pos[:, :1].float(), patch], dim=1).to(pos.dtype)
 
 
-class DINOv2Features(nn.Module):
+class DINOv2Features(ViTFeatures):
     """`DINOv2Features(weights)(images) -> [N, D]` (768 for ViT-B/14): the FD_DINOv2 representation.
 
     images: [N, 3, H, W] uint8, or float in [0, 1], any size. `weights`: a Hub snapshot folder, a `.safetensors`
@@ -90,40 +88,24 @@ class DINOv2Features(nn.Module):
     for byte) or "torch" (antialiased bicubic in torch; GPU-friendly; a different protocol).
     """
 
+    PROTOCOL = PROTOCOL
+
     def __init__(self, weights=None, *, config=None, spec: NetworkSpec = DINOV2_BASE, resize: str = "pil",
                  revision: str | None = None, allow_download: bool = True):
-        super().__init__()
-        if resize not in RESIZE_NAMES:
-            raise ValueError(f"resize must be one of {sorted(RESIZE_NAMES)}, got {resize!r}")
-        loaded = load_network(spec, weights, config=config, revision=revision, allow_download=allow_download)
-        self.model = loaded.model
+        super().__init__(spec, weights, config=config, resize=resize, revision=revision,
+                         allow_download=allow_download)
         cfg = self.model.config
         grid = INPUT_SIZE // cfg.patch_size
         emb = self.model.embeddings
         emb.position_embeddings = nn.Parameter(hub_position_embeddings(emb.position_embeddings.data, grid),
                                                requires_grad=False)
-        self.sha256 = loaded.sha256
-        self.origin = loaded.origin
-        self.resize = resize
         self.network = _NAMES.get((cfg.hidden_size, cfg.num_hidden_layers),
                                   f"dinov2-custom-{cfg.hidden_size}x{cfg.num_hidden_layers}-p{cfg.patch_size}")
-        self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True) -> "DINOv2Features":
-        return super().train(False)
+        self.freeze()
 
     @property
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
-
-    @property
-    def protocol(self) -> str:
-        return PROTOCOL.format(resize=RESIZE_NAMES[self.resize])
-
-    @property
-    def identity(self) -> FeatureIdentity:
-        return FeatureIdentity(self.network, self.sha256, self.protocol, self.dim)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         check_images(images)

@@ -11,7 +11,8 @@ missing weights with random ones and only warns). The published files use transf
 renamed some modules (DINOv2's `attention.attention.query` is now `attention.q_proj`) and converts on load, so the
 renames are written out here (`NetworkSpec.renames`) and applied only where the installed module lacks the
 published name. `random_published_state_dict` writes seeded random weights in the published names, for tests.
-Nothing here computes features.
+`ViTFeatures` is what both feature networks share (load, identity, protocol string, always in eval mode); each
+subclass keeps its own preprocessing and output. Nothing here computes features.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .identity import files_sha256, tensors_sha256
+from .identity import FeatureIdentity, files_sha256, tensors_sha256
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -236,5 +237,49 @@ def save_folder(folder: str | Path, config, state: dict[str, torch.Tensor]) -> P
     return folder
 
 
-__all__ = ["LoadedNetwork", "NetworkSpec", "check_keys", "load_network", "random_published_state_dict",
+RESIZE_NAMES = {"pil": "PIL", "torch": "torch-antialiased"}  # a feature network's `resize` -> its protocol word
+
+
+class ViTFeatures(nn.Module):
+    """A transformers vision model as a frozen feature network: weights through `load_network`, the sha256 and
+    origin they came from, the resize protocol ("pil": the reference code's PIL bicubic, "torch": antialiased
+    bicubic in torch), `identity` for caches and result files. Subclasses set PROTOCOL (with a `{resize}` slot),
+    `network` and `dim`, and write `preprocess` and `forward`."""
+
+    PROTOCOL = ""
+
+    def __init__(self, spec: NetworkSpec, weights=None, *, config=None, resize: str = "pil",
+                 revision: str | None = None, allow_download: bool = True):
+        super().__init__()
+        if resize not in RESIZE_NAMES:
+            raise ValueError(f"resize must be one of {sorted(RESIZE_NAMES)}, got {resize!r}")
+        loaded = load_network(spec, weights, config=config, revision=revision, allow_download=allow_download)
+        self.model = loaded.model
+        self.sha256 = loaded.sha256
+        self.origin = loaded.origin
+        self.resize = resize
+        self.network = ""
+
+    def freeze(self) -> None:
+        """Called by a subclass once its model is final: no gradients, eval mode for good."""
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "ViTFeatures":
+        return super().train(False)
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def protocol(self) -> str:
+        return self.PROTOCOL.format(resize=RESIZE_NAMES[self.resize])
+
+    @property
+    def identity(self) -> FeatureIdentity:
+        return FeatureIdentity(self.network, self.sha256, self.protocol, self.dim)
+
+
+__all__ = ["RESIZE_NAMES", "LoadedNetwork", "NetworkSpec", "ViTFeatures", "check_keys", "load_network", "random_published_state_dict",
            "save_folder", "to_module_names", "to_published_names"]
