@@ -18,7 +18,7 @@ rm -rf "$OUT/release" "$OUT/synfashion-sample"
 
 stage "1. sample release (20 categories x 8 projects x 1 texture x 4 views, 384x512: half the real 768x1024)"
 # 8 projects per category: enough groups (projects tied by shared textures) that every split holds every category;
-# half size so that translating and scoring on a CPU stay short (the code paths are the same at 768x1024)
+# half size so that scoring on a CPU stays short (the code paths are the same at 768x1024)
 synfashion sample "$OUT/release" --projects 8 --textures 1 --width 384 --height 512
 
 stage "2. build: Parquet (Hub layout, 2 configs) + WebDataset + card + manifest"
@@ -54,8 +54,8 @@ r2r train-negative --model "$OUT/tiny-sd" --renders "$OUT/synfashion-sample" --s
     --category hoodie --out "$OUT/dki-negative" --overwrite --steps 10 --resolution 64 --batch-size 4 --num-workers 0 \
     --checkpoint-every 5
 rm -rf "$OUT/synfashion-r2r"
-stage "8. translate 8 renders of the test split into a built translated dataset (20 steps: the CPU demo stays short)"
-r2r translate-dataset "$OUT/synfashion-sample" "$OUT/synfashion-r2r" --split test --limit 8 \
+stage "8. translate 8 renders of the test split into a built translated dataset (144x192, 20 steps: the CPU demo stays short)"
+r2r translate-dataset "$OUT/synfashion-sample" "$OUT/synfashion-r2r" --split test --limit 8 --resize 144x192 \
     --model "$OUT/tiny-sd" --negative-embedding "$OUT/dki-negative/learned_embeds.safetensors" \
     --batch-size 4 --steps 20 --strength 0.3 --num-workers 1
 synfashion verify "$OUT/synfashion-r2r"
