@@ -57,15 +57,17 @@ def plan(tiny: bool, work: Path) -> list[Step]:
     trc = str(work / "translate_compile.json")
     if tiny:
         one = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # tiny tensors: threads only spin on a shared CPU
-        size = ["--tiny", "--device", "cpu", "--width", "64", "--height", "64", "--steps", "10", "--runs", "1",
+        # the smallest sizes that still run every code path (a step costs its process start-up above all)
+        size = ["--tiny", "--device", "cpu", "--width", "32", "--height", "32", "--steps", "7", "--runs", "1",
                 "--batch-size", "2"]
         return [
             Step("translate", py + ["benchmarks/bench_translate.py", *size, "--save-exact", exact,
                                     "--json-out", tr], 10, one),
             Step("train", py + ["benchmarks/bench_train.py", "--tiny", "--device", "cpu", "--batch-size", "2",
-                                "--images", "4", "--workers", "0", "--warmup", "1", "--steps", "2"], 10, one),
+                                "--resolution", "32", "--images", "2", "--workers", "0", "--warmup", "1", "--steps",
+                                "1"], 10, one),
             Step("translate_dataset", py + ["benchmarks/bench_translate_dataset.py", "--device", "cpu", "--width", "64",
-                                            "--height", "64", "--images", "4", "--batch-size", "2", "--steps", "10",
+                                            "--height", "64", "--images", "2", "--batch-size", "2", "--steps", "7",
                                             "--dtype", "bfloat16", "--repeats", "1", "--num-workers", "1"], 10, one),
             # the eager backend runs torch.compile's capture without a C++ toolchain: the plumbing, not the speed
             Step("translate_compile", py + ["benchmarks/bench_translate.py", *size, "--skip-reference", "--skip-fp32",

@@ -64,7 +64,7 @@ def test_translate_images_rerun_with_a_hub_model_resumes(tmp_path, tiny_model):
     with running_hub() as hub:
         hub.create_repo(repo, repo_type="model", private=False)
         hub.commit_files(repo, files, repo_type="model")
-        env = hub.client_env(home=tmp_path / "hf_home")
+        env = {**hub.client_env(home=tmp_path / "hf_home"), "OMP_NUM_THREADS": "1"}  # tiny tensors: one thread
         cmd = [sys.executable, "-m", "r2r.cli", "translate-images", "--model", repo, "--input", str(tmp_path / "in"),
                "--output", str(tmp_path / "out"), "--steps", "4", "--strength", "0.5", "--no-progress"]
         runs = [subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300) for _ in range(2)]

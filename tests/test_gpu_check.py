@@ -26,13 +26,15 @@ def gpu_check(tmp_path: Path, *args: str, timeout: float) -> subprocess.Complete
 @pytest.mark.slow
 def test_tiny_check_runs_every_step(tmp_path):
     """Every step but the compiled one, which costs 50 s on 2 CPU cores (torch.compile traces the UNet three times:
-    the inversion's rows, generation with TAC, generation after it) and has a test of its own below."""
-    proc = gpu_check(tmp_path, "--tiny", "--budget", "1200", "--only", "translate,train,translate_dataset",
+    the inversion's rows, generation with TAC, generation after it) and has a test of its own below. One check, as on
+    the GPU: each step is a process of its own (imports first), so one invocation saves the runner's start-up.
+    The evaluate step is `r2r evaluate` end to end (real features computed, then cached) against its networks alone."""
+    proc = gpu_check(tmp_path, "--tiny", "--budget", "1200", "--only", "translate,train,translate_dataset,evaluate",
                      timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     steps = summary["steps"]
-    assert list(steps) == ["translate", "train", "translate_dataset"]
+    assert list(steps) == ["translate", "train", "translate_dataset", "evaluate"]
     assert all(s["status"] == "ok" for s in steps.values()), steps
     translate = steps["translate"]["report"]["results"]
     assert set(translate) == {"reference_fp32_b1", "ours_fp32_b1", "ours_bfloat16_b2"}
@@ -40,12 +42,16 @@ def test_tiny_check_runs_every_step(tmp_path):
     train = steps["train"]["report"]
     assert train["negative"]["ours"]["samples_per_s"] > 0 and train["positive"]["speedup"] > 0
     assert steps["translate_dataset"]["report"]["end_to_end_img_s"] > 0
+    report = steps["evaluate"]["report"]
+    assert report["new_warm_pairs_per_s"] > 0 and report["networks_alone_warm_pairs_per_s"] > 0
+    assert report["pairs"] == 2 and "old_pairs_per_s" not in report
     for name in steps:
         assert (tmp_path / "out" / f"{name}.log").stat().st_size > 0
     assert len(list((tmp_path / "out").iterdir())) <= 8  # the device tool brings back at most 8 files
     table = proc.stdout[proc.stdout.index("GPU check on cpu"):]
     for row in ("translate ours_fp32_b1", "x published", "train textual inversion ours", "train LoRA ours",
-                "translate-dataset end to end"):
+                "translate-dataset end to end", "evaluate networks alone", "evaluate end to end, cached real",
+                "of the networks alone"):
         assert row in table, table
 
 
@@ -59,17 +65,6 @@ def test_tiny_check_compiled_step(tmp_path):
     assert list(steps) == ["translate", "translate_compile"] and all(s["status"] == "ok" for s in steps.values())
     compiled = steps["translate_compile"]["report"]["results"]["ours_bfloat16_b2_compile"]
     assert compiled["compile"] == "eager/default" and "vs_exact_mean_abs" in compiled
-
-
-def test_tiny_check_evaluate_step(tmp_path):
-    """`r2r evaluate` end to end (real features computed, then cached) against its networks alone: ~20 s."""
-    proc = gpu_check(tmp_path, "--tiny", "--budget", "300", "--only", "evaluate", timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())["steps"]["evaluate"]["report"]
-    assert report["new_warm_pairs_per_s"] > 0 and report["networks_alone_warm_pairs_per_s"] > 0
-    assert report["pairs"] == 2 and "old_pairs_per_s" not in report
-    for row in ("evaluate networks alone", "evaluate end to end, cached real", "of the networks alone"):
-        assert row in proc.stdout
 
 
 def test_short_budget_skips_and_says_so(tmp_path):

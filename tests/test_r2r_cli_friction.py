@@ -99,7 +99,8 @@ def test_demo_like_run_prints_no_harmless_library_warnings(tmp_path):
                      str(root / "out"), "--negative-embedding", str(root / "neg" / "learned_embeds.safetensors"),
                      "--steps", "4", "--strength", "0.5", "--no-progress"]) == 0
     """)
-    env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "PATH": "/usr/bin:/bin",
+           "OMP_NUM_THREADS": "1"}  # tiny tensors: threads only spin on a shared CPU (no library reads it to warn)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     err = done.stderr
