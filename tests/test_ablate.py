@@ -46,13 +46,13 @@ def _offline(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, tiny_model):
+def world(tmp_path_factory, tiny_dki_model):
     """Tiny model, negative embedding (textual-inversion layout {token: [1, 32]}), LoRA folder, a built source
     (2 categories, 48x64 JPEGs) and a folder of real photos."""
     from safetensors.torch import save_file
 
     root = tmp_path_factory.mktemp("ablate")
-    model = tiny_model
+    model = tiny_dki_model  # the smaller tiny model: every variant loads it and fuses the LoRA again
     neg = root / "neg.safetensors"
     save_file({"<rendered>": torch.randn(1, 32, generator=torch.Generator().manual_seed(1)) * 4}, str(neg))
     lora = save_random_lora(model, root / "pos")

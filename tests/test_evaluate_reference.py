@@ -107,6 +107,18 @@ def fresh(world, tmp_path_factory):
     return {"result": result, "json": root / "cut.json", "features": load_file(str(root / "cut.safetensors"))}
 
 
+@pytest.fixture(scope="module")
+def cached(world, tmp_path_factory):
+    """"cut" scored with a statistics cache of its own: the cache then holds the real set's Inception features
+    (default weights). A test that starts from such a cache copies it (it writes into it)."""
+    root = tmp_path_factory.mktemp("cached")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_DATASETS_OFFLINE", "1")
+        result = _evaluate(world, "cut", root / "cut.json", "--stats-cache", str(root / "cache"))
+    assert _origin(result) == "computed" and len(list((root / "cache").glob("*.safetensors"))) == 1
+    return {"result": result, "cache": root / "cache"}
+
+
 # ------------------------------------------------------------------------------------------------ the cache
 def test_second_method_against_the_same_real_set_computes_no_real_feature(world, fresh, tmp_path, real_decodes):
     cache = ["--stats-cache", str(tmp_path / "cache")]
@@ -126,9 +138,9 @@ def test_second_method_against_the_same_real_set_computes_no_real_feature(world,
     assert second["per_category"]["coat"]["why"] == "n=2 < 10"  # the default minimum: 10
 
 
-def test_the_same_photos_renamed_and_reordered_hit_and_score_alike(world, tmp_path, real_decodes):
+def test_the_same_photos_renamed_and_reordered_hit_and_score_alike(world, cached, tmp_path, real_decodes):
     cache = ["--stats-cache", str(tmp_path / "cache"), "--kid-subset-size", "2"]  # subsets of 2: order matters
-    _evaluate(world, "cut", tmp_path / "a.json", *cache)
+    shutil.copytree(cached["cache"], tmp_path / "cache")  # the features of world["real"], as named there
     renamed = tmp_path / "renamed"
     renamed.mkdir()
     for n, p in enumerate(sorted(world["real"].iterdir(), reverse=True)):
@@ -140,11 +152,11 @@ def test_the_same_photos_renamed_and_reordered_hit_and_score_alike(world, tmp_pa
     assert hit["kid"] == fresh["kid"] and hit["kid_std"] == fresh["kid_std"]  # rows back in the set's own order
 
 
-def test_a_changed_image_or_other_weights_are_recomputed(world, tmp_path, real_decodes):
+def test_a_changed_image_or_other_weights_are_recomputed(world, cached, tmp_path, real_decodes):
     cache = ["--stats-cache", str(tmp_path / "cache")]
     real = tmp_path / "real"
     shutil.copytree(world["real"], real)
-    _evaluate(world, "cut", tmp_path / "a.json", *cache, real=real)
+    shutil.copytree(cached["cache"], tmp_path / "cache")  # these photos' features (the same bytes) are cached
     (real / "photo2.png").write_bytes(_png(7, size=(36, 44)))  # one image's bytes change
     real_decodes.clear()
     changed = _evaluate(world, "cut", tmp_path / "b.json", *cache, real=real)
@@ -155,11 +167,13 @@ def test_a_changed_image_or_other_weights_are_recomputed(world, tmp_path, real_d
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 3
 
 
-def test_a_truncated_cache_file_is_recomputed_with_a_one_line_warning(world, tmp_path, real_decodes, capsys):
+def test_a_truncated_cache_file_is_recomputed_with_a_one_line_warning(world, cached, tmp_path, real_decodes,
+                                                                       capsys):
     from r2r.metrics.stats_cache import read_stats_bytes
 
     cache = tmp_path / "cache"
-    first = _evaluate(world, "cut", tmp_path / "a.json", "--stats-cache", str(cache))
+    shutil.copytree(cached["cache"], cache)
+    first = cached["result"]  # scored with that cache when it was written
     (path,) = cache.glob("*.safetensors")
     path.write_bytes(path.read_bytes()[:-100])
     capsys.readouterr()

@@ -54,7 +54,7 @@ def _image(path: Path, seed: int, size=(64, 64)) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, sample_release, built_dataset, evaluated):
+def world(tmp_path_factory, sample_release, built_dataset, evaluated, tiny_dki_model):
     """Every writer's output, each made once; and each writer's inputs."""
     from r2r.dki import (
         DataConfig,
@@ -69,7 +69,7 @@ def world(tmp_path_factory, sample_release, built_dataset, evaluated):
 
     root = tmp_path_factory.mktemp("ownership")
     cfg = TinyModelConfig(unet_channels=(16, 32), unet_layers_per_block=1)
-    w = {"model": save_tiny_model(root / "inputs" / "model", cfg)}
+    w = {"model": tiny_dki_model}  # the shared session model of this config: only read here
     w["release"] = shutil.copytree(sample_release, root / "inputs" / "release")
     w["source"] = shutil.copytree(evaluated["source"], root / "inputs" / "source")
     w["eval"] = evaluated["root"] / "eval"

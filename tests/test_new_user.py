@@ -366,7 +366,7 @@ def test_a_process_pool_stops_its_workers_at_ctrl_c():
 
 # --------------------------------------------------------------------------------------------- 10. output
 def test_library_bars_are_off_when_stderr_is_not_a_terminal(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}  # tiny tensors: threads only spin
     proc = subprocess.run([sys.executable, "-m", "r2r.cli", "tiny-model", str(tmp_path / "tiny")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "it/s]" not in proc.stderr and "Writing" not in proc.stderr, proc.stderr

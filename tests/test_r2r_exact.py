@@ -44,6 +44,23 @@ def pipes(tmp_path_factory, tiny_model):
     return ref, ours
 
 
+@pytest.fixture(scope="module")
+def runs(pipes):
+    """Our output for `rendered_image(96, 128)` with the given keyword arguments, with the TAC layers and steps it
+    swapped, computed once per module (the pipeline is deterministic: tests/test_r2r_pipeline.py)."""
+    _, ours = pipes
+    done: dict[tuple, tuple] = {}
+
+    def run(**kw):
+        key = tuple(sorted(kw.items()))
+        if key not in done:
+            images = ours(rendered_image(96, 128), output_type="pt", **kw).images
+            done[key] = (images, ours.tac.swapped_layers(), ours.tac.swapped_steps())
+        return done[key]
+
+    return run
+
+
 CASES = {
     "defaults": ({}, {}),
     "layers64": ({"layers": 64}, {"tac_layers": 64}),
@@ -56,12 +73,12 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_exact_mode_matches_reference(pipes, case):
-    ref_pipe, ours = pipes
+def test_exact_mode_matches_reference(pipes, runs, case):
+    ref_pipe, _ = pipes
     ref_kw, our_kw = CASES[case]
     image = rendered_image(96, 128)
     expected = reference_rig(ref_pipe, image, negative_prompt="<rendered>", **ref_kw)
-    got = ours(image, output_type="pt", **our_kw).images[0]
+    got = runs(**our_kw)[0][0]
     assert got.shape == expected.shape == (3, 96, 128)
     inside = ((expected > 0.01) & (expected < 0.99)).float().mean()
     assert inside > 0.9, "outputs saturate: the comparison would be vacuous"
@@ -69,25 +86,20 @@ def test_exact_mode_matches_reference(pipes, case):
     assert diff.mean() < MEAN_TOL and diff.max() < MAX_TOL, f"mean {diff.mean():.2e} max {diff.max():.2e}"
 
 
-def test_threshold_swaps_some_but_not_all_layers(pipes):
+def test_threshold_swaps_some_but_not_all_layers(pipes, runs):
     _, ours = pipes
-    image = rendered_image(96, 128)
     layers = self_attention_layers(ours.unet)
-    ours(image, output_type="pt")
-    at256 = ours.tac.swapped_layers()
-    ours(image, output_type="pt", tac_layers=64)
-    at64 = ours.tac.swapped_layers()
+    _, at256, _ = runs()
+    _, at64, steps64 = runs(tac_layers=64)
     assert at64 < at256 < set(layers)
     blocks = {n.split(".attentions")[0] for n in at256}
     assert blocks == {"down_blocks.0", "down_blocks.1", "up_blocks.2", "up_blocks.3"}
     assert {n.split(".attentions")[0] for n in at64} == {"down_blocks.0", "up_blocks.3"}
-    assert ours.tac.swapped_steps() == set(range(13))
+    assert steps64 == set(range(13))
 
 
-def test_tac_and_negative_embedding_matter(pipes):
+def test_tac_and_negative_embedding_matter(runs):
     """Guards against a vacuous parity: TAC and the negative token visibly change the output."""
-    _, ours = pipes
-    image = rendered_image(96, 128)
-    base = ours(image, output_type="pt").images
-    assert (base - ours(image, output_type="pt", use_tac=False).images).abs().mean() > 1e-2
-    assert (base - ours(image, output_type="pt", negative_prompt="").images).abs().mean() > 1e-3
+    base = runs()[0]
+    assert (base - runs(use_tac=False)[0]).abs().mean() > 1e-2
+    assert (base - runs(negative_prompt="")[0]).abs().mean() > 1e-3
