@@ -68,7 +68,10 @@ def read_file(path: str | Path, *, root: str | Path | None = None, max_bytes: in
     (enough for an image's header)."""
     path = Path(path)
     if root is not None:
-        resolved, inside = path.resolve(), Path(root).resolve()
+        try:
+            resolved, inside = path.resolve(), Path(root).resolve()
+        except (RuntimeError, OSError) as e:  # Python 3.11's resolve() raises RuntimeError on a symlink loop
+            raise _error(path, "unreadable", f"cannot be resolved ({e})") from None
         if not resolved.is_relative_to(inside):
             raise _error(path, "outside-link", f"is a symbolic link to {resolved}, outside {root}; only files inside "
                                                "the folder are read")

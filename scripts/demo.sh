@@ -65,9 +65,13 @@ python scripts/demo_hub.py "$OUT/synfashion-r2r" --repo-id synfashion-tester/syn
 
 stage "10. judge it with the paper's protocol: KID to real photos, LPIPS and SSIM to each source"
 echo "   (--random-weights, and 80 small renders of another seed standing in for real photos: the numbers test the plumbing)"
-[ -d "$OUT/real-photos" ] || synfashion sample "$OUT/real-photos" --projects 1 --textures 1 --seed 1 --width 192 --height 256
-# the real photos' features are cached (~/.cache/r2r/stats, or $R2R_CACHE/stats): a second run computes none
-r2r evaluate --translated "$OUT/synfashion-r2r" --real "$OUT/real-photos" \
+if [ ! -d "$OUT/real-photos" ]; then  # written aside, then moved: an interrupted sample is never reused
+  rm -rf "$OUT/real-photos.partial"
+  synfashion sample "$OUT/real-photos.partial" --projects 1 --textures 1 --seed 1 --width 192 --height 256
+  mv "$OUT/real-photos.partial" "$OUT/real-photos"
+fi
+# the real photos' features are cached (here in $OUT/stats-cache; by default ~/.cache/r2r/stats): a rerun computes none
+r2r evaluate --translated "$OUT/synfashion-r2r" --real "$OUT/real-photos" --stats-cache "$OUT/stats-cache" \
     --out "$OUT/eval/r2r.json" --overwrite --random-weights --kid-subsets 10 --batch-size 4 --num-workers 1
 r2r evaluate-table "$OUT/eval/r2r.json"
 r2r report "$OUT/eval/r2r.json" --out "$OUT/report"

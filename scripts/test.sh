@@ -15,5 +15,5 @@ fi
 # module fixtures are built once; conftest.py's session fixtures (the tiny models, the sample build) once per worker.
 # -rs: say why a test skipped (no chromium, ...). A test that hangs fails on its own (pytest-timeout, pyproject.toml);
 # the outer limit catches what that cannot (a worker killed by the kernel leaves pytest-xdist waiting): Ctrl-C at
-# 25 minutes, so pytest still prints what failed.
-timeout --signal=INT --kill-after=60 1500 python -m pytest -q -rs -n auto --maxprocesses 4 --dist loadfile "$@"
+# 25 minutes, so pytest still prints what failed (--foreground: a Ctrl-C typed at the terminal still reaches pytest).
+timeout --foreground --signal=INT --kill-after=60 1500 python -m pytest -q -rs -n auto --maxprocesses 4 --dist loadfile "$@"

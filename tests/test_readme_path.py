@@ -20,9 +20,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -119,23 +121,27 @@ def test_the_readme_path_runs_as_written(tmp_path):
 
         script = session_script(text, endpoint)
         (tmp_path / "session.sh").write_text(script)
-        # The README's export line, in force from the start (the commands before it read no Hub), so that every
-        # command can be served by one warm interpreter (tests/warm_commands.py: torch and diffusers imported once,
-        # not once a command); a command it cannot serve as a fresh process would run runs as one
-        session_env = {**env, **dict(kv.split("=", 1) for kv in export.split()[1:])}
-        sock = str(tmp_path / "warm.sock")
+        # One warm interpreter serves the commands (tests/warm_commands.py: torch and diffusers imported once, not
+        # once a command). It runs with the README's export line in force; the script does not: a command before
+        # that line runs with the test's offline environment, so the server refuses it (its HF_* differ) and it runs
+        # as a fresh process, exactly as a user's would
+        warm_env = {**env, **dict(kv.split("=", 1) for kv in export.split()[1:])}
+        sock_dir = tempfile.mkdtemp(prefix="warm", dir="/tmp")  # a Unix socket path is at most 107 bytes
+        sock = os.path.join(sock_dir, "s")
         warm = subprocess.Popen([sys.executable, str(ROOT / "tests" / "warm_commands.py"), sock], cwd=work,
-                                env=session_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+                                env=warm_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+                                start_new_session=True)  # its own process group: the commands it forked go too
         try:
             assert warm.stdout.readline().strip() == "ready"
             clients = install_clients(tmp_path / "bin", sock)
-            session_env["PATH"] = f"{clients}{os.pathsep}{session_env['PATH']}"
+            session_env = {**env, "PATH": f"{clients}{os.pathsep}{env['PATH']}"}
             t0 = time.perf_counter()
             proc = subprocess.run(["bash", str(tmp_path / "session.sh")], cwd=work, env=session_env,
                                   capture_output=True, stdin=subprocess.DEVNULL, text=True, timeout=540)
         finally:
-            warm.kill()
+            os.killpg(warm.pid, signal.SIGKILL)
             warm.wait()
+            shutil.rmtree(sock_dir, ignore_errors=True)
         log = proc.stdout + proc.stderr
         (tmp_path / "session.log").write_text(log)
         assert proc.returncode == 0, f"the README path stopped (see {tmp_path / 'session.log'}):\n{log[-6000:]}"

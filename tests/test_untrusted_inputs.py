@@ -297,3 +297,19 @@ def test_a_tar_sources_bad_size_is_one_line_naming_the_file(built_dataset, tmp_p
     with pytest.raises(SourceError, match=rf"t\.tar: {bad.replace('.', '[.]')}: field '{field}'"):
         open_records(tars, ["test"])
 
+
+
+def test_a_symlink_loop_among_photos_is_unreadable_not_a_crash(tmp_path):
+    # Python 3.11's Path.resolve() raises RuntimeError on a loop: every reader of user images must still say
+    # "cannot be read" (and evaluate's statistics cache must simply not cache such a set)
+    from loaders import ImageFolderDataset
+    from loaders.files import ImageFileError, read_file
+    from r2r.evaluation.reference import content_hashes
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _png(photos / "good.png", 1)
+    os.symlink("loop.png", photos / "loop.png")
+    with pytest.raises(ImageFileError, match=r"loop\.png.*cannot be resolved"):
+        read_file(photos / "loop.png", root=photos)
+    assert content_hashes(ImageFolderDataset(photos, captions="none")) is None

@@ -13,8 +13,11 @@ imported, so a request whose HF_* / HUGGING* environment differs from the server
 than `python -` and `python -m MODULE`, falls back to the real program (the client `exec`s it).
 
 Measured on a quiet 2-core machine (`pytest tests/test_readme_path.py`): the README path 103 s as fresh processes,
-45 s served. Forking after imports is safe here because the server forks only while idle in accept() (no library
-thread holds a lock then) and runs no torch op itself (torch re-creates its thread pool in a forked child).
+45 s served. The server has a few library threads when it forks (one from torch's import, pyarrow's jemalloc
+background thread, one from peft); it forks only while they and it are idle (it waits in accept()), and it runs no
+torch op itself, so the child's torch builds its own thread pool (a served two-thread matmul was checked). A child
+ends as an interpreter does (non-daemon threads joined, atexit handlers run, the status masked to 8 bits); one killed
+by a signal reads as status 1 to the script (it cannot tell the signal), which fails the README test all the same.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ PRELOAD = (  # what the commands import, module by module (diffusers and transfo
     "r2r.evaluation.table", "r2r.metrics", "r2r.pages.report", "r2r.dki", "r2r.dki.negative", "r2r.dki.positive",
     "r2r.dki.publish", "r2r.downstream.runner", "r2r.tiny",
 )
-FALLBACK = 250  # the child's answer for "run the real program instead"
+FALLBACK = -1  # the child's answer for "run the real program instead" (a status is 0..255)
 
 CLIENT = r'''#!{python} -S
 import json, os, socket, struct, sys
@@ -62,7 +65,7 @@ if served:
         data += chunk
     code = struct.unpack("i", data)[0]
     if code != {fallback}:
-        sys.exit(code)
+        sys.exit(code)  # 0..255
 os.execv(real, [real, *args])
 '''
 
@@ -72,7 +75,13 @@ def _hf_env(env: dict) -> dict:
 
 
 def _run(prog: str, argv: list[str]) -> int:
-    """The command as its entry point runs it (in the forked child)."""
+    """The command as its entry point runs it (in the forked child), with the sys.path[0] it would have."""
+    if prog in ("r2r", "synfashion"):
+        sys.path[0] = str(Path(sys.executable).parent)  # a console script's own folder
+    elif argv[1:2] == ["-"]:
+        sys.path[0] = ""  # python -: the working folder
+    else:
+        sys.path[0] = os.getcwd()  # python -m: the working folder, as a full path
     if prog == "r2r":
         from r2r.cli import main
         return int(main(argv[1:]) or 0)
@@ -116,6 +125,8 @@ def _child(conn: socket.socket, request: dict, fds: list[int], server_hf: dict) 
             except BaseException:  # noqa: BLE001 - as an uncaught exception ends a program: traceback, status 1
                 traceback.print_exc()
                 code = 1
+            code &= 0xFF  # as the process status would be (never FALLBACK)
+            _interpreter_exit()
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -123,9 +134,22 @@ def _child(conn: socket.socket, request: dict, fds: list[int], server_hf: dict) 
             except Exception:  # noqa: BLE001 - a closed pipe: nothing more to say
                 pass
         try:
-            conn.sendall(struct.pack("i", code))
+            conn.sendall(struct.pack("i", code if code == FALLBACK else code & 0xFF))
         finally:
-            os._exit(code if 0 <= code < 256 else 1)
+            os._exit(code & 0xFF)
+
+
+def _interpreter_exit() -> None:
+    """What the interpreter does at exit before the process ends: join non-daemon threads, run atexit handlers (a
+    command that would hang or fail there does so here too)."""
+    import atexit
+    import threading
+
+    try:
+        threading._shutdown()  # the interpreter's own call at exit
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - printed as the interpreter prints it
+        traceback.print_exc()
 
 
 def serve(path: str) -> None:
