@@ -136,7 +136,12 @@ def cmd_hub_server(args: argparse.Namespace) -> int:
         out.print("Ctrl-C stops it (its repos are then gone); unset those variables to talk to the Hub again.",
                   markup=False)
         out.file.flush()
-        threading.Event().wait()  # serve (on the server's thread) until Ctrl-C
+        # serve (on the server's thread) until Ctrl-C. Woken every 0.2 s, never blocked for good: the kernel may
+        # hand SIGINT to one of the server's threads, which does not wake a main thread blocked on a lock, and
+        # Python runs the handler only once the main thread runs again (seen as a 1-in-4 hang under load)
+        stop = threading.Event()
+        while not stop.wait(0.2):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
