@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synfashion.fs.filehash import file_sha256
+from synfashion.fs.ownership import prune_empty_parents
 
 from .checkpoint import CHECKPOINTS, STATE_FILE, TMP_PREFIX, TrainerState
 from .errors import DKIError
@@ -253,7 +254,7 @@ class TrainingFolder:
                 if f.is_file() and (name.endswith("/") or self._owned(rel, record["outputs"])):
                     f.unlink()
                     removed.append(rel)
-                    self._prune_empty_parents(f.parent)
+                    prune_empty_parents(f.parent, self.out)
         state_dir = self.out / STATE_DIR
         self.record_path.unlink(missing_ok=True)
         for lock in (state_dir / LOCKS).glob("rank-*.lock"):
@@ -271,14 +272,6 @@ class TrainingFolder:
         for d in (self.out / STATE_DIR / LOCKS, self.out / STATE_DIR):
             with contextlib.suppress(OSError):
                 d.rmdir()
-
-    def _prune_empty_parents(self, folder: Path) -> None:
-        while folder != self.out and self.out in folder.parents:
-            try:
-                folder.rmdir()
-            except OSError:
-                return
-            folder = folder.parent
 
     # ------------------------------------------------------------------------------------------ outputs
     @contextlib.contextmanager

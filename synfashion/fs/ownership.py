@@ -198,6 +198,17 @@ def _regular_size(path: Path) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
+
+def prune_empty_parents(folder: Path, root: Path) -> None:
+    """Remove `folder` and its parents while they are empty, up to (not including) `root`: what is left of a file
+    this code removed, never a folder holding anything."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
 class OwnedFolder:
     """The folder of a command that keeps no record of its own (`report`, `study-page`, `tiny-model`), marked by
     `OWNER_FILE`: {"format", "writer", "files": {relative path: {"size", "sha256"} or {"pending": true}},
@@ -301,13 +312,7 @@ class OwnedFolder:
                 path.unlink()
                 removed.append(rel)
             del self.record["files"][rel]
-            parent = path.parent
-            while parent != self.folder and self.folder in parent.parents:
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
-                parent = parent.parent
+            prune_empty_parents(path.parent, self.folder)
         for p in self.folder.glob(f"{OWNER_FILE}{TMP_MARK}*"):
             p.unlink(missing_ok=True)
         self._save()
