@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from synfashion.fs.filehash import file_sha256  # the project's one file hash (streamed: weights are hundreds of MB)
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,6 @@ class FeatureIdentity:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a weight file, streamed (hundreds of MB): synfashion's one definition."""
-    from synfashion.fs.filehash import file_sha256 as sha256_of
-
-    return sha256_of(path)
 
 
 def files_sha256(paths: Iterable[str | Path]) -> str:
