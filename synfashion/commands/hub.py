@@ -116,7 +116,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_hub_server(args: argparse.Namespace) -> int:
-    import threading
+    import time
 
     from ..testing.hub_server import DEFAULT_TOKEN, DEFAULT_USER, HubServer
 
@@ -139,9 +139,8 @@ def cmd_hub_server(args: argparse.Namespace) -> int:
         # serve (on the server's thread) until Ctrl-C. Woken every 0.2 s, never blocked for good: the kernel may
         # hand SIGINT to one of the server's threads, which does not wake a main thread blocked on a lock, and
         # Python runs the handler only once the main thread runs again (seen as a 1-in-4 hang under load)
-        stop = threading.Event()
-        while not stop.wait(0.2):
-            pass
+        while True:
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
