@@ -167,7 +167,7 @@ def _evaluate_command(tree: Path, root: Path, out: Path, args, device, extra: li
     import sys
 
     path = os.pathsep.join([str(tree), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])])
-    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}  # `tree` first
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}  # `tree` first; datasets follows HF_HUB_OFFLINE
     cmd = [sys.executable, "-m", "r2r.cli", "evaluate", "--translated", str(root / "translated"), "--source",
            str(root / "source"), "--real", str(root / "real"), "--out", str(out), "--random-weights", "--device",
            str(device), "--batch-size", str(args.batch_size), "--num-workers", str(args.workers), "--no-progress",

@@ -58,9 +58,14 @@ def _source(tmp: Path, width: int, height: int, images: int) -> Path:
     from synfashion.sample import SampleConfig, generate_sample
     from synfashion.splits import SplitConfig
 
-    per = max(1, -(-images // 80))  # 20 categories x 4 views x projects
+    from synfashion.taxonomy import CATEGORIES
+
+    # 4 views a project: as few categories as hold the images (all 20 from 80 images on), no render made for nothing
+    kinds = min(len(CATEGORIES), max(1, -(-images // 4)))
+    per = max(1, -(-images // (4 * kinds)))
     generate_sample(tmp / "release", SampleConfig(width=width, height=height, projects_per_category=per,
-                                                  textures_per_project=1), progress=False)
+                                                  textures_per_project=1, categories=CATEGORIES[:kinds]),
+                    progress=False)
     only_test = SplitConfig(fractions={"train": 0.0, "validation": 0.0, "test": 1.0})
     build_dataset(tmp / "release", tmp / "built", BuildConfig(split=only_test, garments=False), progress=False)
     return tmp / "built"

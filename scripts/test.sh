@@ -16,4 +16,10 @@ fi
 # -rs: say why a test skipped (no chromium, ...). A test that hangs fails on its own (pytest-timeout, pyproject.toml);
 # the outer limit catches what that cannot (a worker killed by the kernel leaves pytest-xdist waiting): Ctrl-C at
 # 25 minutes, so pytest still prints what failed (--foreground: a Ctrl-C typed at the terminal still reaches pytest).
-timeout --foreground --signal=INT --kill-after=60 1500 python -m pytest -q -rs -n auto --maxprocesses 4 --dist loadfile "$@"
+# --no-loadscope-reorder: files in collection order, the longest first (tests/conftest.py's LONGEST_FILES).
+# Bytecode caches on (this machine sets PYTHONDONTWRITEBYTECODE): without them every one of the suite's ~90 Python
+# starts compiles the project's modules again (~1 s each) and pytest rewrites every test file's asserts again in each
+# worker (~6 s); __pycache__ folders are git-ignored.
+unset PYTHONDONTWRITEBYTECODE
+timeout --foreground --signal=INT --kill-after=60 1500 python -m pytest -q -rs -n auto --maxprocesses 4 \
+  --dist loadfile --no-loadscope-reorder "$@"

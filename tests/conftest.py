@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,30 @@ from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# The Hugging Face cache of this test process (and the commands it starts) is a folder of its own, never the user's
+# ~/.cache/huggingface: set before any Hugging Face library is imported, since they read it then.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="synfashion-tests-hf-")
+atexit.register(shutil.rmtree, os.environ["HF_HOME"], True)
+# One torch thread in the test processes and in every command they start (set before torch is imported): the tensors
+# are tiny, and beside the other test worker two threads spin-waiting on each other crawl (the README path's
+# translate-dataset took 53 s instead of 4). A test about threads sets its own.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Seconds each of the longest files takes (`scripts/test.sh --durations=0`, summed per file, quiet 2-core machine).
+# pytest-xdist hands whole files to the workers in collection order (scripts/test.sh: --dist loadfile
+# --no-loadscope-reorder), so these go first, longest first: a long file left for the end would run while the
+# other worker idles. Not a list of what to run: every file runs; an unlisted file counts as 0 s.
+LONGEST_FILES = {
+    "test_readme_path.py": 50, "test_evaluate_reference.py": 43, "test_gpu_check.py": 37, "test_new_user.py": 27,
+    "test_translate_dataset_runs.py": 26, "test_hub.py": 24, "test_cross_command_regressions.py": 24,
+    "test_loaders.py": 24, "test_downstream.py": 24, "test_r2r_exact.py": 22, "test_ablate.py": 18,
+    "test_hub_models.py": 17, "test_r2r_pipeline.py": 17, "test_hub_e2e.py": 13, "test_translate_dataset.py": 13,
+    "test_r2r_models.py": 12, "test_metrics.py": 12, "test_r2r_cli_friction.py": 11, "test_build.py": 10,
+}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    items.sort(key=lambda item: -LONGEST_FILES.get(item.path.name, 0))  # stable: a file's own order is kept
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -21,6 +48,19 @@ def _private_stats_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("R2R_CACHE", str(tmp_path_factory.mktemp("r2r-cache")))
         yield
+
+
+@pytest.fixture(scope="session")
+def warm(tmp_path_factory):
+    """Client programs (`.python`, `.r2r`, `.synfashion`, or `.bin` for PATH) of one warm interpreter per test
+    process that has torch, diffusers and the project imported (tests/warm_commands.py): a command run through them
+    is a process of its own (pid, status, signals, kill -9) without 2-5 s of imports. For tests whose subject is
+    not the interpreter's start; a fresh environment, library warnings at import, the entry points themselves keep
+    sys.executable. Started on first use (about 7 s of CPU, once)."""
+    from tests.warm_commands import WarmServer
+
+    with WarmServer(dict(os.environ)) as server:
+        yield server.clients(tmp_path_factory.mktemp("warm-bin"))
 
 
 @pytest.fixture(scope="module")

@@ -157,6 +157,14 @@ class Page:
         self.browser.send("Page.reload", self.session)
         self.browser.wait_event("Page.loadEventFired", session=self.session)
 
+    def local_storage(self) -> dict[str, str]:
+        """The page origin's localStorage as DevTools reports it (not through the page's own script)."""
+        origin = self.evaluate("location.origin")
+        self.browser.send("DOMStorage.enable", self.session)
+        entries = self.browser.send("DOMStorage.getDOMStorageItems", self.session,
+                                    storageId={"securityOrigin": origin, "isLocalStorage": True})["entries"]
+        return dict(entries)
+
     def evaluate(self, expression: str):
         """The JSON value of a JavaScript expression (awaited if it is a promise)."""
         r = self.browser.send("Runtime.evaluate", self.session, expression=expression, returnByValue=True,

@@ -172,12 +172,12 @@ def _tmpfs(path: Path, size: str):
                     "run needs root")
 
 
-def test_a_real_full_disk_is_one_clear_error_and_no_torn_shard(release, tmp_path):
+def test_a_real_full_disk_is_one_clear_error_and_no_torn_shard(release, tmp_path, warm):
     disk = tmp_path / "small-disk"
     _tmpfs(disk, "200k")
     try:
         out = disk / "out"
-        proc = subprocess.run([sys.executable, "-m", "synfashion.cli", "build", str(release), str(out), "--formats", "webdataset",
+        proc = subprocess.run([warm.python, "-m", "synfashion.cli", "build", str(release), str(out), "--formats", "webdataset",
                                "--workers", "1", "--shard-size", "1GB"], capture_output=True, text=True)
         assert proc.returncode == 2, proc.stderr
         assert "no space left on" in proc.stderr and "MB needed" in proc.stderr and "Traceback" not in proc.stderr
@@ -250,7 +250,7 @@ def test_verify_checks_counts_and_the_licence(built, tmp_path):
     (lambda d: {**d, "shards": [{**d["shards"][0], "path": "../../etc/passwd"}]}, "'..' segment"),
     (lambda d: {**d, "shards": [{k: v for k, v in d["shards"][0].items() if k != "num_bytes"}]}, "needs num_bytes"),
 ])
-def test_a_malformed_manifest_is_one_clear_error(built, tmp_path, edit, message):
+def test_a_malformed_manifest_is_one_clear_error(built, tmp_path, edit, message, warm):
     out = _copy(built, tmp_path)
     doc = json.loads((out / "manifest.json").read_text())
     (out / "manifest.json").write_text(json.dumps(edit(doc)))
@@ -258,7 +258,7 @@ def test_a_malformed_manifest_is_one_clear_error(built, tmp_path, edit, message)
         Manifest.read(out)
     report = verify_dataset(out)
     assert not report.ok and any(message.split("'")[0] in p for p in report.problems)
-    proc = subprocess.run([sys.executable, "-m", "synfashion.cli", "verify", str(out)], capture_output=True, text=True)
+    proc = subprocess.run([warm.python, "-m", "synfashion.cli", "verify", str(out)], capture_output=True, text=True)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert not Path("/tmp/pwned").exists()
 
@@ -306,12 +306,12 @@ def test_push_refuses_what_verify_does_not_vouch_for(built, tmp_path):
                      console=__import__("rich.console").console.Console(file=io.StringIO()))
 
 
-def test_cli_errors_print_names_literally(tmp_path):
+def test_cli_errors_print_names_literally(tmp_path, warm):
     """A folder name with rich markup in it is printed as it is, in one line, exit 2."""
     out = tmp_path / "x[bold]y"
     out.mkdir()
     (out / "foo.txt").write_text("user file")
-    proc = subprocess.run([sys.executable, "-m", "synfashion.cli", "build", str(tmp_path / "missing[red]"), str(out)], capture_output=True,
+    proc = subprocess.run([warm.python, "-m", "synfashion.cli", "build", str(tmp_path / "missing[red]"), str(out)], capture_output=True,
                           text=True)
     assert proc.returncode == 2 and "missing[red]" in proc.stderr and "Traceback" not in proc.stderr
     assert os.listdir(out) == ["foo.txt"]

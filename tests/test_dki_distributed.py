@@ -3,7 +3,8 @@ split between the ranks by the loaders' EpochSampler (disjoint draws, recorded),
 with the same weights), as many optimizer steps as one process with the doubled batch, and an exact resume with the
 same number of processes (a different number is refused by name).
 
-Each torchrun start imports torch and diffusers twice (about 30 s on a busy 2-core machine), so there are two.
+torchrun and its two ranks are processes of the suite's warm interpreter (tests/conftest.py `warm`): each fresh one
+would import torch and diffusers again (about 30 s a launch on a busy 2-core machine).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -45,9 +45,9 @@ def _args(model, renders, out, *, batch_size: int, steps: int = STEPS, resume: s
     return args + (["--resume", resume] if resume else [])
 
 
-def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
+def _torchrun(python: str, args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "r2r.cli",
+    cmd = [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "r2r.cli",
            *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=420)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -55,9 +55,9 @@ def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def two_process_run(model, renders, tmp_path_factory):
+def two_process_run(model, renders, tmp_path_factory, warm):
     out = tmp_path_factory.mktemp("two") / "out"
-    _torchrun(_args(model, renders, out, batch_size=1))
+    _torchrun(warm.python, _args(model, renders, out, batch_size=1))
     return out
 
 
@@ -103,11 +103,11 @@ def test_two_processes_train_one_run_on_disjoint_images(two_process_run, model, 
             method=NegativeConfig(), resume="latest")).setup()
 
 
-def test_two_process_resume_continues_exactly(two_process_run, model, renders, tmp_path):
+def test_two_process_resume_continues_exactly(two_process_run, model, renders, tmp_path, warm):
     copy = tmp_path / "copy"
     shutil.copytree(two_process_run, copy)
     shutil.rmtree(checkpoint_dir(copy) / "checkpoint-00000003")  # as if killed after step 2
-    proc = _torchrun(_args(model, renders, copy, batch_size=1, resume="latest"))
+    proc = _torchrun(warm.python, _args(model, renders, copy, batch_size=1, resume="latest"))
     assert "from " in proc.stderr and "checkpoint-00000002 (step 2)" in proc.stderr
     straight = load_file(str(two_process_run / "learned_embeds.safetensors"))
     resumed = load_file(str(copy / "learned_embeds.safetensors"))

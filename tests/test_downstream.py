@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -320,10 +319,11 @@ def test_arch_names_of_the_cli_are_the_models():
 
 
 @pytest.mark.slow
-def test_two_processes_through_torchrun(built_dataset, real_photos, tmp_path):
-    """DDP on two CPU processes (gloo): every test image is scored exactly once, rank 0 alone writes the results."""
+def test_two_processes_through_torchrun(built_dataset, real_photos, tmp_path, warm):
+    """DDP on two CPU processes (gloo): every test image is scored exactly once, rank 0 alone writes the results.
+    torchrun and its ranks are processes of the suite's warm interpreter (tests/conftest.py `warm`)."""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "r2r.cli",
+    cmd = [warm.python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "r2r.cli",
            "downstream", "--train", f"a={built_dataset}", "--test-real", str(real_photos), "--out", str(out),
            "--arch", "resnet-tiny", "--size", "48x64", "--epochs", "1", "--batch-size", "16", "--num-workers", "0",
            "--device", "cpu", "--no-progress"]

@@ -17,20 +17,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def gpu_check(tmp_path: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable}
+def gpu_check(tmp_path: Path, *args: str, timeout: float, python: str = sys.executable) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": python}
     return subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
-def test_tiny_check_runs_every_step(tmp_path):
+def test_tiny_check_runs_every_step(tmp_path, warm):
     """Every step but the compiled one, which costs 50 s on 2 CPU cores (torch.compile traces the UNet three times:
     the inversion's rows, generation with TAC, generation after it) and has a test of its own below. One check, as on
-    the GPU: each step is a process of its own (imports first), so one invocation saves the runner's start-up.
+    the GPU: each step is a process of its own, here served by the suite's warm interpreter (tests/conftest.py
+    `warm`: the steps' imports are most of their time on a CPU), so one invocation saves the runner's start-up.
     The evaluate step is `r2r evaluate` end to end (real features computed, then cached) against its networks alone."""
     proc = gpu_check(tmp_path, "--tiny", "--budget", "1200", "--only", "translate,train,translate_dataset,evaluate",
-                     timeout=1500)
+                     timeout=1500, python=warm.python)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     steps = summary["steps"]
@@ -67,8 +68,8 @@ def test_tiny_check_compiled_step(tmp_path):
     assert compiled["compile"] == "eager/default" and "vs_exact_mean_abs" in compiled
 
 
-def test_short_budget_skips_and_says_so(tmp_path):
-    proc = gpu_check(tmp_path, "--tiny", "--budget", "12", timeout=300)
+def test_short_budget_skips_and_says_so(tmp_path, warm):
+    proc = gpu_check(tmp_path, "--tiny", "--budget", "12", timeout=300, python=warm.python)
     assert proc.returncode == 0, proc.stderr[-2000:]
     steps = json.loads((tmp_path / "out" / "gpu_check.json").read_text())["steps"]
     assert set(steps) == {"translate", "train", "translate_dataset", "translate_compile", "evaluate"}
@@ -76,10 +77,10 @@ def test_short_budget_skips_and_says_so(tmp_path):
     assert "step translate: skipped" in proc.stdout
 
 
-def test_unknown_step_and_no_gpu_are_refused(tmp_path):
-    proc = gpu_check(tmp_path, "--tiny", "--only", "translate,nope", timeout=300)
+def test_unknown_step_and_no_gpu_are_refused(tmp_path, warm):
+    proc = gpu_check(tmp_path, "--tiny", "--only", "translate,nope", timeout=300, python=warm.python)
     assert proc.returncode == 2 and "unknown step" in proc.stderr
-    proc = gpu_check(tmp_path, timeout=300)  # no --tiny on a machine without CUDA
+    proc = gpu_check(tmp_path, timeout=300, python=warm.python)  # no --tiny on a machine without CUDA
     assert proc.returncode == 2 and "--tiny" in proc.stderr
 
 

@@ -247,6 +247,18 @@ def test_random_weights_in_the_published_layout_load_strictly_from_a_file(tmp_pa
     assert again.keys() == state.keys() and all(torch.equal(again[k], v) for k, v in state.items())  # seeded
 
 
+def test_random_weights_are_drawn_once_and_handed_out_as_copies():
+    from r2r.metrics.identity import tensors_sha256
+
+    first = random_state_dict(INCEPTION, seed=5)
+    first["fc.weight"].zero_()  # a caller's copy: the next caller gets the drawn tensors
+    again = random_weights(INCEPTION, 5)
+    assert not torch.equal(again.state_dict["fc.weight"], first["fc.weight"])
+    assert again.tensors_digest == tensors_sha256(again.state_dict)
+    features = InceptionFeatures(again)  # the carried digest is the one its identity would compute
+    assert features.identity.weights_sha256 == tensors_sha256(features.state_dict())
+
+
 def test_published_shapes():
     state = random_state_dict(INCEPTION)
     assert state["fc.weight"].shape == (1008, 2048) and state["Conv2d_1a_3x3.conv.weight"].shape == (32, 3, 3, 3)

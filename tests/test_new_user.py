@@ -302,9 +302,9 @@ def test_an_unreachable_hub_is_one_fast_line_naming_the_offline_way(built_datase
 
 
 # --------------------------------------------------------------------------------------------- 8. hub-server
-def test_hub_server_prints_the_environment_and_stops_on_ctrl_c(tmp_path):
+def test_hub_server_prints_the_environment_and_stops_on_ctrl_c(tmp_path, warm):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "synfashion.cli", "hub-server", "--port", "0"], cwd=tmp_path,
+    proc = subprocess.Popen([warm.python, "-m", "synfashion.cli", "hub-server", "--port", "0"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = [proc.stdout.readline() for _ in range(3)]
@@ -323,16 +323,18 @@ def test_hub_server_prints_the_environment_and_stops_on_ctrl_c(tmp_path):
             proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "hub server stopped" in err and "Traceback" not in err
-    module = subprocess.run([sys.executable, "-m", "synfashion.testing.hub_server"], env=env, capture_output=True,
+    module = subprocess.run([warm.python, "-m", "synfashion.testing.hub_server"], env=env, capture_output=True,
                             text=True, timeout=60)
     assert module.returncode != 0 and "synfashion hub-server" in module.stderr
 
 
 # --------------------------------------------------------------------------------------------- 9. Ctrl-C
-def test_ctrl_c_is_one_line_promptly_and_the_same_command_resumes(model, built_dataset, tmp_path):
+def test_ctrl_c_is_one_line_promptly_and_the_same_command_resumes(model, built_dataset, tmp_path, warm):
+    """Through the warm interpreter's processes (tests/conftest.py `warm`): the SIGINT sent to the client is the
+    command's."""
     interrupted, exit_status = "interrupted; run the same command again to resume", 130
     out = tmp_path / "r2r"
-    cmd = [sys.executable, "-m", "r2r.cli", "translate-dataset", str(built_dataset), str(out), "--model", str(model),
+    cmd = [warm.python, "-m", "r2r.cli", "translate-dataset", str(built_dataset), str(out), "--model", str(model),
            "--split", "test", "--limit", "8", "--batch-size", "1", "--resize", "48x64", "--steps", "10",
            "--strength", "0.5", "--no-progress", "--num-workers", "1"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -384,9 +386,9 @@ def test_translation_reports_every_step_of_a_batch(model):
     assert steps == [(i, 8) for i in range(1, 9)]  # 4 inversion + 4 denoising steps
 
 
-def test_verify_prints_its_verdict_on_stdout_and_progress_on_stderr(built_dataset):
+def test_verify_prints_its_verdict_on_stdout_and_progress_on_stderr(built_dataset, warm):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "synfashion.cli", "verify", str(built_dataset), "--workers", "1"],
+    proc = subprocess.run([warm.python, "-m", "synfashion.cli", "verify", str(built_dataset), "--workers", "1"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.startswith("OK ") and "verifying" not in proc.stdout
     assert "OK " not in proc.stderr

@@ -20,18 +20,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from synfashion.testing.hub_server import DEFAULT_USER
-from tests.warm_commands import install_clients
+from tests.warm_commands import WarmServer
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -100,11 +98,12 @@ def test_every_block_is_run_or_says_why_not():
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # about 45 s on a quiet 2-core machine, 160 s beside the other worker under load
-def test_the_readme_path_runs_as_written(tmp_path):
+def test_the_readme_path_runs_as_written(tmp_path, warm):
     text = README.read_text()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_HOME=str(tmp_path / "hf"),
-               HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1",
+               HF_HUB_DISABLE_TELEMETRY="1", HF_HOME=os.environ["HF_HOME"],  # the suite's own (tests/conftest.py)
+               PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     work = tmp_path / "session"
     work.mkdir()
     # stdin: never the test process's own (under pytest-xdist it is the worker's channel to the controller)
@@ -121,27 +120,17 @@ def test_the_readme_path_runs_as_written(tmp_path):
 
         script = session_script(text, endpoint)
         (tmp_path / "session.sh").write_text(script)
-        # One warm interpreter serves the commands (tests/warm_commands.py: torch and diffusers imported once, not
-        # once a command). It runs with the README's export line in force; the script does not: a command before
-        # that line runs with the test's offline environment, so the server refuses it (its HF_* differ) and it runs
-        # as a fresh process, exactly as a user's would
-        warm_env = {**env, **dict(kv.split("=", 1) for kv in export.split()[1:])}
-        sock_dir = tempfile.mkdtemp(prefix="warm", dir="/tmp")  # a Unix socket path is at most 107 bytes
-        sock = os.path.join(sock_dir, "s")
-        warm = subprocess.Popen([sys.executable, str(ROOT / "tests" / "warm_commands.py"), sock], cwd=work,
-                                env=warm_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
-                                start_new_session=True)  # its own process group: the commands it forked go too
-        try:
-            assert warm.stdout.readline().strip() == "ready"
-            clients = install_clients(tmp_path / "bin", sock)
-            session_env = {**env, "PATH": f"{clients}{os.pathsep}{env['PATH']}"}
+        # Warm interpreters serve the commands (tests/warm_commands.py: torch and diffusers imported once, not once
+        # a command): the suite's own (tests/conftest.py `warm`, the test's offline environment) for the commands
+        # before the README's export line, and one started with that line in force for those after it. A command
+        # whose environment matches neither runs as a fresh process
+        online_env = {**env, **dict(kv.split("=", 1) for kv in export.split()[1:])}
+        with WarmServer(online_env, cwd=work) as online:
+            clients = online.clients(tmp_path / "bin", *warm.servers)
+            session_env = {**env, "PATH": f"{clients.bin}{os.pathsep}{env['PATH']}"}
             t0 = time.perf_counter()
             proc = subprocess.run(["bash", str(tmp_path / "session.sh")], cwd=work, env=session_env,
                                   capture_output=True, stdin=subprocess.DEVNULL, text=True, timeout=540)
-        finally:
-            os.killpg(warm.pid, signal.SIGKILL)
-            warm.wait()
-            shutil.rmtree(sock_dir, ignore_errors=True)
         log = proc.stdout + proc.stderr
         (tmp_path / "session.log").write_text(log)
         assert proc.returncode == 0, f"the README path stopped (see {tmp_path / 'session.log'}):\n{log[-6000:]}"

@@ -61,17 +61,17 @@ def _wait_for_unit(out: Path, proc: subprocess.Popen, timeout: float = 120.0) ->
     raise AssertionError("no batch was committed before the timeout")
 
 
-def test_kill_9_and_rerun_is_byte_identical(model, source, tmp_path, capsys):
+def test_kill_9_and_rerun_is_byte_identical(model, source, tmp_path, capsys, warm):
     """A run killed with SIGKILL after its first batch, run again, gives the bytes of an uninterrupted run. Only the
-    killed run needs a process of its own; the rerun and the uninterrupted run are this process (one torch thread
-    here and there: the same float sums, so the same bytes)."""
+    killed run needs a process of its own (one of the warm interpreter's, tests/conftest.py `warm`); the rerun and
+    the uninterrupted run are this process (one torch thread here and there: the same float sums, so the same
+    bytes)."""
     out = tmp_path / "killed"
     args = _args(model, source, out, "--batch-size", "1")
-    proc = subprocess.Popen([sys.executable, "-m", "r2r.cli", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([warm.python, "-m", "r2r.cli", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
     _wait_for_unit(out, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert warm.kill(proc, signal.SIGKILL) == -signal.SIGKILL  # the command itself, then its client
     assert not (out / "manifest.json").exists()
     capsys.readouterr()
     assert main(args) == 0
@@ -81,8 +81,9 @@ def test_kill_9_and_rerun_is_byte_identical(model, source, tmp_path, capsys):
     assert _tree(out) == _tree(uninterrupted)
 
 
-def test_two_ranks_give_the_same_bytes_as_one(model, source, tmp_path):
-    """torchrun with two CPU processes (gloo), and two --rank runs plus --finalize, against one process."""
+def test_two_ranks_give_the_same_bytes_as_one(model, source, tmp_path, warm):
+    """torchrun with two CPU processes (gloo; the warm interpreter's), and two --rank runs plus --finalize, against
+    one process."""
     one = tmp_path / "one"
     # several shards (one garment each at most), so each rank has some; 4 steps (one denoising step): the ranks
     # and their bytes are tested, not the translation
@@ -91,7 +92,7 @@ def test_two_ranks_give_the_same_bytes_as_one(model, source, tmp_path):
     assert len(Manifest.read(one).shards_where(format="webdataset")) >= 2
 
     two = tmp_path / "torchrun"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "r2r.cli",
+    cmd = [warm.python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "r2r.cli",
            *_args(model, source, two, *extra)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

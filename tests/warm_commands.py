@@ -1,34 +1,56 @@
-"""A warm Python for tests that run many commands as a user would (tests/test_readme_path.py).
+"""A warm Python for tests that run commands as separate processes (the `warm` fixture in tests/conftest.py, and
+tests/test_readme_path.py).
 
-Why: every `r2r` or `synfashion` command a bash script runs is a new interpreter that imports torch, diffusers,
-transformers and datasets again: seconds each, most of the README path's time on a 2-core machine. Here one
-process imports them once (`serve`), and the `r2r`, `synfashion` and `python` on the script's PATH are small clients
-(`install_clients`) that hand this process their arguments, working folder, environment and standard streams (the
-file descriptors themselves, over a Unix socket); it forks, and the child runs the command's own `main()` exactly as
-the entry point would, writing straight to the client's streams, and sends back the exit status. bash, pipes, `cd`,
-variables and here-documents stay the shell's.
+Why: every `r2r`, `synfashion` or `python` a test starts is a new interpreter that imports torch, diffusers,
+transformers and datasets again: 1.5-5 s of CPU each, about 90 of them in the suite, on a 2-core machine. Here one
+process imports them once (`serve`), and `r2r`, `synfashion` and `python` in a folder of small clients
+(`install_clients`) hand this process their arguments, working folder, environment and standard streams (the file
+descriptors themselves, over a Unix socket); it forks, and the child runs the command exactly as the interpreter
+would (the entry point's `main()`, `python -m`, a script, `-c`, `-`), writing straight to the client's streams. Each
+command is still a process of its own: its own pid, exit status, signals, files and process group.
 
-What a fresh process would see differently is refused, never served: the libraries read HF_* variables when they are
-imported, so a request whose HF_* / HUGGING* environment differs from the server's, or a `python` invocation other
-than `python -` and `python -m MODULE`, falls back to the real program (the client `exec`s it).
+What the client does as the command's stand-in:
+- its exit status is the command's; a command killed by a signal kills the client with the same signal;
+- SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 sent to the client are sent on to the command (Ctrl-C tests);
+- a client killed outright (SIGKILL) takes its command with it: the command's process watches the connection and
+  kills itself with SIGKILL when the client is gone (kill -9 tests);
+- in the command, `sys.executable` is the client `python`, so what it starts with `sys.executable` (torchrun's
+  ranks, gpu_check's steps, a benchmark's `r2r evaluate`) is served as well.
 
-Measured on a quiet 2-core machine (`pytest tests/test_readme_path.py`): the README path 103 s as fresh processes,
-45 s served. The server has a few library threads when it forks (one from torch's import, pyarrow's jemalloc
-background thread, one from peft); it forks only while they and it are idle (it waits in accept()), and it runs no
-torch op itself, so the child's torch builds its own thread pool (a served two-thread matmul was checked). A child
-ends as an interpreter does (non-daemon threads joined, atexit handlers run, the status masked to 8 bits); one killed
-by a signal reads as status 1 to the script (it cannot tell the signal), which fails the README test all the same.
+What a fresh process would see differently is refused, never served (the client then `exec`s the real program): the
+libraries read HF_*, HUGGING*, TRANSFORMERS_*, DIFFUSERS_*, OMP_/MKL_/KMP_* and PYTHON* variables when they are
+imported or the interpreter starts, so a request whose value of one differs from the server's falls back, except
+those the child sets up itself: OMP_NUM_THREADS / MKL_NUM_THREADS (torch.set_num_threads), PYTHONUNBUFFERED and -u
+(unbuffered streams), PYTHONDONTWRITEBYTECODE and -B, and a PYTHONPATH naming only folders the server already imports
+from. Any other interpreter flag falls back too. Several servers may stand behind one client (a test with two
+environments): it asks each in turn.
+
+Known differences, none of which the tests look at: warnings printed while a library is imported went to the
+server's stderr once, not to each command's (tests/test_r2r_cli_friction.py checks those in fresh processes); the
+hash seed is the server's.
+
+The server has a few library threads when it forks (one from torch's import, pyarrow's jemalloc background thread,
+one from peft); it forks only while they and it are idle (it waits in select()), and it runs no torch op itself, so
+the child's torch builds its own thread pool. A child ends as an interpreter does (non-daemon threads joined, atexit
+handlers run, the status masked to 8 bits, an uncaught KeyboardInterrupt ends it by SIGINT).
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
+import select
+import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -39,111 +61,232 @@ PRELOAD = (  # what the commands import, module by module (diffusers and transfo
     "transformers.models.resnet.modeling_resnet", "diffusers",
     "diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion", "diffusers.models.unets.unet_2d_condition",
     "diffusers.models.autoencoders.autoencoder_kl", "diffusers.schedulers.scheduling_ddim", "diffusers.optimization",
-    "matplotlib.pyplot", "synfashion.cli", "synfashion.commands.build", "synfashion.hub", "synfashion.verify",
-    "synfashion.stats", "synfashion.sample", "loaders", "loaders.sources", "r2r.cli", "r2r.models.load",
-    "r2r.rig.pipeline", "r2r.translate.dataset", "r2r.translate.folder", "r2r.evaluation.run",
-    "r2r.evaluation.table", "r2r.metrics", "r2r.pages.report", "r2r.dki", "r2r.dki.negative", "r2r.dki.positive",
-    "r2r.dki.publish", "r2r.downstream.runner", "r2r.tiny",
+    "torch.distributed.run", "torch.distributed.elastic.multiprocessing", "matplotlib.pyplot", "webdataset",
+    "synfashion.cli", "synfashion.commands.build", "synfashion.hub", "synfashion.verify", "synfashion.stats",
+    "synfashion.sample", "loaders", "loaders.sources", "r2r.cli", "r2r.models.load", "r2r.rig.pipeline",
+    "r2r.translate.dataset", "r2r.translate.folder", "r2r.evaluation.run", "r2r.evaluation.table", "r2r.metrics",
+    "r2r.pages.report", "r2r.dki", "r2r.dki.negative", "r2r.dki.positive", "r2r.dki.publish",
+    "r2r.downstream.runner", "r2r.tiny",
 )
-FALLBACK = -1  # the child's answer for "run the real program instead" (a status is 0..255)
+FALLBACK = -1000  # "run the real program instead" (a status is 0..255, or -N for "killed by signal N")
+FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+# variables read when a library is imported or the interpreter starts: a request must agree with the server on them
+IMPORT_TIME = ("HF_", "HUGGING", "TRANSFORMERS_", "DIFFUSERS_", "OMP_", "MKL_", "KMP_", "PYTHON")
+SET_UP_IN_CHILD = {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH"}
+INTERPRETER_FLAGS = {"-u", "-B"}  # the flags a served `python` may carry (others fall back)
+ROOT = Path(__file__).resolve().parents[1]
 
 CLIENT = r'''#!{python} -S
-import json, os, socket, struct, sys
-real, prog = {real!r}, {prog!r}
-args = sys.argv[1:]
-served = prog != "python" or args[:1] == ["-"] or (args[:1] == ["-m"] and len(args) > 1)
-if served:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect({sock!r})
-    msg = json.dumps({{"prog": prog, "argv": [prog, *args], "cwd": os.getcwd(), "env": dict(os.environ)}})
-    socket.send_fds(s, [msg.encode()], [0, 1, 2])
+import json, os, signal, socket, struct, sys
+real, prog, socks = {real!r}, {prog!r}, {socks!r}
+argv = [prog, *sys.argv[1:]]
+here = os.path.abspath(sys.argv[0])
+msg = json.dumps({{"prog": prog, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "executable": here,
+                  "client": os.getpid()}})
+
+
+def receive(s):
     data = b""
     while len(data) < 4:
         chunk = s.recv(4 - len(data))
         if not chunk:
-            sys.exit(1)
+            return None
         data += chunk
-    code = struct.unpack("i", data)[0]
-    if code != {fallback}:
-        sys.exit(code)  # 0..255
-os.execv(real, [real, *args])
+    return struct.unpack("i", data)[0]
+
+
+for sock in socks:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(sock)
+    except OSError:
+        continue
+    socket.send_fds(s, [msg.encode()], [0, 1, 2])
+    pid = receive(s)
+    if pid is None or pid == {fallback}:
+        s.close()
+        continue
+
+    def forward(signum, frame, pid=pid):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for name in {forwarded!r}:
+        signal.signal(getattr(signal, name), forward)
+    code = receive(s)
+    if code is None:
+        sys.exit(1)  # the server went away
+    if code < 0:  # killed by a signal: so is its stand-in
+        if -code != signal.SIGKILL:
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
+os.execv(real, [real, *sys.argv[1:]])
 '''
 
 
-def _hf_env(env: dict) -> dict:
-    return {k: v for k, v in env.items() if k.startswith(("HF_", "HUGGING"))}
+def _differs(env: dict, server_env: dict) -> str | None:
+    """The first import-time variable on which `env` and the server disagree, or None."""
+    keys = {k for k in (*env, *server_env) if k.startswith(IMPORT_TIME) and k != "PYTHON"} - SET_UP_IN_CHILD
+    return next((k for k in sorted(keys) if env.get(k) != server_env.get(k)), None)
 
 
-def _run(prog: str, argv: list[str]) -> int:
-    """The command as its entry point runs it (in the forked child), with the sys.path[0] it would have."""
+def _python_path_served(env: dict) -> bool:
+    """PYTHONPATH names only folders the server already imports from (so no module would resolve differently)."""
+    known = {os.path.realpath(p or os.getcwd()) for p in sys.path} | {str(ROOT)}
+    return all(os.path.realpath(p) in known for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
+
+
+def _threads(env: dict) -> int | None:
+    value = env.get("OMP_NUM_THREADS") or env.get("MKL_NUM_THREADS")
+    if value is None:
+        return None
+    try:
+        return max(1, int(value))
+    except ValueError:
+        return -1  # not a number: let a fresh process decide what it makes of it
+
+
+def _parse(request: dict) -> dict | None:
+    """What to run ({"kind": ..., ...}), or None when it is not servable."""
+    prog, args = request["prog"], request["argv"][1:]
     if prog in ("r2r", "synfashion"):
-        sys.path[0] = str(Path(sys.executable).parent)  # a console script's own folder
-    elif argv[1:2] == ["-"]:
-        sys.path[0] = ""  # python -: the working folder
-    else:
-        sys.path[0] = os.getcwd()  # python -m: the working folder, as a full path
-    if prog == "r2r":
-        from r2r.cli import main
-        return int(main(argv[1:]) or 0)
-    if prog == "synfashion":
-        from synfashion.cli import main
-        return int(main(argv[1:]) or 0)
-    if argv[1:2] == ["-"]:  # a script on standard input (a here-document)
-        sys.argv = ["-", *argv[2:]]
-        code = compile(sys.stdin.read(), "<stdin>", "exec")
-        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
-        return 0
-    import runpy  # python -m MODULE ...
+        return {"kind": prog, "args": args, "unbuffered": False, "no_bytecode": False}
+    flags = []
+    while args and args[0] in INTERPRETER_FLAGS:
+        flags.append(args.pop(0))
+    plan = {"unbuffered": "-u" in flags, "no_bytecode": "-B" in flags}
+    if args[:1] == ["-"]:
+        return {**plan, "kind": "stdin", "args": args[1:]}
+    if args[:1] == ["-m"] and len(args) > 1:
+        return {**plan, "kind": "module", "module": args[1], "args": args[2:]}
+    if args[:1] == ["-c"] and len(args) > 1:
+        return {**plan, "kind": "code", "code": args[1], "args": args[2:]}
+    if args and not args[0].startswith("-"):
+        return {**plan, "kind": "script", "script": args[0], "args": args[1:]}
+    return None
 
-    sys.argv = [argv[2], *argv[3:]]
-    runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+
+def _run(plan: dict) -> int:
+    """The command as the interpreter runs it (in the forked child), with the sys.path[0] it would have."""
+    kind = plan["kind"]
+    if kind in ("r2r", "synfashion"):
+        sys.path[0] = str(Path(sys.executable).parent)  # a console script's own folder
+        sys.argv = [kind, *plan["args"]]
+        module = importlib.import_module(f"{kind}.cli")
+        return int(module.main(plan["args"]) or 0)
+    if kind == "stdin":  # a script on standard input (a here-document)
+        sys.path[0] = ""
+        sys.argv = ["-", *plan["args"]]
+        exec(compile(sys.stdin.read(), "<stdin>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+        return 0
+    if kind == "code":
+        sys.path[0] = ""
+        sys.argv = ["-c", *plan["args"]]
+        exec(compile(plan["code"], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+        return 0
+    import runpy
+
+    if kind == "module":
+        sys.path[0] = os.getcwd()  # python -m: the working folder, as a full path
+        sys.argv = [plan["module"], *plan["args"]]
+        runpy.run_module(plan["module"], run_name="__main__", alter_sys=True)
+        return 0
+    script = os.path.abspath(plan["script"])
+    sys.path[0] = os.path.dirname(os.path.realpath(script))
+    sys.argv = [plan["script"], *plan["args"]]
+    runpy.run_path(script, run_name="__main__")
     return 0
 
 
-def _child(conn: socket.socket, request: dict, fds: list[int], server_hf: dict) -> None:
+def _streams(unbuffered: bool) -> None:
+    """Standard streams on the client's descriptors, buffered as a fresh interpreter's would be."""
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the client's stream, read by the command
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        old = getattr(sys, name)
+        raw = io.FileIO(fd, "w", closefd=False)
+        buffer = raw if unbuffered else io.BufferedWriter(raw)
+        tty = os.isatty(fd)
+        setattr(sys, name, io.TextIOWrapper(buffer, encoding=old.encoding, errors=old.errors, write_through=unbuffered,
+                                            line_buffering=tty or name == "stderr"))
+
+
+def _watch(conn: socket.socket) -> None:
+    """Die with SIGKILL when the client is gone (it never sends after its request: recv returns only at its end)."""
+    try:
+        while conn.recv(1):
+            pass
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _child(conn: socket.socket, request: dict, plan: dict, fds: list[int], server_threads: int) -> None:
     code = 1
     try:
         for i, fd in enumerate(fds):
             os.dup2(fd, i)
             os.close(fd)
-        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the client's stream, read by the command
+        os.setpgid(0, 0)  # a process group of its own, as a command started by a shell: its killpg stays its own
+        conn.sendall(struct.pack("i", os.getpid()))
+        threading.Thread(target=_watch, args=(conn,), daemon=True).start()
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the server's handler
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the command waits for its own children
-        if _hf_env(request["env"]) != server_hf:
-            code = FALLBACK
-        else:
-            os.chdir(request["cwd"])
-            os.environ.clear()
-            os.environ.update(request["env"])
-            sys.argv = list(request["argv"])
-            try:
-                code = _run(request["prog"], request["argv"])
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-                if not isinstance(e.code, int) and e.code is not None:
-                    print(e.code, file=sys.stderr)
-            except BaseException:  # noqa: BLE001 - as an uncaught exception ends a program: traceback, status 1
-                traceback.print_exc()
-                code = 1
-            code &= 0xFF  # as the process status would be (never FALLBACK)
-            _interpreter_exit()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001 - a closed pipe: nothing more to say
-                pass
+        env = request["env"]
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(env)
+        _streams(plan["unbuffered"] or bool(env.get("PYTHONUNBUFFERED")))
+        sys.dont_write_bytecode = plan["no_bytecode"] or bool(env.get("PYTHONDONTWRITEBYTECODE"))
+        extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[1:1] = [p for p in extra if p not in sys.path]
+        sys.executable = request["executable"] if request["prog"] == "python" else \
+            str(Path(request["executable"]).parent / "python")
+        import torch
+
+        threads = _threads(env) or server_threads
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
         try:
-            conn.sendall(struct.pack("i", code if code == FALLBACK else code & 0xFF))
+            code = _run(plan)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if not isinstance(e.code, int) and e.code is not None:
+                print(e.code, file=sys.stderr)
+        except KeyboardInterrupt:  # as the interpreter ends on one: the traceback, then death by SIGINT
+            traceback.print_exc()
+            _interpreter_exit()
+            _flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        except BaseException:  # noqa: BLE001 - as an uncaught exception ends a program: traceback, status 1
+            traceback.print_exc()
+            code = 1
+        code &= 0xFF  # as the process status would be
+        _interpreter_exit()
+    finally:
+        _flush()
+        try:
+            conn.sendall(struct.pack("i", code & 0xFF))
         finally:
             os._exit(code & 0xFF)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed pipe: nothing more to say
+            pass
 
 
 def _interpreter_exit() -> None:
     """What the interpreter does at exit before the process ends: join non-daemon threads, run atexit handlers (a
     command that would hang or fail there does so here too)."""
     import atexit
-    import threading
 
     try:
         threading._shutdown()  # the interpreter's own call at exit
@@ -159,47 +302,178 @@ def serve(path: str) -> None:
             importlib.import_module(name)
         except ImportError:  # an optional library (matplotlib, ...): the command imports it itself, or says why
             pass
-    server_hf = _hf_env(dict(os.environ))
+    import torch
+
+    server_threads = torch.get_num_threads()  # a query: it starts no thread
+    server_env = dict(os.environ)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)
-    srv.listen(8)
-    signal.signal(signal.SIGCHLD, lambda *_: _reap())
+    srv.listen(16)
+    children: dict[int, socket.socket] = {}  # pid -> its connection (kept to report a death by signal)
+    pids = Path(path).parent / "pids"
+    pids.mkdir(exist_ok=True)
+
+    def end(signum, frame):  # WarmServer.close(): the commands still running go with the server
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, end)
     print("ready", flush=True)
     while True:
-        try:
-            conn, _ = srv.accept()
-        except InterruptedError:
+        ready, _, _ = select.select([srv], [], [], 0.2)
+        _reap(children, pids)
+        if not ready:
             continue
+        conn, _ = srv.accept()
         msg, fds, _, _ = socket.recv_fds(conn, 1 << 22, 3)
         request = json.loads(msg)
-        if os.fork() == 0:
-            srv.close()
-            _child(conn, request, fds, server_hf)
+        plan = _parse(request)
+        env = request["env"]
+        threads = _threads(env)
+        why = ("an interpreter option it does not set up" if plan is None else
+               _differs(env, server_env) or ("PYTHONPATH" if not _python_path_served(env) else None) or
+               ("OMP_NUM_THREADS" if threads == -1 else None))
+        if why:
+            print(f"not served ({why}): {request['argv'][:4]}", file=sys.stderr, flush=True)  # server.log
+            conn.sendall(struct.pack("i", FALLBACK))
+        else:
+            pid = os.fork()
+            if pid == 0:
+                srv.close()
+                for other in children.values():  # another command's client must see its end when it ends
+                    other.close()
+                children.clear()
+                _child(conn, request, plan, fds, server_threads)
+            children[pid] = conn
+            (pids / str(request["client"])).write_text(str(pid))  # Clients.kill: the command behind a client
+            conn = None
         for fd in fds:
             os.close(fd)
-        conn.close()
+        if conn is not None:
+            conn.close()
 
 
-def _reap() -> None:
+def _reap(children: dict[int, socket.socket], pids: Path) -> None:
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        conn = children.pop(pid, None)
+        if conn is None:
+            continue
+        for done in [f for f in pids.iterdir() if f.read_text() == str(pid)]:
+            done.unlink()
+        if os.WIFSIGNALED(status):  # it could not say so itself
+            try:
+                conn.sendall(struct.pack("i", -os.WTERMSIG(status)))
+            except OSError:
+                pass
+        conn.close()
 
 
-def install_clients(folder: Path, sock: str) -> Path:
-    """`r2r`, `synfashion` and `python` clients of the server on `sock` in `folder` (put it first on PATH)."""
+def install_clients(folder: Path, socks: list[str]) -> Path:
+    """`r2r`, `synfashion` and `python` clients of the servers on `socks` in `folder` (put it first on PATH)."""
     folder.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
     for prog in ("r2r", "synfashion", "python"):
         real = str(bin_dir / prog) if prog != "python" else sys.executable
         path = folder / prog
-        path.write_text(CLIENT.format(python=sys.executable, real=real, prog=prog, sock=sock, fallback=FALLBACK))
+        path.write_text(CLIENT.format(python=sys.executable, real=real, prog=prog, socks=list(socks),
+                                      fallback=FALLBACK, forwarded=FORWARDED))
         path.chmod(0o755)
     return folder
+
+
+class Clients:
+    """The client programs in `bin`: use `python` / `r2r` / `synfashion` where a test would write sys.executable /
+    the console script, or put `bin` first on PATH."""
+
+    def __init__(self, bin: Path, servers: list[WarmServer]):
+        self.bin, self.servers = bin, servers
+        self.python, self.r2r, self.synfashion = (str(bin / p) for p in ("python", "r2r", "synfashion"))
+
+    def kill(self, client: subprocess.Popen, signum: int = signal.SIGKILL) -> int:
+        """Send `signum` to the command behind `client` (not to the client: a client killed with SIGKILL takes its
+        command with it only moments later) and wait for the client, whose status is then the command's."""
+        deadline = time.monotonic() + 30
+        while True:
+            found = [s.command_pid(client.pid) for s in self.servers]
+            pid = next((p for p in found if p), None)
+            if pid is not None or client.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no served command behind client {client.pid}")
+            time.sleep(0.02)
+        if pid is not None:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+        return client.wait(60)
+
+
+class WarmServer:
+    """A `serve` process for the environment `env`, in its own process group; `close()` ends it and every command
+    it forked that is still running. `clients(folder)`: the `python`, `r2r` and `synfashion` that it serves."""
+
+    def __init__(self, env: dict, cwd: Path | None = None):
+        self._dir = tempfile.mkdtemp(prefix="warm", dir="/tmp")  # a Unix socket path is at most 107 bytes
+        self.sock = os.path.join(self._dir, "s")
+        self.log = Path(self._dir) / "server.log"  # what the libraries print while imported
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, str(Path(__file__)), self.sock], cwd=cwd or ROOT, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
+                                         start_new_session=True)
+        self._started = False
+
+    def ready(self) -> WarmServer:
+        """Wait for its imports (servers started one after another import side by side)."""
+        if not self._started:
+            said = self.proc.stdout.readline().strip()
+            if said != "ready":
+                log = self.log.read_text(errors="replace")[-3000:]
+                self.close()
+                raise RuntimeError(f"the warm server did not start:\n{log}")
+            self._started = True
+        return self
+
+    def close(self) -> None:
+        self.proc.terminate()  # the server kills the commands it forked that still run (their own process groups)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.proc.stdout.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def clients(self, folder: Path, *more: WarmServer) -> Clients:
+        servers = [s.ready() for s in (self, *more)]
+        install_clients(folder, [s.sock for s in servers])
+        return Clients(folder, servers)
+
+    def command_pid(self, client_pid: int) -> int | None:
+        try:
+            return int((Path(self._dir) / "pids" / str(client_pid)).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def __enter__(self) -> WarmServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 if __name__ == "__main__":

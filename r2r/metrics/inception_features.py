@@ -33,6 +33,7 @@ class InceptionFeatures(FIDInceptionV3):
         # per 768x1024 image), features within 1e-6 relative of the NCHW ones (summation order only)
         self.to(memory_format=torch.channels_last)
         self.sha256 = loaded.sha256
+        self._tensors_digest = loaded.tensors_digest  # known for seeded random weights: not hashed again
 
     network = NETWORK
     protocol = PROTOCOL
@@ -41,5 +42,7 @@ class InceptionFeatures(FIDInceptionV3):
     @property
     def identity(self):
         """`FeatureIdentity` for cache keys; seeded random weights are identified by their tensors' digest."""
-        digest = tensors_sha256(self.state_dict()) if self.sha256 == RANDOM else self.sha256
+        digest = self.sha256
+        if digest == RANDOM:
+            digest = self._tensors_digest or tensors_sha256(self.state_dict())
         return FeatureIdentity(NETWORK, digest, PROTOCOL, FEATURE_DIM)

@@ -13,6 +13,7 @@ parity measurements); results computed with them are meaningless as numbers and 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from collections.abc import Callable
@@ -77,6 +78,7 @@ class LoadedWeights:
     state_dict: dict[str, torch.Tensor]
     sha256: str  # of the file; "random" for generated tensors; "tensors:<sha256>" for an in-memory state dict
     origin: str  # path, "hub cache <path>", "downloaded <url> -> <path>", "state dict", "random (seed N)"
+    tensors_digest: str | None = None  # tensors_sha256(state_dict) where already known (seeded random weights)
 
     def record(self, spec: WeightSpec) -> dict:
         return {"network": spec.what, "published_file": spec.file_name, "sha256": self.sha256, "origin": self.origin,
@@ -191,7 +193,15 @@ def check_layout(spec: WeightSpec, state: dict[str, torch.Tensor], *, where: str
 
 def random_state_dict(spec: WeightSpec, seed: int = 0) -> dict[str, torch.Tensor]:
     """Seeded random tensors in `spec`'s layout, scaled so activations stay finite and informative (He-normal
-    convolutions, BatchNorm near identity, non-negative LPIPS heads). AlexNet: the trunk only (no classifier)."""
+    convolutions, BatchNorm near identity, non-negative LPIPS heads). AlexNet: the trunk only (no classifier).
+    Drawn once per process and (spec, seed), a copy each call: drawing Inception's 24M numbers takes ~0.1 s on a
+    CPU, and every random-weight `r2r evaluate` in one process (ablate's variants, tests) asks for the same ones."""
+    return {k: v.clone() for k, v in _drawn(spec, seed)[0].items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _drawn(spec: WeightSpec, seed: int) -> tuple[dict[str, torch.Tensor], str]:
+    """(the tensors, their tensors_sha256): kept for the process, never handed out (callers get copies)."""
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, torch.Tensor] = {}
     for key, ref in empty_module(spec).state_dict().items():
@@ -213,7 +223,7 @@ def random_state_dict(spec: WeightSpec, seed: int = 0) -> dict[str, torch.Tensor
         else:  # convolution weights: He-normal keeps the ReLU activations' scale from layer to layer
             fan_in = shape[1] * shape[2] * shape[3]
             out[key] = torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
-    return out
+    return out, tensors_sha256(out)
 
 
 def save_state_dict(state: dict[str, torch.Tensor], path: str | Path) -> str:
@@ -234,4 +244,4 @@ def save_state_dict(state: dict[str, torch.Tensor], path: str | Path) -> str:
 
 
 def random_weights(spec: WeightSpec, seed: int) -> LoadedWeights:
-    return LoadedWeights(random_state_dict(spec, seed), RANDOM, f"random (seed {seed})")
+    return LoadedWeights(random_state_dict(spec, seed), RANDOM, f"random (seed {seed})", _drawn(spec, seed)[1])
