@@ -9,10 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import pytest
-from PIL import Image
-
+# (set before numpy, torch and the Hugging Face libraries are imported: they read these then)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # The Hugging Face cache of this test process (and the commands it starts) is a folder of its own, never the user's
@@ -23,6 +20,11 @@ atexit.register(shutil.rmtree, os.environ["HF_HOME"], True)
 # are tiny, and beside the other test worker two threads spin-waiting on each other crawl (the README path's
 # translate-dataset took 53 s instead of 4). A test about threads sets its own.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
 
 # Seconds each of the longest files takes (`scripts/test.sh --durations=0`, summed per file, quiet 2-core machine).
 # pytest-xdist hands whole files to the workers in collection order (scripts/test.sh: --dist loadfile

@@ -98,11 +98,11 @@ def test_every_block_is_run_or_says_why_not():
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # about 45 s on a quiet 2-core machine, 160 s beside the other worker under load
-def test_the_readme_path_runs_as_written(tmp_path, warm):
+def test_the_readme_path_runs_as_written(tmp_path):
     text = README.read_text()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1",
-               HF_HUB_DISABLE_TELEMETRY="1", HF_HOME=os.environ["HF_HOME"],  # the suite's own (tests/conftest.py)
+               HF_HUB_DISABLE_TELEMETRY="1", HF_HOME=str(tmp_path / "hf"),  # a new user's empty cache
                PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     work = tmp_path / "session"
     work.mkdir()
@@ -120,13 +120,13 @@ def test_the_readme_path_runs_as_written(tmp_path, warm):
 
         script = session_script(text, endpoint)
         (tmp_path / "session.sh").write_text(script)
-        # Warm interpreters serve the commands (tests/warm_commands.py: torch and diffusers imported once, not once
-        # a command): the suite's own (tests/conftest.py `warm`, the test's offline environment) for the commands
-        # before the README's export line, and one started with that line in force for those after it. A command
-        # whose environment matches neither runs as a fresh process
+        # One warm interpreter serves the commands (tests/warm_commands.py: torch and diffusers imported once, not
+        # once a command). It runs with the README's export line in force; the script does not: a command before
+        # that line runs with the test's offline environment, so the server refuses it (its HF_* differ) and it runs
+        # as a fresh process, exactly as a user's would
         online_env = {**env, **dict(kv.split("=", 1) for kv in export.split()[1:])}
         with WarmServer(online_env, cwd=work) as online:
-            clients = online.clients(tmp_path / "bin", *warm.servers)
+            clients = online.clients(tmp_path / "bin")
             session_env = {**env, "PATH": f"{clients.bin}{os.pathsep}{env['PATH']}"}
             t0 = time.perf_counter()
             proc = subprocess.run(["bash", str(tmp_path / "session.sh")], cwd=work, env=session_env,

@@ -41,12 +41,37 @@ def test_status_streams_and_what_the_command_sees(warm):
     assert done.returncode == 1 and "ValueError: boom" in done.stderr
 
 
+def test_what_a_fresh_interpreter_has_of_its_own(warm, tmp_path):
+    """Its own __main__ (pickle finds a class defined by -c), TMPDIR, numpy's random state."""
+    code = ("import pickle, sys, tempfile, numpy\nclass A: pass\npickle.dumps(A())\n"
+            "print(tempfile.gettempdir(), numpy.random.randint(1 << 30), __spec__)")
+    runs = [subprocess.run([warm.python, "-c", code], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "TMPDIR": str(tmp_path)}) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    (tmp, a, spec), (_, b, _) = (r.stdout.split() for r in runs)
+    assert tmp == str(tmp_path) and a != b and spec == "None"
+
+
+def test_a_client_gone_mid_request_leaves_the_server_serving(warm):
+    import socket
+
+    for _ in range(2):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(warm.servers[0].sock)
+        s.close()  # nothing sent
+    done = subprocess.run([warm.python, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == warm.python  # still served
+    assert "request dropped" in warm.servers[0].log.read_text()
+
+
 def test_an_environment_read_at_import_runs_the_real_program(warm):
     code = "import sys; print(sys.executable)"
-    for extra in ({"HF_ENDPOINT": "http://127.0.0.1:9"}, {"PYTHONWARNINGS": "error"}, {"OMP_NUM_THREADS": "x"}):
-        done = subprocess.run([warm.python, "-c", code], capture_output=True, text=True, env={**os.environ, **extra},
-                              timeout=120)
-        assert done.returncode == 0 and done.stdout.strip() == sys.executable, extra
+    no_threads = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # a fresh process picks its own
+    for env in ({**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"}, {**os.environ, "PYTHONWARNINGS": "error"},
+                {**os.environ, "OMP_NUM_THREADS": "x"}, {**os.environ, "NO_COLOR": os.environ.get("NO_COLOR", "") + "1"}, no_threads):
+        done = subprocess.run([warm.python, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0 and done.stdout.strip() == sys.executable
     done = subprocess.run([warm.python, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == sys.executable  # an interpreter flag it does not set up
 

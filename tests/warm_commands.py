@@ -17,22 +17,27 @@ What the client does as the command's stand-in:
 - in the command, `sys.executable` is the client `python`, so what it starts with `sys.executable` (torchrun's
   ranks, gpu_check's steps, a benchmark's `r2r evaluate`) is served as well.
 
-What a fresh process would see differently is refused, never served (the client then `exec`s the real program): the
-libraries read HF_*, HUGGING*, TRANSFORMERS_*, DIFFUSERS_*, OMP_/MKL_/KMP_* and PYTHON* variables when they are
-imported or the interpreter starts, so a request whose value of one differs from the server's falls back, except
-those the child sets up itself: OMP_NUM_THREADS / MKL_NUM_THREADS (torch.set_num_threads), PYTHONUNBUFFERED and -u
-(unbuffered streams), PYTHONDONTWRITEBYTECODE and -B, and a PYTHONPATH naming only folders the server already imports
-from. Any other interpreter flag falls back too. Several servers may stand behind one client (a test with two
-environments): it asks each in turn.
+What a fresh process would see differently is refused, never served (the client then `exec`s the real program):
+variables that the libraries or the interpreter read when they are imported or start (IMPORT_TIME: HF_*,
+HUGGING*, TRANSFORMERS_*, DIFFUSERS_*, thread pools, allocator, colour, PYTHON*) must have the server's values,
+except those the child sets up itself: OMP_NUM_THREADS / MKL_NUM_THREADS (torch.set_num_threads; present in both or
+in neither), PYTHONUNBUFFERED and -u (unbuffered streams), PYTHONDONTWRITEBYTECODE and -B, and a PYTHONPATH naming
+only folders the server already imports from. Any other interpreter flag, and a command on a terminal (the consoles
+that modules made at import were made for the server's log file), fall back too. The child also gets what a new
+interpreter has of its own: a `__main__` module (for -c and -), numpy's random state from fresh entropy (Python's
+`random` is reseeded at fork by Python itself), TMPDIR looked up again. Several servers may stand behind one
+client (a test with two environments): it asks each in turn.
 
 Known differences, none of which the tests look at: warnings printed while a library is imported went to the
-server's stderr once, not to each command's (tests/test_r2r_cli_friction.py checks those in fresh processes); the
-hash seed is the server's.
+server's log once, not to each command's stderr (tests/test_r2r_cli_friction.py checks those in fresh processes);
+the str hash seed, sys.flags and sys.orig_argv are the server's; numpy's BLAS pool keeps the server's size.
 
 The server has a few library threads when it forks (one from torch's import, pyarrow's jemalloc background thread,
 one from peft); it forks only while they and it are idle (it waits in select()), and it runs no torch op itself, so
 the child's torch builds its own thread pool. A child ends as an interpreter does (non-daemon threads joined, atexit
-handlers run, the status masked to 8 bits, an uncaught KeyboardInterrupt ends it by SIGINT).
+handlers run, the status masked to 8 bits, an uncaught KeyboardInterrupt ends it by SIGINT). A request that breaks
+off (a client killed mid-request) is dropped, and the server goes on; the server ends with the test process that
+started it, and takes every command still running with it (each command's whole process group).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ import tempfile
 import threading
 import time
 import traceback
+import types
 from pathlib import Path
 
 PRELOAD = (  # what the commands import, module by module (diffusers and transformers import lazily on first use)
@@ -71,7 +77,9 @@ PRELOAD = (  # what the commands import, module by module (diffusers and transfo
 FALLBACK = -1000  # "run the real program instead" (a status is 0..255, or -N for "killed by signal N")
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 # variables read when a library is imported or the interpreter starts: a request must agree with the server on them
-IMPORT_TIME = ("HF_", "HUGGING", "TRANSFORMERS_", "DIFFUSERS_", "OMP_", "MKL_", "KMP_", "PYTHON")
+# (rich reads COLUMNS and LINES when it draws, from the live environment: not listed; a terminal falls back anyway)
+IMPORT_TIME = ("HF_", "HUGGING", "TRANSFORMERS_", "DIFFUSERS_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "PYTHON",
+               "TORCH_LOGS", "LD_", "MALLOC_", "GLIBC_TUNABLES", "NO_COLOR", "FORCE_COLOR", "TTY_", "JUPYTER_")
 SET_UP_IN_CHILD = {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH"}
 INTERPRETER_FLAGS = {"-u", "-B"}  # the flags a served `python` may carry (others fall back)
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +90,8 @@ real, prog, socks = {real!r}, {prog!r}, {socks!r}
 argv = [prog, *sys.argv[1:]]
 here = os.path.abspath(sys.argv[0])
 msg = json.dumps({{"prog": prog, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "executable": here,
-                  "client": os.getpid()}})
+                  "client": os.getpid(), "tty": any(os.isatty(fd) for fd in (0, 1, 2))}}).encode()
+msg = struct.pack("i", len(msg)) + msg
 
 
 def receive(s):
@@ -101,8 +110,13 @@ for sock in socks:
         s.connect(sock)
     except OSError:
         continue
-    socket.send_fds(s, [msg.encode()], [0, 1, 2])
-    pid = receive(s)
+    try:
+        sent = socket.send_fds(s, [msg], [0, 1, 2])
+        if sent < len(msg):
+            s.sendall(msg[sent:])
+        pid = receive(s)
+    except OSError:  # the server went away: the next one, or the real program
+        pid = None
     if pid is None or pid == {fallback}:
         s.close()
         continue
@@ -128,9 +142,14 @@ os.execv(real, [real, *sys.argv[1:]])
 
 
 def _differs(env: dict, server_env: dict) -> str | None:
-    """The first import-time variable on which `env` and the server disagree, or None."""
+    """The first import-time variable on which `env` and the server disagree, or None. The thread variables may
+    differ in value (the child sets torch's count), not in presence: without one, a fresh process picks its own."""
     keys = {k for k in (*env, *server_env) if k.startswith(IMPORT_TIME) and k != "PYTHON"} - SET_UP_IN_CHILD
-    return next((k for k in sorted(keys) if env.get(k) != server_env.get(k)), None)
+    differing = next((k for k in sorted(keys) if env.get(k) != server_env.get(k)), None)
+    threads = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    if any(k in env for k in threads) != any(k in server_env for k in threads):
+        return "OMP_NUM_THREADS"
+    return differing
 
 
 def _python_path_served(env: dict) -> bool:
@@ -177,15 +196,14 @@ def _run(plan: dict) -> int:
         sys.argv = [kind, *plan["args"]]
         module = importlib.import_module(f"{kind}.cli")
         return int(module.main(plan["args"]) or 0)
-    if kind == "stdin":  # a script on standard input (a here-document)
+    if kind in ("stdin", "code"):  # a script on standard input (a here-document), or -c
         sys.path[0] = ""
-        sys.argv = ["-", *plan["args"]]
-        exec(compile(sys.stdin.read(), "<stdin>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
-        return 0
-    if kind == "code":
-        sys.path[0] = ""
-        sys.argv = ["-c", *plan["args"]]
-        exec(compile(plan["code"], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+        sys.argv = ["-" if kind == "stdin" else "-c", *plan["args"]]
+        source, name = (sys.stdin.read(), "<stdin>") if kind == "stdin" else (plan["code"], "<string>")
+        main = types.ModuleType("__main__")  # a module of its own, as the interpreter's (pickle looks classes up)
+        main.__dict__.update(__builtins__=__builtins__, __spec__=None, __loader__=None)
+        sys.modules["__main__"] = main
+        exec(compile(source, name, "exec"), main.__dict__)
         return 0
     import runpy
 
@@ -214,12 +232,13 @@ def _streams(unbuffered: bool) -> None:
 
 
 def _watch(conn: socket.socket) -> None:
-    """Die with SIGKILL when the client is gone (it never sends after its request: recv returns only at its end)."""
+    """Die with SIGKILL when the client is gone (it never sends after its request: recv returns only at its end).
+    A command that closed the descriptor itself is not watched any more."""
     try:
         while conn.recv(1):
             pass
     except OSError:
-        pass
+        return
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -229,12 +248,12 @@ def _child(conn: socket.socket, request: dict, plan: dict, fds: list[int], serve
         for i, fd in enumerate(fds):
             os.dup2(fd, i)
             os.close(fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # before the client can forward anything
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the server's handler
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the command waits for its own children
         os.setpgid(0, 0)  # a process group of its own, as a command started by a shell: its killpg stays its own
         conn.sendall(struct.pack("i", os.getpid()))
         threading.Thread(target=_watch, args=(conn,), daemon=True).start()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the server's handler
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the command waits for its own children
         env = request["env"]
         os.chdir(request["cwd"])
         os.environ.clear()
@@ -245,7 +264,11 @@ def _child(conn: socket.socket, request: dict, plan: dict, fds: list[int], serve
         sys.path[1:1] = [p for p in extra if p not in sys.path]
         sys.executable = request["executable"] if request["prog"] == "python" else \
             str(Path(request["executable"]).parent / "python")
+        tempfile.tempdir = None  # found again from this environment's TMPDIR
+        import numpy
         import torch
+
+        numpy.random.seed()  # fresh entropy, as a new interpreter has (Python's random is reseeded at fork)
 
         threads = _threads(env) or server_threads
         if threads != torch.get_num_threads():
@@ -276,7 +299,7 @@ def _child(conn: socket.socket, request: dict, plan: dict, fds: list[int], serve
 
 
 def _flush() -> None:
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):  # and what a module kept at import
         try:
             stream.flush()
         except Exception:  # noqa: BLE001 - a closed pipe: nothing more to say
@@ -313,48 +336,84 @@ def serve(path: str) -> None:
     pids = Path(path).parent / "pids"
     pids.mkdir(exist_ok=True)
 
-    def end(signum, frame):  # WarmServer.close(): the commands still running go with the server
+    def end(signum=None, frame=None):  # WarmServer.close(), or the test process gone: so go its commands
         for pid in children:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)  # the command and whatever it started (its own process group)
             except ProcessLookupError:
                 pass
         os._exit(0)
 
     signal.signal(signal.SIGTERM, end)
+    parent = os.getppid()
     print("ready", flush=True)
     while True:
         ready, _, _ = select.select([srv], [], [], 0.2)
         _reap(children, pids)
+        if os.getppid() != parent:  # the test process died without closing us (killed, out of memory)
+            end()
         if not ready:
             continue
         conn, _ = srv.accept()
-        msg, fds, _, _ = socket.recv_fds(conn, 1 << 22, 3)
-        request = json.loads(msg)
-        plan = _parse(request)
-        env = request["env"]
-        threads = _threads(env)
-        why = ("an interpreter option it does not set up" if plan is None else
-               _differs(env, server_env) or ("PYTHONPATH" if not _python_path_served(env) else None) or
-               ("OMP_NUM_THREADS" if threads == -1 else None))
-        if why:
-            print(f"not served ({why}): {request['argv'][:4]}", file=sys.stderr, flush=True)  # server.log
-            conn.sendall(struct.pack("i", FALLBACK))
-        else:
-            pid = os.fork()
-            if pid == 0:
-                srv.close()
-                for other in children.values():  # another command's client must see its end when it ends
-                    other.close()
-                children.clear()
-                _child(conn, request, plan, fds, server_threads)
-            children[pid] = conn
-            (pids / str(request["client"])).write_text(str(pid))  # Clients.kill: the command behind a client
-            conn = None
+        fds: list[int] = []
+        try:
+            request, fds = _receive(conn)
+            pid = _start(conn, request, fds, server_env, server_threads, srv, children)
+        except Exception as e:  # noqa: BLE001 - a client gone mid-request: its command never starts, the rest go on
+            print(f"request dropped: {e!r}", file=sys.stderr, flush=True)
+            pid = None
         for fd in fds:
             os.close(fd)
-        if conn is not None:
+        if pid is None:
             conn.close()
+        else:
+            children[pid] = conn
+            (pids / str(request["client"])).write_text(str(pid))  # Clients.kill: the command behind a client
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    """A client's request (length-prefixed JSON) and its three descriptors."""
+    conn.settimeout(30)
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        raise ConnectionError(f"{len(fds)} descriptors instead of 3")
+    try:
+        while len(data) < 4 or len(data) < 4 + struct.unpack("i", data[:4])[0]:
+            chunk = conn.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("the client went away mid-request")
+            data += chunk
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    conn.settimeout(None)
+    return json.loads(data[4:]), fds
+
+
+def _start(conn, request: dict, fds: list[int], server_env: dict, server_threads: int, srv, children) -> int | None:
+    """Fork the command's process (its pid), or answer FALLBACK (None) when a fresh process would differ."""
+    plan = _parse(request)
+    env = request["env"]
+    threads = _threads(env)
+    why = ("an interpreter option it does not set up" if plan is None else
+           ("a terminal" if request.get("tty") else None) or  # module-level consoles were made for a log file
+           _differs(env, server_env) or ("PYTHONPATH" if not _python_path_served(env) else None) or
+           ("OMP_NUM_THREADS" if threads == -1 else None))
+    if why:
+        print(f"not served ({why}): {request['argv'][:4]}", file=sys.stderr, flush=True)  # server.log
+        conn.sendall(struct.pack("i", FALLBACK))
+        return None
+    pid = os.fork()
+    if pid == 0:
+        srv.close()
+        for other in children.values():  # another command's client must see its end when it ends
+            other.close()
+        children.clear()
+        _child(conn, request, plan, fds, server_threads)
+    return pid
 
 
 def _reap(children: dict[int, socket.socket], pids: Path) -> None:
@@ -402,20 +461,17 @@ class Clients:
     def kill(self, client: subprocess.Popen, signum: int = signal.SIGKILL) -> int:
         """Send `signum` to the command behind `client` (not to the client: a client killed with SIGKILL takes its
         command with it only moments later) and wait for the client, whose status is then the command's."""
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 10
         while True:
             found = [s.command_pid(client.pid) for s in self.servers]
             pid = next((p for p in found if p), None)
-            if pid is not None or client.poll() is not None:
+            if pid is not None or client.poll() is not None or time.monotonic() > deadline:
                 break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no served command behind client {client.pid}")
             time.sleep(0.02)
-        if pid is not None:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
+        try:
+            os.kill(client.pid if pid is None else pid, signum)  # no served command: the real program ran
+        except ProcessLookupError:
+            pass
         return client.wait(60)
 
 
