@@ -57,7 +57,7 @@ def test_tiny_check_runs_every_step(tmp_path, warm):
 
 
 @pytest.mark.skipif(os.environ.get("R2R_TEST_COMPILE") != "1",
-                    reason="torch.compile's tracing takes 50-80 s of CPU on 2 cores (the whole suite: ~6 minutes); "
+                    reason="torch.compile's tracing takes 50-80 s of CPU on 2 cores (the whole suite: ~4.5 minutes); "
                            "R2R_TEST_COMPILE=1 runs it (run it before a GPU session)")
 def test_tiny_check_compiled_step(tmp_path):
     proc = gpu_check(tmp_path, "--tiny", "--budget", "1200", "--only", "translate,translate_compile", timeout=1500)
