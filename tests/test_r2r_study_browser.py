@@ -46,8 +46,9 @@ def _stored_answers(page, n: int, timeout: float = 10.0) -> dict:
     while True:
         stored = page.local_storage()
         state = next((json.loads(v) for k, v in stored.items() if k.startswith("r2r-study:")), {"votes": {}})
-        if sum(len(a) for a in state["votes"].values()) >= n or time.monotonic() > end:
-            assert sum(len(a) for a in state["votes"].values()) == n, stored
+        answers = sum(len(a) for a in state["votes"].values())
+        if answers >= n or time.monotonic() > end:
+            assert answers == n, stored
             return stored
         time.sleep(0.05)
 

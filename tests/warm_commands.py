@@ -144,12 +144,11 @@ os.execv(real, [real, *sys.argv[1:]])
 def _differs(env: dict, server_env: dict) -> str | None:
     """The first import-time variable on which `env` and the server disagree, or None. The thread variables may
     differ in value (the child sets torch's count), not in presence: without one, a fresh process picks its own."""
-    keys = {k for k in (*env, *server_env) if k.startswith(IMPORT_TIME) and k != "PYTHON"} - SET_UP_IN_CHILD
-    differing = next((k for k in sorted(keys) if env.get(k) != server_env.get(k)), None)
     threads = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
     if any(k in env for k in threads) != any(k in server_env for k in threads):
         return "OMP_NUM_THREADS"
-    return differing
+    keys = {k for k in (*env, *server_env) if k.startswith(IMPORT_TIME) and k != "PYTHON"} - SET_UP_IN_CHILD
+    return next((k for k in sorted(keys) if env.get(k) != server_env.get(k)), None)
 
 
 def _python_path_served(env: dict) -> bool:

@@ -281,5 +281,5 @@ class ViTFeatures(nn.Module):
         return FeatureIdentity(self.network, self.sha256, self.protocol, self.dim)
 
 
-__all__ = ["RESIZE_NAMES", "LoadedNetwork", "NetworkSpec", "ViTFeatures", "check_keys", "load_network", "random_published_state_dict",
-           "save_folder", "to_module_names", "to_published_names"]
+__all__ = ["RESIZE_NAMES", "LoadedNetwork", "NetworkSpec", "ViTFeatures", "check_keys", "load_network",
+           "random_published_state_dict", "save_folder", "to_module_names", "to_published_names"]

@@ -198,7 +198,6 @@ def _regular_size(path: Path) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
-
 def prune_empty_parents(folder: Path, root: Path) -> None:
     """Remove `folder` and its parents while they are empty, up to (not including) `root`: what is left of a file
     this code removed, never a folder holding anything."""
@@ -208,6 +207,7 @@ def prune_empty_parents(folder: Path, root: Path) -> None:
         except OSError:
             return
         folder = folder.parent
+
 
 class OwnedFolder:
     """The folder of a command that keeps no record of its own (`report`, `study-page`, `tiny-model`), marked by
